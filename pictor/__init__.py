@@ -1,0 +1,1 @@
+"""Pictor: command-line entry point and the few things every component shares."""
