@@ -14,7 +14,7 @@ ERRORS = core.error_set(
     E_NOT_CHECKER=(1, "The signer is not an active checker node."),
     E_INSUFFICIENT_STAKE=(2, "The checker's operator has too little stake."),
     E_CONFLICT_OF_INTEREST=(3, "A checker cannot judge work its own operator or its attesters did."),
-    E_ALREADY_ATTESTED=(4, "This node already attested this task."),
+    E_ALREADY_ATTESTED=(4, "This node, or another node of the same operator, already attested this task."),
     E_RESULT_MISMATCH=(5, "The result hash is not the one the worker submitted."),
     E_INVALID_HASH=(6, "Hashes must be 32 bytes."),
     E_BAD_TASK_STATE=(7, "The task is not awaiting this verdict."),
@@ -73,7 +73,12 @@ def attest(
     task = escrow.load_task(ctx.state, job_id, task_id)
     ERRORS.check(task["state"] == escrow.SUBMITTED, "E_BAD_TASK_STATE")
     ERRORS.check(operator != task["worker_operator"], "E_CONFLICT_OF_INTEREST")
-    ERRORS.check(node_id not in task["attesters"], "E_ALREADY_ATTESTED")
+    # One vote per operator: a farm of checker nodes must not reach quorum on its own.
+    ERRORS.check(
+        node_id not in task["attesters"]
+        and all(registry.get_node(ctx.state, other)["operator"] != operator for other in task["attesters"]),
+        "E_ALREADY_ATTESTED",
+    )
     ERRORS.check(bytes(result_hash) == task["result_hash"], "E_RESULT_MISMATCH")
     task["attesters"].append(node_id)
     if passed:

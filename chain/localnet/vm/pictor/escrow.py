@@ -147,9 +147,17 @@ def tasks_handle(job_id: int) -> str:
     return core.table_handle(PICTOR, f"escrow.jobs.{job_id}.tasks")
 
 
+def escrow_root_address() -> str:
+    """The escrow root object (named object of `@pictor`, seed `b"pictor::escrow"`) that owns every job store."""
+    return core.object_address_from_seed(PICTOR, STORE_SEED_PREFIX)
+
+
 def job_store_address(job_id: int) -> str:
-    """The job's store: named object of `@pictor`, seed `b"pictor::escrow" ‖ bcs(job_id)`."""
-    return core.object_address_from_seed(PICTOR, STORE_SEED_PREFIX + config.bcs_u64(job_id))
+    """The job's store: named object of the escrow root, seed `b"pictor::escrow" ‖ bcs(job_id)`.
+
+    Move can only sign for `@pictor` inside `init_module`, so job stores hang off a root object.
+    """
+    return core.object_address_from_seed(escrow_root_address(), STORE_SEED_PREFIX + config.bcs_u64(job_id))
 
 
 def _job_key(job_id: int) -> str:
@@ -318,7 +326,7 @@ def open_job(ctx: core.TxContext, budget: int, price_per_minute: int) -> None:
     escrow["next_job_id"] = job_id + 1
     ctx.state.put(escrow_key(), escrow)
     store = job_store_address(job_id)
-    framework.create_store(ctx, store, PICTOR, token.metadata_address())
+    framework.create_store(ctx, store, escrow_root_address(), token.metadata_address())
     credit_used, balance_used = vault.lock_for_job(ctx, creator, budget, store)
     job = {
         "creator": creator,
