@@ -884,6 +884,10 @@ def test_attest_aborts(world: World) -> None:
     c.tx(ADMIN, config.set_params, 2, 100 * PICTOR_UNIT, 100 * PICTOR_UNIT, 604800, 86400, 1000, 3, 0)
     world.attest()
     assert_abort(attest(world.checker_acct), "attestation", "E_ALREADY_ATTESTED", 4)
+    # nor can a second checker node of the same operator (CAROL): one vote per operator
+    carol_second = signing_key(6)
+    c.staked_node(CAROL, 2, carol_second)
+    assert_abort(attest(core.ed25519_auth_key(pub(carol_second))), "attestation", "E_ALREADY_ATTESTED", 4)
     # lowering the quorum below the passes recorded: the next pass verifies
     c.tx(ADMIN, config.set_params, 1, 100 * PICTOR_UNIT, 0, 604800, 86400, 1000, 3, 0)
     assert names(world.attest(account=world.checker2_acct)) == ["Attested", "TaskVerified"]

@@ -16,6 +16,7 @@ lives here, so that `framework.py` (0x1) and the `pictor` modules share one set 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +32,17 @@ FRAMEWORK = "0x" + "0" * 63 + "1"
 # --------------------------------------------------------------------------- addresses
 
 
+_HEX_ADDR = re.compile(r"[0-9a-f]{1,64}")
+# norm_addr runs for every state key and argument: remember the strings already normalized.
+_NORM_CACHE: dict[str, str] = {}
+
+
 def norm_addr(value: Any) -> str:
     """Return an address as ``0x`` + 64 lowercase hex digits (accepts str, bytes, AccountAddress)."""
+    if type(value) is str:
+        hit = _NORM_CACHE.get(value)
+        if hit is not None:
+            return hit
     if isinstance(value, (bytes, bytearray)):
         if len(value) != 32:
             raise ValueError(f"an address is 32 bytes, got {len(value)}")
@@ -40,9 +50,12 @@ def norm_addr(value: Any) -> str:
     text = str(value).strip().lower()
     if text.startswith("0x"):
         text = text[2:]
-    if not text or len(text) > 64 or any(c not in "0123456789abcdef" for c in text):
+    if not _HEX_ADDR.fullmatch(text):
         raise ValueError(f"not an account address: {value!r}")
-    return "0x" + text.rjust(64, "0")
+    out = "0x" + text.rjust(64, "0")
+    if type(value) is str and len(_NORM_CACHE) < 1_000_000:
+        _NORM_CACHE[value] = out
+    return out
 
 
 def short_addr(value: Any) -> str:
@@ -105,8 +118,7 @@ class MoveAbort(Exception):
     def vm_status(self) -> str:
         """The node's ``vm_status`` text: ``Move abort in 0x1::module: NAME(0x…): description``."""
         return (
-            f"Move abort in {short_addr(self.address)}::{self.module}: "
-            f"{self.name}({self.code:#x}): {self.description}"
+            f"Move abort in {short_addr(self.address)}::{self.module}: {self.name}({self.code:#x}): {self.description}"
         )
 
 
@@ -230,6 +242,11 @@ class Overlay:
     def exists(self, key: str) -> bool:
         return self._lookup(key) is not _DELETED
 
+    def peek(self, key: str, default: Any = None) -> Any:
+        """The value at ``key`` **without** copying it: read-only use (faster than :meth:`get`)."""
+        value = self._lookup(key)
+        return default if value is _DELETED else value
+
     def put(self, key: str, value: Any) -> None:
         self.writes[key] = value
 
@@ -263,6 +280,10 @@ class TxContext:
     version: int = 0
     events: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
     gas_used: int = 0
+    #: Type arguments of the called function, canonical type-tag strings (``0x1::aptos_coin::AptosCoin``).
+    type_args: list[str] = field(default_factory=list)
+    #: Events emitted on a legacy ``EventHandle``: index in :attr:`events` -> (account, creation_num, seq).
+    event_guids: dict[int, tuple[str, int, int]] = field(default_factory=dict)
 
     def now_seconds(self) -> int:
         """``timestamp::now_seconds()``."""
@@ -275,6 +296,11 @@ class TxContext:
             raise TypeError(f"event {ev.type_tag} wants fields {names}, got {sorted(values)}")
         self.events.append((ev, {name: values[name] for name in names}))
         self.gas_used += 2
+
+    def emit_handle(self, ev: EventType, account: str, creation_num: int, seq: int, **values: Any) -> None:
+        """``event::emit_event(&mut handle, …)``: a v1 event on the handle ``(account, creation_num)``."""
+        self.emit(ev, **values)
+        self.event_guids[len(self.events) - 1] = (norm_addr(account), creation_num, seq)
 
 
 # --------------------------------------------------------------------------- entry & view registry
@@ -329,8 +355,15 @@ def view(
 
     def register(handler: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
         fn = Function(
-            norm_addr(address), module, name or handler.__name__, tuple(params), tuple(returns), type_params,
-            handler, True, 0,
+            norm_addr(address),
+            module,
+            name or handler.__name__,
+            tuple(params),
+            tuple(returns),
+            type_params,
+            handler,
+            True,
+            0,
         )
         VIEW_FUNCTIONS[function_key(address, module, fn.name)] = fn
         return handler
