@@ -1,0 +1,24 @@
+"""The localnet's Move VM stand-in: :mod:`.core` (execution rules), :mod:`.framework` (``0x1``), ``pictor``.
+
+Importing this package registers the framework's entry and view functions; :func:`load_pictor`
+registers the ``pictor`` package's (the node calls it at start, genesis or not).
+"""
+
+from __future__ import annotations
+
+import logging
+from types import ModuleType
+
+from chain.localnet.vm import core, framework  # noqa: F401  (importing framework registers 0x1)
+
+log = logging.getLogger("chain.localnet")
+
+
+def load_pictor() -> ModuleType | None:
+    """Import (and so register) the ``pictor`` package re-implementation; ``None`` if it is unavailable."""
+    try:
+        from chain.localnet.vm import pictor
+    except ImportError as exc:
+        log.warning("pictor VM modules unavailable (%s): the localnet runs without the pictor package", exc)
+        return None
+    return pictor
