@@ -30,6 +30,7 @@ from aptos_sdk.account import Account
 from aptos_sdk.account_address import AccountAddress
 from aptos_sdk.transactions import EntryFunction, ModuleId, RawTransaction, SignedTransaction, TransactionPayload
 from aptos_sdk.type_tag import StructTag, TypeTag
+from bcs_args import bcs_bool, bcs_bytes, bcs_u8, bcs_u64, bcs_vec_bytes, uleb128  # noqa: F401 - re-exported via `tx`
 from nacl.signing import SigningKey
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -300,32 +301,6 @@ DEFAULT_GAS_PRICE = 100
 U64_MAX = 2**64 - 1
 
 
-def bcs_u64(value: int) -> bytes:
-    return int(value).to_bytes(8, "little")
-
-
-def bcs_u8(value: int) -> bytes:
-    return int(value).to_bytes(1, "little")
-
-
-def bcs_bool(value: bool) -> bytes:
-    return b"\x01" if value else b"\x00"
-
-
-def uleb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def bcs_bytes(value: bytes) -> bytes:
-    return uleb128(len(value)) + bytes(value)
-
-
 def addr_hex(value: Any) -> str:
     """``0x`` + 64 hex digits of an address (str, bytes or ``AccountAddress``)."""
     if isinstance(value, AccountAddress):
@@ -339,10 +314,6 @@ def addr_hex(value: Any) -> str:
 
 def bcs_address(value: Any) -> bytes:
     return bytes.fromhex(addr_hex(value)[2:])
-
-
-def bcs_vec_bytes(items: list[bytes]) -> bytes:
-    return uleb128(len(items)) + b"".join(bcs_bytes(item) for item in items)
 
 
 def user_txn_hash(signed_bytes: bytes) -> str:
@@ -457,15 +428,24 @@ class LocalnetHttp:
         assert txn_hash == user_txn_hash(signed), "the node's transaction hash is not Aptos's"
         return self.wait(txn_hash)
 
-    def build(self, signer: Account, function_id: str, args: list[bytes], type_args: list[str] | None = None,
-              *, seq: int | None = None, **raw_kw: Any) -> bytes:
+    def build(
+        self,
+        signer: Account,
+        function_id: str,
+        args: list[bytes],
+        type_args: list[str] | None = None,
+        *,
+        seq: int | None = None,
+        **raw_kw: Any,
+    ) -> bytes:
         """Signed BCS bytes of one entry function call from ``signer`` (next sequence number by default)."""
         number = self.seq(signer.address()) if seq is None else seq
         raw = raw_txn(signer, number, entry_payload(function_id, args, type_args), chain_id=self.chain_id, **raw_kw)
         return sign(signer, raw)
 
-    def run(self, signer: Account, function_id: str, args: list[bytes], type_args: list[str] | None = None,
-            **raw_kw: Any) -> dict[str, Any]:
+    def run(
+        self, signer: Account, function_id: str, args: list[bytes], type_args: list[str] | None = None, **raw_kw: Any
+    ) -> dict[str, Any]:
         """Build, sign, submit and wait for one entry function call from ``signer``; the committed JSON."""
         return self.submit_and_wait(self.build(signer, function_id, args, type_args, **raw_kw))
 
@@ -488,8 +468,9 @@ class LocalnetHttp:
             self.fund(account.address(), apt)
         return account
 
-    def view(self, function_id: str, args: list[Any], type_args: list[str] | None = None,
-             ledger_version: int | None = None) -> list[Any]:
+    def view(
+        self, function_id: str, args: list[Any], type_args: list[str] | None = None, ledger_version: int | None = None
+    ) -> list[Any]:
         params = {} if ledger_version is None else {"ledger_version": ledger_version}
         response = self.post_json(
             "view", {"function": function_id, "type_arguments": type_args or [], "arguments": args}, **params

@@ -39,6 +39,7 @@ from aptos_sdk.account import Account
 from aptos_sdk.account_address import AccountAddress
 from aptos_sdk.transactions import EntryFunction, ModuleId, RawTransaction, SignedTransaction, TransactionPayload
 from aptos_sdk.type_tag import StructTag, TypeTag
+from bcs_args import bcs_bool, bcs_bytes, bcs_u8, bcs_u64, bcs_vec_bytes
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -54,36 +55,6 @@ pytestmark = pytest.mark.timeout(600)
 # --------------------------------------------------------------------------- BCS & signing (aptos_sdk types)
 
 U64_MAX = 2**64 - 1
-
-
-def bcs_u64(value: int) -> bytes:
-    return int(value).to_bytes(8, "little")
-
-
-def bcs_u8(value: int) -> bytes:
-    return int(value).to_bytes(1, "little")
-
-
-def bcs_bool(value: bool) -> bytes:
-    return b"\x01" if value else b"\x00"
-
-
-def uleb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def bcs_bytes(value: bytes) -> bytes:
-    return uleb128(len(value)) + bytes(value)
-
-
-def bcs_vec_bytes(items: list[bytes]) -> bytes:
-    return uleb128(len(items)) + b"".join(bcs_bytes(item) for item in items)
 
 
 def addr_hex(value: Any) -> str:
@@ -104,8 +75,16 @@ def entry_payload(function_id: str, args: list[bytes], type_args: list[str] | No
     return TransactionPayload(EntryFunction(ModuleId.from_str(f"{address}::{module}"), function, tags, list(args)))
 
 
-def raw_txn(sender: Account, seq: int, payload: TransactionPayload, *, chain_id: int, max_gas: int = 100_000,
-            gas_price: int = 100, expiration: int | None = None) -> RawTransaction:
+def raw_txn(
+    sender: Account,
+    seq: int,
+    payload: TransactionPayload,
+    *,
+    chain_id: int,
+    max_gas: int = 100_000,
+    gas_price: int = 100,
+    expiration: int | None = None,
+) -> RawTransaction:
     expires = int(time.time()) + 600 if expiration is None else expiration
     return RawTransaction(sender.address(), seq, payload, max_gas, gas_price, expires, chain_id)
 
@@ -146,13 +125,36 @@ CLOCK_SLACK_S = 5
 
 # The entry functions the rules below call by name; a test checks it is every pictor entry function.
 COVERED_PICTOR_FUNCTIONS = {
-    "config::set_roles", "config::set_fee_split", "config::set_params", "config::set_credit_signer",
-    "config::set_paused", "token::mint", "token::faucet", "vault::deposit", "vault::withdraw",
-    "vault::claim_credit", "registry::register_node", "registry::rotate_node_key", "registry::deregister_node",
-    "staking::stake", "staking::request_unstake", "staking::withdraw_unstaked", "staking::slash",
-    "escrow::open_job", "escrow::top_up", "escrow::assign_task", "escrow::requeue_task", "escrow::submit_result",
-    "escrow::accept_task", "escrow::finalize_task", "escrow::dispute_task", "escrow::close_job",
-    "attestation::attest", "attestation::resolve_dispute", "rewards::fund_pool", "rewards::publish_epoch",
+    "config::set_roles",
+    "config::set_fee_split",
+    "config::set_params",
+    "config::set_credit_signer",
+    "config::set_paused",
+    "token::mint",
+    "token::faucet",
+    "vault::deposit",
+    "vault::withdraw",
+    "vault::claim_credit",
+    "registry::register_node",
+    "registry::rotate_node_key",
+    "registry::deregister_node",
+    "staking::stake",
+    "staking::request_unstake",
+    "staking::withdraw_unstaked",
+    "staking::slash",
+    "escrow::open_job",
+    "escrow::top_up",
+    "escrow::assign_task",
+    "escrow::requeue_task",
+    "escrow::submit_result",
+    "escrow::accept_task",
+    "escrow::finalize_task",
+    "escrow::dispute_task",
+    "escrow::close_job",
+    "attestation::attest",
+    "attestation::resolve_dispute",
+    "rewards::fund_pool",
+    "rewards::publish_epoch",
     "rewards::claim",
 }
 
@@ -359,9 +361,7 @@ def walk_ints(value: Any, path: str) -> list[tuple[str, int]]:
 
 # --------------------------------------------------------------------------- the state machine
 
-AMOUNTS = st.one_of(
-    st.integers(1, 300 * UNIT), st.integers(1, 300 * UNIT), st.just(0), st.just(U64_MAX), st.just(UNIT)
-)
+AMOUNTS = st.one_of(st.integers(1, 300 * UNIT), st.integers(1, 300 * UNIT), st.just(0), st.just(U64_MAX), st.just(UNIT))
 SMALL_AMOUNTS = st.one_of(st.integers(1, 50 * UNIT), st.just(0), st.just(U64_MAX))
 PICK = st.integers(0, 1_000)
 ROLES = st.sampled_from([WORKER, WORKER, CHECKER, CHECKER, 0, 3])
@@ -407,7 +407,11 @@ class PictorMachine(RuleBasedStateMachine):
         self.bad_key_bytes = b"\x01" + b"\x00" * 31  # not an Ed25519 point
         self.actors: list[Account] = [self.admin, self.coordinator_acct, *self.users, *self.operators]
         self.wallet_owners: list[Account] = [
-            *self.actors, *self.node_keys, self.treasury_acct, self.treasury2, self.faucet
+            *self.actors,
+            *self.node_keys,
+            self.treasury_acct,
+            self.treasury2,
+            self.faucet,
         ]
         self.coordinator_candidates = [self.coordinator_acct, self.users[2]]
         # privileged calls: mostly from the admin, sometimes from anyone else
@@ -422,14 +426,26 @@ class PictorMachine(RuleBasedStateMachine):
         self.epochs: dict[int, list[tuple[int, str, int]]] = {}  # epoch -> [(index, user, amount)]
 
         for account in [*self.actors, *self.node_keys]:
-            self.call(self.faucet, "0x1::aptos_account::transfer",
-                      [bcs_address(account.address()), bcs_u64(10_000 * UNIT)], expect=OK,
-                      apt_moves={self.addr(self.faucet): -10_000 * UNIT})
+            self.call(
+                self.faucet,
+                "0x1::aptos_account::transfer",
+                [bcs_address(account.address()), bcs_u64(10_000 * UNIT)],
+                expect=OK,
+                apt_moves={self.addr(self.faucet): -10_000 * UNIT},
+            )
         for account in [*self.users, *self.operators]:
-            self.call(self.admin, self.fn("token", "mint"),
-                      [bcs_address(account.address()), bcs_u64(20_000 * UNIT)], expect=OK)
-        self.call(self.admin, self.fn("config", "set_params"),
-                  [bcs_u64(v) for v in (1, 10 * UNIT, 10 * UNIT, 100, 100, 1000, 3, 1000 * UNIT)], expect=OK)
+            self.call(
+                self.admin,
+                self.fn("token", "mint"),
+                [bcs_address(account.address()), bcs_u64(20_000 * UNIT)],
+                expect=OK,
+            )
+        self.call(
+            self.admin,
+            self.fn("config", "set_params"),
+            [bcs_u64(v) for v in (1, 10 * UNIT, 10 * UNIT, 100, 100, 1000, 3, 1000 * UNIT)],
+            expect=OK,
+        )
         self.call(self.admin, self.fn("config", "set_credit_signer"), [bcs_bytes(pubkey(self.credit_key))], expect=OK)
         # A populated world, so that random steps reach deep states: vault balances, two operators each
         # running a staked worker and a staked checker, one open job per user.
@@ -440,9 +456,12 @@ class PictorMachine(RuleBasedStateMachine):
         for op_index, role, key_index in nodes:
             operator, node_key = self.operators[op_index], self.node_keys[key_index]
             message = REGISTRATION_DOMAIN + bcs_address(operator.address()) + bcs_u8(role) + pubkey(node_key)
-            self.call(operator, self.fn("registry", "register_node"),
-                      [bcs_u8(role), bcs_bytes(pubkey(node_key)), bcs_bytes(sign_bytes(node_key, message))],
-                      expect=OK)
+            self.call(
+                operator,
+                self.fn("registry", "register_node"),
+                [bcs_u8(role), bcs_bytes(pubkey(node_key)), bcs_bytes(sign_bytes(node_key, message))],
+                expect=OK,
+            )
             self.call(operator, self.fn("staking", "stake"), [bcs_u8(role), bcs_u64(1_000 * UNIT)], expect=OK)
         for user in self.users:
             self.call(user, self.fn("escrow", "open_job"), [bcs_u64(100 * UNIT), bcs_u64(UNIT // 10)], expect=OK)
@@ -450,8 +469,12 @@ class PictorMachine(RuleBasedStateMachine):
         self.call(self.users[0], self.fn("rewards", "fund_pool"), [bcs_u64(2_000 * UNIT)], expect=OK)
         entries = [(i, self.addr(user), (i + 1) * UNIT) for i, user in enumerate(self.users)]
         root, _ = merkle([leaf_hash(1, i, u, a) for i, u, a in entries])
-        self.call(self.admin, self.fn("rewards", "publish_epoch"),
-                  [bcs_u64(1), bcs_bytes(root), bcs_u64(sum(a for _, _, a in entries))], expect=OK)
+        self.call(
+            self.admin,
+            self.fn("rewards", "publish_epoch"),
+            [bcs_u64(1), bcs_bytes(root), bcs_u64(sum(a for _, _, a in entries))],
+            expect=OK,
+        )
         self.epochs[1] = entries
         self.treasury_income = {addr_hex(t.address()): self.vault_account(t)[1] for t in self.treasury_candidates}
 
@@ -481,8 +504,16 @@ class PictorMachine(RuleBasedStateMachine):
         return core.norm_addr(admin), core.norm_addr(coordinator), core.norm_addr(treasury)
 
     def params(self) -> dict[str, int]:
-        names = ("quorum", "min_worker_stake", "min_checker_stake", "unbonding_secs", "review_window_secs",
-                 "slash_bps", "max_strikes", "faucet_max")
+        names = (
+            "quorum",
+            "min_worker_stake",
+            "min_checker_stake",
+            "unbonding_secs",
+            "review_window_secs",
+            "slash_bps",
+            "max_strikes",
+            "faucet_max",
+        )
         return dict(zip(names, self.view("config", "params"), strict=True))
 
     def wallet(self, account: Account | str) -> int:
@@ -508,8 +539,15 @@ class PictorMachine(RuleBasedStateMachine):
         if not 1 <= job_id < self.next_job_id():
             return None
         creator, budget, credit_in, spent, reserved, price, closed = self.view("escrow", "job", job_id)
-        return {"creator": core.norm_addr(creator), "budget": budget, "credit_in": credit_in, "spent": spent,
-                "reserved": reserved, "price": price, "closed": closed}
+        return {
+            "creator": core.norm_addr(creator),
+            "budget": budget,
+            "credit_in": credit_in,
+            "spent": spent,
+            "reserved": reserved,
+            "price": price,
+            "closed": closed,
+        }
 
     def task(self, job_id: int, task_id: int) -> dict[str, Any] | None:
         try:
@@ -518,8 +556,16 @@ class PictorMachine(RuleBasedStateMachine):
             )
         except ApiError:
             return None
-        return {"state": state, "node_id": node_id, "quote": quote, "result_hash": bytes(result_hash),
-                "charge": charge, "attempt": attempt, "deadline": deadline, "pass_count": pass_count}
+        return {
+            "state": state,
+            "node_id": node_id,
+            "quote": quote,
+            "result_hash": bytes(result_hash),
+            "charge": charge,
+            "attempt": attempt,
+            "deadline": deadline,
+            "pass_count": pass_count,
+        }
 
     def node_info(self, node_id: int) -> dict[str, Any] | None:
         if node_id <= 0:
@@ -528,8 +574,14 @@ class PictorMachine(RuleBasedStateMachine):
             operator, role, public_key, account, active, strikes = self.view("registry", "node", node_id)
         except ApiError:
             return None
-        return {"operator": core.norm_addr(operator), "role": role, "public_key": bytes(public_key),
-                "account": core.norm_addr(account), "active": active, "strikes": strikes}
+        return {
+            "operator": core.norm_addr(operator),
+            "role": role,
+            "public_key": bytes(public_key),
+            "account": core.norm_addr(account),
+            "active": active,
+            "strikes": strikes,
+        }
 
     def node_of(self, account: Account) -> int:
         return int(self.view("registry", "node_of_account", self.addr(account))[0])
@@ -564,8 +616,14 @@ class PictorMachine(RuleBasedStateMachine):
         sender = self.addr(signer)
         before = snapshot(node.state)
         seq = node.committed_seq(sender) or 0
-        raw = raw_txn(signer, seq, entry_payload(function_id, args, type_args), chain_id=CHAIN_ID,
-                      max_gas=100_000, gas_price=gas_price)
+        raw = raw_txn(
+            signer,
+            seq,
+            entry_payload(function_id, args, type_args),
+            chain_id=CHAIN_ID,
+            max_gas=100_000,
+            gas_price=gas_price,
+        )
         signed = sign(signer, raw)
         result = self.h.submit(signed)
         assert result.rejected is None, (
@@ -593,8 +651,15 @@ class PictorMachine(RuleBasedStateMachine):
         self.check_books()
         return txn
 
-    def check_epilogue(self, before: dict[str, Any], after: dict[str, Any], sender: str, fee: int,
-                       txn: dict[str, Any], apt_moves: dict[str, int]) -> None:
+    def check_epilogue(
+        self,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        sender: str,
+        fee: int,
+        txn: dict[str, Any],
+        apt_moves: dict[str, int],
+    ) -> None:
         account_key = core.resource_key(sender, ACCOUNT_T)
         coin_key = core.resource_key(sender, COIN_STORE_T)
         acct_before, acct_after = before[account_key], after[account_key]
@@ -610,8 +675,7 @@ class PictorMachine(RuleBasedStateMachine):
         # An aborted transaction changes nothing but gas and sequence number.
         missing = object()
         changed = {
-            key for key in before.keys() | after.keys()
-            if before.get(key, missing) != after.get(key, missing)
+            key for key in before.keys() | after.keys() if before.get(key, missing) != after.get(key, missing)
         } - BLOCK_KEYS
         assert changed <= {account_key, coin_key}, (
             f"failed {txn['payload']['function']} ({txn['vm_status']}) changed {sorted(changed - {account_key, coin_key})}"
@@ -736,8 +800,14 @@ class PictorMachine(RuleBasedStateMachine):
         ok = amount <= balance - 100_000 * gas_price
         moves = {} if src_a == dst_a else {src_a: -amount, dst_a: amount}
         expect = OK if ok else (fw_abort("coin", "EINSUFFICIENT_BALANCE") if amount > balance else None)
-        txn = self.call(src, "0x1::aptos_account::transfer", [bcs_address(dst_a), bcs_u64(amount)],
-                        expect=expect, gas_price=gas_price, apt_moves=moves if ok else {})
+        txn = self.call(
+            src,
+            "0x1::aptos_account::transfer",
+            [bcs_address(dst_a), bcs_u64(amount)],
+            expect=expect,
+            gas_price=gas_price,
+            apt_moves=moves if ok else {},
+        )
         if txn["success"] and src_a != dst_a:
             assert self.apt(dst_a) == dst_balance + amount
 
@@ -746,9 +816,13 @@ class PictorMachine(RuleBasedStateMachine):
         src, dst = self.pick(self.actors, sender), self.pick(self.wallet_owners, to)
         before_src, before_dst = self.wallet(src), self.wallet(dst)
         expect = first((amount > before_src, fw_abort("fungible_asset", "EINSUFFICIENT_BALANCE")))
-        self.call(src, "0x1::primary_fungible_store::transfer",
-                  [bcs_address(PICTOR_METADATA), bcs_address(dst.address()), bcs_u64(amount)],
-                  type_args=[METADATA_T], expect=expect)
+        self.call(
+            src,
+            "0x1::primary_fungible_store::transfer",
+            [bcs_address(PICTOR_METADATA), bcs_address(dst.address()), bcs_u64(amount)],
+            type_args=[METADATA_T],
+            expect=expect,
+        )
         if expect == OK and src is not dst:
             assert self.wallet(src) == before_src - amount
             assert self.wallet(dst) == before_dst + amount
@@ -765,8 +839,12 @@ class PictorMachine(RuleBasedStateMachine):
         coord = self.pick(self.coordinator_candidates, coordinator)
         treas = self.pick(self.treasury_candidates, treasury)
         expect = first((not self.is_admin(who), abort("config", "E_NOT_ADMIN")))
-        self.call(who, self.fn("config", "set_roles"),
-                  [bcs_address(admin), bcs_address(coord.address()), bcs_address(treas.address())], expect=expect)
+        self.call(
+            who,
+            self.fn("config", "set_roles"),
+            [bcs_address(admin), bcs_address(coord.address()), bcs_address(treas.address())],
+            expect=expect,
+        )
         if expect == OK:
             assert self.roles() == (admin, self.addr(coord), self.addr(treas))
 
@@ -789,10 +867,21 @@ class PictorMachine(RuleBasedStateMachine):
         strikes=st.sampled_from([0, 1, 3, 3]),
         faucet_max=st.sampled_from([0, 1000 * UNIT, 1000 * UNIT]),
     )
-    def set_params(self, signer: int, quorum: int, min_stake: int, unbonding: int, review: int, slash: int,
-                   strikes: int, faucet_max: int) -> None:
+    def set_params(
+        self,
+        signer: int,
+        quorum: int,
+        min_stake: int,
+        unbonding: int,
+        review: int,
+        slash: int,
+        strikes: int,
+        faucet_max: int,
+    ) -> None:
         who = self.pick(self.admin_biased, signer)
-        invalid = not (1 <= quorum <= 10) or unbonding > 31_536_000 or review > 2_592_000 or slash > 10_000 or strikes < 1
+        invalid = (
+            not (1 <= quorum <= 10) or unbonding > 31_536_000 or review > 2_592_000 or slash > 10_000 or strikes < 1
+        )
         expect = first(
             (not self.is_admin(who), abort("config", "E_NOT_ADMIN")),
             (invalid, abort("config", "E_INVALID_PARAMETER")),
@@ -899,8 +988,12 @@ class PictorMachine(RuleBasedStateMachine):
             (self.supply() + amount > MAX_SUPPLY, abort("token", "E_MAX_SUPPLY")),
         )
         credit, balance = self.vault_account(who)
-        self.call(who, self.fn("vault", "claim_credit"),
-                  [bcs_u64(amount), bcs_u64(nonce), bcs_u64(expires_at), bcs_bytes(signature)], expect=expect)
+        self.call(
+            who,
+            self.fn("vault", "claim_credit"),
+            [bcs_u64(amount), bcs_u64(nonce), bcs_u64(expires_at), bcs_bytes(signature)],
+            expect=expect,
+        )
         if expect == OK:
             assert self.vault_account(who) == (credit + amount, balance)
 
@@ -921,14 +1014,23 @@ class PictorMachine(RuleBasedStateMachine):
             (public_key in self.keys_used, abort("registry", "E_KEY_IN_USE")),
         )
         count = self.node_count()
-        self.call(who, self.fn("registry", "register_node"),
-                  [bcs_u8(role), bcs_bytes(public_key), bcs_bytes(signature)], expect=expect)
+        self.call(
+            who,
+            self.fn("registry", "register_node"),
+            [bcs_u8(role), bcs_bytes(public_key), bcs_bytes(signature)],
+            expect=expect,
+        )
         if expect == OK:
             assert self.node_count() == count + 1
             assert self.node_of(node_key) == count + 1
 
-    @rule(operator=PICK, node=st.integers(0, 7), key=PICK, good_proof=st.sampled_from([True, True, False]),
-          own=st.booleans())
+    @rule(
+        operator=PICK,
+        node=st.integers(0, 7),
+        key=PICK,
+        good_proof=st.sampled_from([True, True, False]),
+        own=st.booleans(),
+    )
     def rotate_node_key(self, operator: int, node: int, key: int, good_proof: bool, own: bool) -> None:
         info = self.node_info(node)
         owner = self.by_address.get(info["operator"]) if info else None
@@ -944,8 +1046,12 @@ class PictorMachine(RuleBasedStateMachine):
             (not good_proof, abort("registry", "E_BAD_PROOF")),
             (pubkey(new_key) in self.keys_used, abort("registry", "E_KEY_IN_USE")),
         )
-        self.call(who, self.fn("registry", "rotate_node_key"),
-                  [bcs_u64(node), bcs_bytes(pubkey(new_key)), bcs_bytes(signature)], expect=expect)
+        self.call(
+            who,
+            self.fn("registry", "rotate_node_key"),
+            [bcs_u64(node), bcs_bytes(pubkey(new_key)), bcs_bytes(signature)],
+            expect=expect,
+        )
         if expect == OK:
             assert self.node_of(new_key) == node
 
@@ -993,7 +1099,9 @@ class PictorMachine(RuleBasedStateMachine):
     def withdraw_unstaked(self, operator: int, pending: bool) -> None:
         candidates = [*self.operators, *self.operators, *self.users]
         if pending:
-            candidates = [a for a in candidates if self.view("staking", "unbonding_requests", self.addr(a))[0]] or candidates
+            candidates = [
+                a for a in candidates if self.view("staking", "unbonding_requests", self.addr(a))[0]
+            ] or candidates
         who = self.pick(candidates, operator)
         _, _, amounts, release = self.view("staking", "unbonding_requests", self.addr(who))
         now = self.h.now_estimate()
@@ -1014,8 +1122,12 @@ class PictorMachine(RuleBasedStateMachine):
             (amount == 0, abort("staking", "E_ZERO_AMOUNT")),
         )
         before = sum(self.stake_of(self.addr(target), role)) if role in (WORKER, CHECKER) else 0
-        self.call(who, self.fn("staking", "slash"), [bcs_address(target.address()), bcs_u8(role), bcs_u64(amount)],
-                  expect=expect)
+        self.call(
+            who,
+            self.fn("staking", "slash"),
+            [bcs_address(target.address()), bcs_u8(role), bcs_u64(amount)],
+            expect=expect,
+        )
         if expect == OK:
             assert sum(self.stake_of(self.addr(target), role)) == before - min(amount, before)
 
@@ -1065,8 +1177,13 @@ class PictorMachine(RuleBasedStateMachine):
             return False
         return self.stake_of(info["operator"], WORKER)[0] >= self.params()["min_worker_stake"]
 
-    @rule(signer=PICK, job=st.integers(0, 5), task=TASKS, node=st.integers(0, 8),
-          quote=st.one_of(st.integers(1, 20 * UNIT), st.just(0), st.just(U64_MAX)))
+    @rule(
+        signer=PICK,
+        job=st.integers(0, 5),
+        task=TASKS,
+        node=st.integers(0, 8),
+        quote=st.one_of(st.integers(1, 20 * UNIT), st.just(0), st.just(U64_MAX)),
+    )
     def assign_task(self, signer: int, job: int, task: int, node: int, quote: int) -> None:
         who = self.pick(self.coordinator_biased(), signer)
         info = self.job(job)
@@ -1082,8 +1199,12 @@ class PictorMachine(RuleBasedStateMachine):
             (not self.eligible_worker(node), abort("escrow", "E_NODE_NOT_ELIGIBLE")),
             (quote > available, abort("escrow", "E_INSUFFICIENT_ESCROW")),
         )
-        self.call(who, self.fn("escrow", "assign_task"), [bcs_u64(job), bcs_u64(task), bcs_u64(node), bcs_u64(quote)],
-                  expect=expect)
+        self.call(
+            who,
+            self.fn("escrow", "assign_task"),
+            [bcs_u64(job), bcs_u64(task), bcs_u64(node), bcs_u64(quote)],
+            expect=expect,
+        )
         if expect == OK:
             assigned = self.task(job, task)
             assert assigned is not None and assigned["state"] == ASSIGNED and assigned["node_id"] == node
@@ -1101,8 +1222,13 @@ class PictorMachine(RuleBasedStateMachine):
         )
         self.call(who, self.fn("escrow", "requeue_task"), [bcs_u64(job), bcs_u64(task)], expect=expect)
 
-    @rule(node=PICK, job=st.integers(0, 5), task=TASKS, result=HASHES,
-          reference_ms=st.sampled_from([0, 1, 60_000, 3_600_000, U64_MAX]))
+    @rule(
+        node=PICK,
+        job=st.integers(0, 5),
+        task=TASKS,
+        result=HASHES,
+        reference_ms=st.sampled_from([0, 1, 60_000, 3_600_000, U64_MAX]),
+    )
     def submit_result(self, node: int, job: int, task: int, result: bytes, reference_ms: int) -> None:
         who = self.pick(self.node_keys, node)
         info = self.job(job)
@@ -1115,8 +1241,12 @@ class PictorMachine(RuleBasedStateMachine):
             (current is not None and self.node_of(who) != current["node_id"], abort("escrow", "E_NOT_ASSIGNED_NODE")),
             (len(result) != 32, abort("escrow", "E_INVALID_HASH")),
         )
-        self.call(who, self.fn("escrow", "submit_result"),
-                  [bcs_u64(job), bcs_u64(task), bcs_bytes(result), bcs_u64(reference_ms)], expect=expect)
+        self.call(
+            who,
+            self.fn("escrow", "submit_result"),
+            [bcs_u64(job), bcs_u64(task), bcs_bytes(result), bcs_u64(reference_ms)],
+            expect=expect,
+        )
         if expect == OK:
             assert info is not None and current is not None
             done = self.task(job, task)
@@ -1181,8 +1311,10 @@ class PictorMachine(RuleBasedStateMachine):
         )
         expect = first(
             (info is None, abort("escrow", "E_JOB_NOT_FOUND")),
-            (info is not None and self.addr(who) not in (info["creator"], self.roles()[1]),
-             abort("escrow", "E_NOT_CREATOR")),
+            (
+                info is not None and self.addr(who) not in (info["creator"], self.roles()[1]),
+                abort("escrow", "E_NOT_CREATOR"),
+            ),
             (info is not None and info["closed"], abort("escrow", "E_JOB_CLOSED")),
             (in_flight, abort("escrow", "E_TASKS_IN_FLIGHT")),
         )
@@ -1194,7 +1326,8 @@ class PictorMachine(RuleBasedStateMachine):
             credit_left = info["credit_in"] - min(info["credit_in"], info["spent"])
             refund_credit = min(remaining, credit_left)
             assert self.vault_account(info["creator"]) == (
-                vault_before[0] + refund_credit, vault_before[1] + remaining - refund_credit
+                vault_before[0] + refund_credit,
+                vault_before[1] + remaining - refund_credit,
             )
 
     # ------------------------------------------------------------------ attestation
@@ -1203,16 +1336,24 @@ class PictorMachine(RuleBasedStateMachine):
         node_id = self.node_of(who)
         info = self.node_info(node_id)
         not_checker = info is None or not info["active"] or info["role"] != CHECKER
-        low_stake = (not not_checker) and info is not None and (
-            self.stake_of(info["operator"], CHECKER)[0] < self.params()["min_checker_stake"]
+        low_stake = (
+            (not not_checker)
+            and info is not None
+            and (self.stake_of(info["operator"], CHECKER)[0] < self.params()["min_checker_stake"])
         )
         return info, [
             (not_checker, abort("attestation", "E_NOT_CHECKER")),
             (low_stake, abort("attestation", "E_INSUFFICIENT_STAKE")),
         ]
 
-    @rule(node=PICK, job=st.integers(0, 5), task=TASKS, result=st.sampled_from(["task", "task", "task", "other", "short"]),
-          passed=st.sampled_from([True, True, False]), evidence=st.sampled_from([b"\xee" * 32, b"\xee" * 32, b"\xee"]))
+    @rule(
+        node=PICK,
+        job=st.integers(0, 5),
+        task=TASKS,
+        result=st.sampled_from(["task", "task", "task", "other", "short"]),
+        passed=st.sampled_from([True, True, False]),
+        evidence=st.sampled_from([b"\xee" * 32, b"\xee" * 32, b"\xee"]),
+    )
     def attest(self, node: int, job: int, task: int, result: str, passed: bool, evidence: bytes) -> None:
         who = self.pick(self.node_keys, node)
         checker, checks = self.checker_checks(who)
@@ -1229,18 +1370,28 @@ class PictorMachine(RuleBasedStateMachine):
             (info is not None and info["closed"], abort("escrow", "E_JOB_CLOSED")),
             (current is None, abort("escrow", "E_TASK_NOT_FOUND")),
             (current is not None and current["state"] != SUBMITTED, abort("attestation", "E_BAD_TASK_STATE")),
-            (checker is not None and worker is not None and checker["operator"] == worker["operator"],
-             abort("attestation", "E_CONFLICT_OF_INTEREST")),
+            (
+                checker is not None and worker is not None and checker["operator"] == worker["operator"],
+                abort("attestation", "E_CONFLICT_OF_INTEREST"),
+            ),
             (checker_id in attempt.attesters, abort("attestation", "E_ALREADY_ATTESTED")),
             (current is not None and result_hash != current["result_hash"], abort("attestation", "E_RESULT_MISMATCH")),
         ]
         expect = first(*checks)
-        self.call(who, self.fn("attestation", "attest"),
-                  [bcs_u64(job), bcs_u64(task), bcs_bytes(result_hash), bcs_bool(passed), bcs_bytes(evidence)],
-                  expect=expect)
+        self.call(
+            who,
+            self.fn("attestation", "attest"),
+            [bcs_u64(job), bcs_u64(task), bcs_bytes(result_hash), bcs_bool(passed), bcs_bytes(evidence)],
+            expect=expect,
+        )
 
-    @rule(node=PICK, job=st.integers(0, 5), task=TASKS, uphold=st.booleans(),
-          evidence=st.sampled_from([b"\xdd" * 32, b"\xdd" * 32, b""]))
+    @rule(
+        node=PICK,
+        job=st.integers(0, 5),
+        task=TASKS,
+        uphold=st.booleans(),
+        evidence=st.sampled_from([b"\xdd" * 32, b"\xdd" * 32, b""]),
+    )
     def resolve_dispute(self, node: int, job: int, task: int, uphold: bool, evidence: bytes) -> None:
         who = self.pick(self.node_keys, node)
         checker, checks = self.checker_checks(who)
@@ -1248,8 +1399,10 @@ class PictorMachine(RuleBasedStateMachine):
         current = self.task(job, task) if info else None
         worker = self.node_info(current["node_id"]) if current else None
         passers = self.attempts.get((job, task), Attempt()).passers
-        conflict = checker is not None and worker is not None and (
-            checker["operator"] == worker["operator"] or checker["operator"] in passers
+        conflict = (
+            checker is not None
+            and worker is not None
+            and (checker["operator"] == worker["operator"] or checker["operator"] in passers)
         )
         checks += [
             (len(evidence) != 32, abort("attestation", "E_INVALID_HASH")),
@@ -1259,8 +1412,12 @@ class PictorMachine(RuleBasedStateMachine):
             (conflict, abort("attestation", "E_CONFLICT_OF_INTEREST")),
         ]
         expect = first(*checks)
-        self.call(who, self.fn("attestation", "resolve_dispute"),
-                  [bcs_u64(job), bcs_u64(task), bcs_bool(uphold), bcs_bytes(evidence)], expect=expect)
+        self.call(
+            who,
+            self.fn("attestation", "resolve_dispute"),
+            [bcs_u64(job), bcs_u64(task), bcs_bool(uphold), bcs_bytes(evidence)],
+            expect=expect,
+        )
         if expect == OK:
             after = self.task(job, task)
             assert after is not None and after["state"] == (QUEUED if uphold else SETTLED)
@@ -1279,10 +1436,16 @@ class PictorMachine(RuleBasedStateMachine):
         if expect == OK:
             assert int(self.view("rewards", "pool")[0]) == pool + amount
 
-    @rule(signer=PICK, epoch_delta=st.sampled_from([0, 0, 0, 1, -1]),
-          amounts=st.lists(st.integers(1, 20 * UNIT), min_size=1, max_size=4), bad_root=st.sampled_from([False] * 5 + [True]),
-          zero_total=st.sampled_from([False] * 5 + [True]))
-    def publish_epoch(self, signer: int, epoch_delta: int, amounts: list[int], bad_root: bool, zero_total: bool) -> None:
+    @rule(
+        signer=PICK,
+        epoch_delta=st.sampled_from([0, 0, 0, 1, -1]),
+        amounts=st.lists(st.integers(1, 20 * UNIT), min_size=1, max_size=4),
+        bad_root=st.sampled_from([False] * 5 + [True]),
+        zero_total=st.sampled_from([False] * 5 + [True]),
+    )
+    def publish_epoch(
+        self, signer: int, epoch_delta: int, amounts: list[int], bad_root: bool, zero_total: bool
+    ) -> None:
         who = self.pick(self.admin_biased, signer)
         next_epoch = int(self.view("rewards", "next_epoch")[0])
         epoch = max(0, next_epoch + epoch_delta)
@@ -1299,12 +1462,18 @@ class PictorMachine(RuleBasedStateMachine):
             (total == 0, abort("rewards", "E_ZERO_AMOUNT")),
             (pool - allocated < total, abort("rewards", "E_POOL_TOO_SMALL")),
         )
-        self.call(who, self.fn("rewards", "publish_epoch"), [bcs_u64(epoch), bcs_bytes(root), bcs_u64(total)],
-                  expect=expect)
+        self.call(
+            who, self.fn("rewards", "publish_epoch"), [bcs_u64(epoch), bcs_bytes(root), bcs_u64(total)], expect=expect
+        )
         if expect == OK:
             self.epochs[epoch] = entries
 
-    @rule(user=PICK, epoch=st.integers(0, 4), leaf=PICK, tamper=st.sampled_from(["none"] * 6 + ["amount", "proof", "zero"]))
+    @rule(
+        user=PICK,
+        epoch=st.integers(0, 4),
+        leaf=PICK,
+        tamper=st.sampled_from(["none"] * 6 + ["amount", "proof", "zero"]),
+    )
     def claim(self, user: int, epoch: int, leaf: int, tamper: str) -> None:
         entries = self.epochs.get(epoch)
         if entries:
@@ -1332,8 +1501,12 @@ class PictorMachine(RuleBasedStateMachine):
             (already + amount > total, abort("rewards", "E_EPOCH_EXHAUSTED")),
         )
         wallet = self.wallet(who)
-        self.call(who, self.fn("rewards", "claim"),
-                  [bcs_u64(epoch), bcs_u64(index), bcs_u64(amount), bcs_vec_bytes(proof)], expect=expect)
+        self.call(
+            who,
+            self.fn("rewards", "claim"),
+            [bcs_u64(epoch), bcs_u64(index), bcs_u64(amount), bcs_vec_bytes(proof)],
+            expect=expect,
+        )
         if expect == OK:
             assert self.wallet(who) == wallet + amount
             assert self.view("rewards", "is_claimed", epoch, index)[0] is True
@@ -1346,8 +1519,13 @@ class PictorMachine(RuleBasedStateMachine):
         self.h.advance(seconds)
         assert self.h.node.ledger.timestamp_us >= before + seconds * 1_000_000
 
-    @rule(signer=PICK, function=PICK, count_delta=st.sampled_from([0, 0, 0, 1, -1]),
-          data=st.lists(st.binary(max_size=40), max_size=9), typed=st.booleans())
+    @rule(
+        signer=PICK,
+        function=PICK,
+        count_delta=st.sampled_from([0, 0, 0, 1, -1]),
+        data=st.lists(st.binary(max_size=40), max_size=9),
+        typed=st.booleans(),
+    )
     def garbage(self, signer: int, function: int, count_delta: int, data: list[bytes], typed: bool) -> None:
         """Any pictor entry function with random (often ill-typed) arguments: failures change nothing."""
         functions = sorted(pictor_entry_functions().items())
@@ -1401,8 +1579,12 @@ class PictorMachine(RuleBasedStateMachine):
         assert changed <= BLOCK_KEYS, f"a rejected submission changed {sorted(changed)}"
 
     # Deep flows are rare in random sequences: this rule drives one task as far as the state allows.
-    @rule(job=st.integers(1, 5), task=TASKS, pass_it=st.sampled_from([True, True, False]),
-          then=st.sampled_from(["accept", "finalize", "stop"]))
+    @rule(
+        job=st.integers(1, 5),
+        task=TASKS,
+        pass_it=st.sampled_from([True, True, False]),
+        then=st.sampled_from(["accept", "finalize", "stop"]),
+    )
     def task_flow(self, job: int, task: int, pass_it: bool, then: str) -> None:
         """Assign -> submit -> attest to quorum -> accept or finalize."""
         self.drive_task(job, task, pass_it, then, uphold=False)
@@ -1428,8 +1610,12 @@ class PictorMachine(RuleBasedStateMachine):
             available = info["budget"] - info["spent"] - info["reserved"]
             if available <= 0:
                 return
-            self.call(coordinator, self.fn("escrow", "assign_task"),
-                      [bcs_u64(job), bcs_u64(task), bcs_u64(workers[0]), bcs_u64(min(available, 5 * UNIT))], expect=OK)
+            self.call(
+                coordinator,
+                self.fn("escrow", "assign_task"),
+                [bcs_u64(job), bcs_u64(task), bcs_u64(workers[0]), bcs_u64(min(available, 5 * UNIT))],
+                expect=OK,
+            )
         assigned = self.task(job, task)
         assert assigned is not None
         worker_info = self.node_info(assigned["node_id"])
@@ -1437,8 +1623,12 @@ class PictorMachine(RuleBasedStateMachine):
         worker_acct = self.by_address.get(worker_info["account"])
         if worker_acct is None:
             return
-        self.call(worker_acct, self.fn("escrow", "submit_result"),
-                  [bcs_u64(job), bcs_u64(task), bcs_bytes(b"\x11" * 32), bcs_u64(90_000)], expect=OK)
+        self.call(
+            worker_acct,
+            self.fn("escrow", "submit_result"),
+            [bcs_u64(job), bcs_u64(task), bcs_bytes(b"\x11" * 32), bcs_u64(90_000)],
+            expect=OK,
+        )
         for key in self.node_keys:
             now = self.task(job, task)
             assert now is not None
@@ -1449,9 +1639,12 @@ class PictorMachine(RuleBasedStateMachine):
                 continue
             if self.node_of(key) in self.attempts.get((job, task), Attempt()).attesters:
                 continue
-            self.call(key, self.fn("attestation", "attest"),
-                      [bcs_u64(job), bcs_u64(task), bcs_bytes(b"\x11" * 32), bcs_bool(pass_it),
-                       bcs_bytes(b"\xee" * 32)], expect=OK)
+            self.call(
+                key,
+                self.fn("attestation", "attest"),
+                [bcs_u64(job), bcs_u64(task), bcs_bytes(b"\x11" * 32), bcs_bool(pass_it), bcs_bytes(b"\xee" * 32)],
+                expect=OK,
+            )
         verified = self.task(job, task)
         assert verified is not None
         if verified["state"] != VERIFIED or then == "stop":
@@ -1471,8 +1664,12 @@ class PictorMachine(RuleBasedStateMachine):
                     continue
                 if checker["operator"] == worker_info["operator"] or checker["operator"] in passers:
                     continue
-                self.call(key, self.fn("attestation", "resolve_dispute"),
-                          [bcs_u64(job), bcs_u64(task), bcs_bool(uphold), bcs_bytes(b"\xdd" * 32)], expect=OK)
+                self.call(
+                    key,
+                    self.fn("attestation", "resolve_dispute"),
+                    [bcs_u64(job), bcs_u64(task), bcs_bool(uphold), bcs_bytes(b"\xdd" * 32)],
+                    expect=OK,
+                )
                 break
 
 
