@@ -76,15 +76,17 @@ def indexer(
     page_size: Annotated[int, typer.Option(help="Transactions per page.")] = 100,
     max_batch: Annotated[int, typer.Option(help="Most transactions written per database transaction.")] = 2000,
     stop_at: Annotated[int | None, typer.Option(help="Exit once this version is indexed.")] = None,
+    event_writes: Annotated[str, typer.Option(help="Event rows: 'copy' (direct) or 'staging' (ON CONFLICT).")] = "copy",
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Mirror the chain into PostgreSQL exactly once, following new versions until interrupted."""
     import asyncio
+    import contextlib
     import logging
 
     from chain.client import PictorChain
-    from indexer.runner import IndexerConfig, run_indexer
+    from indexer.runner import IndexerConfig, run_indexer, tune_gc
     from pictor import db
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -95,11 +97,11 @@ def indexer(
     config = IndexerConfig(
         database_url=url, processor=processor, start_version=start_version, page_size=page_size,
         fetch_concurrency=fetch_concurrency, max_batch_txns=max_batch, stop_at_version=stop_at,
+        event_writes=event_writes,
     )
-    try:
+    tune_gc()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: every committed batch is complete
         asyncio.run(run_indexer(config, PictorChain.from_settings(**overrides)))
-    except KeyboardInterrupt:
-        pass
 
 
 @bench_app.command("indexer")
