@@ -34,6 +34,9 @@ _AIP80_PREFIX = "ed25519-priv-"
 # --------------------------------------------------------------------------- addresses and keys
 
 
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 def normalize_address(value: str | bytes | AccountAddress) -> str:
     """An address as ``0x`` + 64 lowercase hex digits (InvalidArgument if it is not one)."""
     if isinstance(value, AccountAddress):
@@ -44,9 +47,11 @@ def normalize_address(value: str | bytes | AccountAddress) -> str:
         return "0x" + bytes(value).hex()
     if not isinstance(value, str):
         raise InvalidArgument(f"not an address: {value!r}")
+    if len(value) == 66 and value.startswith("0x") and _HEX_DIGITS.issuperset(value[2:]):
+        return value  # already canonical: the indexer's hot path
     text = value.strip().lower()
     text = text[2:] if text.startswith("0x") else text
-    if not text or len(text) > 64 or any(c not in "0123456789abcdef" for c in text):
+    if not text or len(text) > 64 or not _HEX_DIGITS.issuperset(text):
         raise InvalidArgument(f"not an account address: {value!r}")
     return "0x" + text.rjust(64, "0")
 
