@@ -22,7 +22,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, Select, String, literal, null, select, union_all
 from sqlalchemy.sql import ColumnElement
@@ -381,12 +381,4 @@ async def status(request: Request, engine: EngineDep) -> dict[str, Any]:
     return lag.as_dict()
 
 
-def create_app(engine: Engine | None = None, chain: PictorChain | None = None) -> FastAPI:
-    """A FastAPI app serving only the auditor router (the full API mounts ``router``)."""
-    app = FastAPI(title="Pictor audit", description=__doc__)
-    app.state.engine, app.state.chain = engine, chain
-    app.include_router(router)
-    return app
-
-
-__all__ = ["create_app", "router"]
+__all__ = ["router"]

@@ -115,6 +115,19 @@ def bench_indexer(
     print(json.dumps(run_bench(events=events, data_dir=data_dir)))
 
 
+@app.command()
+def api(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+) -> None:
+    """Serve the Pictor API (audit, health, metrics) with uvicorn."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from ix_mirror import write_pages
 from test_indexer_write import ACCT3, PK3, A, C, T, W, scenario
 
-from api.audit import create_app
+from api.app import create_app
 from chain.client import PictorChain
 from pictor.db import get_engine
 from pictor.settings import LOCALNET_PACKAGE_ADDRESS
@@ -117,3 +117,29 @@ def test_status_reports_the_indexed_version_when_the_node_is_down(client: TestCl
 def test_openapi_documents_the_audit_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/audit/reconcile", "/audit/accounts/{address}/history", "/audit/jobs/{job_id}/ledger"} <= set(paths)
+
+
+def test_health_and_metrics_report_the_lag_and_a_down_node(client: TestClient) -> None:
+    health = client.get("/health")
+    assert health.status_code == 200
+    body = health.json()
+    # the node at :9 is unreachable: the mirror still serves, the chain side is unknown
+    assert body["status"] == "degraded"
+    assert body["indexer"]["indexed_version"] is not None and body["indexer"]["indexed_version"] >= 0
+    assert body["indexer"]["chain_version"] is None and body["indexer"]["lag"] is None
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    indexed = body["indexer"]["indexed_version"]
+    assert f'pictor_indexer_indexed_version{{processor="pictor"}} {indexed}' in metrics.text
+    assert "pictor_indexer_lag_versions" not in metrics.text  # unknown values are left out, not faked
+
+
+def test_health_is_503_when_the_database_is_down() -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:9/none", connect_args={"connect_timeout": 2})
+    chain = PictorChain("http://127.0.0.1:9/v1", LOCALNET_PACKAGE_ADDRESS)
+    with TestClient(create_app(engine, chain)) as test_client:
+        response = test_client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"

@@ -119,7 +119,7 @@ def test_history_touches_every_entry_function(history: ChainHistory) -> None:
 def test_clean_run_mirrors_the_chain(history: ChainHistory, clean_db: str) -> None:
     from fastapi.testclient import TestClient
 
-    from api.audit import create_app
+    from api.app import create_app
 
     engine = get_engine(clean_db)
     with TestClient(create_app(engine, _chain(history.localnet))) as client:
@@ -270,7 +270,7 @@ def test_node_outage_mid_ingest_waits_and_catches_up(
 def test_audit_reconcile_catches_a_tampered_mirror(history: ChainHistory, clean_db: str) -> None:
     from fastapi.testclient import TestClient
 
-    from api.audit import create_app
+    from api.app import create_app
 
     engine = get_engine(clean_db)
     with TestClient(create_app(engine, _chain(history.localnet))) as client:

@@ -1,0 +1,47 @@
+"""The API application: every router of the service, plus health and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import Engine
+
+from api import audit
+from chain.client import PictorChain
+
+
+def create_app(engine: Engine | None = None, chain: PictorChain | None = None) -> FastAPI:
+    """Build the service; ``engine``/``chain`` default to pictor.db's engine and the settings' chain."""
+    app = FastAPI(
+        title="Pictor API",
+        description="Decentralized GPU rendering settled on Aptos. `/audit` is public and read-only.",
+        version="0.1.0",
+    )
+    app.state.engine, app.state.chain = engine, chain
+    app.include_router(audit.router)
+
+    @app.get("/health", tags=["ops"], summary="Liveness, database and indexer lag")
+    async def health(request: Request) -> JSONResponse:
+        """200 with the indexer's lag when the database answers; 503 when it does not."""
+        from indexer.status import indexer_lag
+
+        try:
+            lag = await indexer_lag(audit.get_engine(request), audit.get_chain(request))
+        except Exception as exc:  # noqa: BLE001 - any database failure means "not healthy", said plainly
+            return JSONResponse({"status": "unavailable", "error": f"database: {exc.__class__.__name__}"}, 503)
+        body: dict[str, Any] = {"status": "ok", "indexer": lag.as_dict()}
+        if lag.chain_version is None:
+            body["status"] = "degraded"  # the node is unreachable; the mirror still serves
+        return JSONResponse(body)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics(request: Request) -> PlainTextResponse:
+        """The indexer's indexed version, chain version and lag in Prometheus text format."""
+        from indexer.status import indexer_lag, metrics_text
+
+        lag = await indexer_lag(audit.get_engine(request), audit.get_chain(request))
+        return PlainTextResponse(metrics_text(lag), media_type="text/plain; version=0.0.4")
+
+    return app
