@@ -7,14 +7,15 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from indexer.schema import metadata
+import api.schema
+from indexer.schema import metadata as mirror_metadata
 from pictor.db import database_url, sqlalchemy_url
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = metadata
+target_metadata = [mirror_metadata, api.schema.metadata]
 
 
 def run_migrations_online() -> None:

@@ -153,6 +153,23 @@ def drop_database(url: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target.database)))
 
 
+def create_database_like(template_url: str, name: str | None = None) -> str:
+    """Create a database as a copy of the (migrated) template's and return its URL (tests, benchmarks)."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    parsed = make_url(sqlalchemy_url(template_url))
+    name = name or f"t_{uuid.uuid4().hex[:12]}"
+    admin = libpq_url(parsed.set(database="postgres").render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(parsed.database))
+        )
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     """The process-wide engine for ``url`` (default: :func:`database_url`)."""

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import psycopg
 from ix_synth import PACKAGE
 from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from indexer import schema
 from indexer.processor import decode_batch
 from indexer.writer import Writer, WriteResult
-from pictor.db import libpq_url
-
-
-def create_database_like(template_url: str, name: str | None = None) -> str:
-    """Create a database as a copy of the (migrated) template's and return its URL."""
-    parsed = make_url(template_url)
-    name = name or f"t_{uuid.uuid4().hex[:12]}"
-    admin = libpq_url(parsed.set(database="postgres").render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(parsed.database))
-        )
-    return parsed.set(database=name).render_as_string(hide_password=False)
+from pictor.db import create_database_like, libpq_url  # noqa: F401 - tests import it from here
 
 
 def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:

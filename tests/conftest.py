@@ -1,4 +1,4 @@
-"""Fixtures of the indexer tests: one embedded PostgreSQL per test session, a fresh migrated database per test."""
+"""Fixtures shared by every test folder: one embedded PostgreSQL per test session, a fresh migrated database per test."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from ix_mirror import create_database_like
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from pictor.db import drop_database, libpq_url, start_embedded, stop_embedded, upgrade
+from pictor.db import create_database_like, drop_database, libpq_url, start_embedded, stop_embedded, upgrade
 
 TEMPLATE = "pictor_template"
 
