@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import Engine
 
-from api import audit
+from api import audit, auth, node_auth, uploads
 from chain.client import PictorChain
 
 
@@ -21,6 +21,9 @@ def create_app(engine: Engine | None = None, chain: PictorChain | None = None) -
     )
     app.state.engine, app.state.chain = engine, chain
     app.include_router(audit.router)
+    app.include_router(auth.router)
+    app.include_router(node_auth.router)
+    app.include_router(uploads.router)
 
     @app.get("/health", tags=["ops"], summary="Liveness, database and indexer lag")
     async def health(request: Request) -> JSONResponse:

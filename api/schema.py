@@ -6,3 +6,7 @@ from sqlalchemy import MetaData
 
 #: Every API table registers here; alembic compares it (with the indexer's) to the migrations.
 metadata = MetaData()
+
+# Register every API table module (imported for its side effect on ``metadata``).
+import api.auth_tables  # noqa: E402, F401
+import api.upload_tables  # noqa: E402, F401

@@ -27,6 +27,34 @@ class Settings(BaseSettings):
     keys_dir: Path | None = Field(default=None, description="Where admin/coordinator/treasury keys are read from.")
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
 
+    # Sign in with Aptos (AIP-116) and sessions.
+    signin_domain: str = Field(default="localhost:8000", description="The domain (host[:port]) users sign in to.")
+    signin_uri: str = Field(default="http://localhost:8000", description="The URI named in the sign-in message.")
+    signin_statement: str = Field(
+        default="Sign in to Pictor to upload scenes and manage render jobs.",
+        description="The human-readable statement of the sign-in message (one line).",
+    )
+    signin_chain_id: str | None = Field(
+        default=None, description="Chain ID line of the sign-in message (e.g. aptos:mainnet); None asks the node."
+    )
+    signin_nonce_ttl_s: int = Field(default=300, ge=10, description="How long a sign-in nonce may be used.")
+    session_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="Lifetime of a session token.")
+    # Signed node (worker/checker) requests.
+    node_request_max_skew_s: int = Field(default=60, ge=1, description="Accepted clock skew of signed node requests.")
+    node_request_max_body: int = Field(default=16 * 1024 * 1024, description="Largest signed node request body.")
+    # Uploads.
+    blob_dir: Path | None = Field(default=None, description="Content-addressed blob store; default <data_dir>/blobs.")
+    upload_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest accepted upload.")
+    zip_max_entries: int = Field(default=10_000, ge=1, description="Most entries a .zip project may hold.")
+    zip_max_total_bytes: int = Field(default=8 * 1024**3, ge=1, description="Most bytes a .zip project may expand to.")
+    zip_max_ratio: int = Field(default=200, ge=1, description="Largest compression ratio of one .zip entry.")
+    inspect_timeout_s: float = Field(default=120.0, gt=0, description="Time limit of a scene inspection.")
+
+    @property
+    def blobs_path(self) -> Path:
+        """Where blobs are stored: ``blob_dir`` or ``<data_dir>/blobs``."""
+        return Path(self.blob_dir) if self.blob_dir else Path(self.data_dir) / "blobs"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -1,0 +1,163 @@
+"""Signed worker/checker requests: the :func:`current_node` dependency.
+
+A node signs each request with its Ed25519 key (:mod:`pictor.node_signing` builds the canonical string and
+the ``X-Pictor-*`` headers). The API accepts it only when, **as the indexer's mirror shows it**, the node is
+registered and active with that key, and its operator's active stake for the node's role is at least the
+protocol's minimum. The timestamp must be within ``node_request_max_skew_s`` of the server's clock and the
+nonce unused; nonces are stored until their timestamp leaves the window, after which the timestamp check
+alone refuses a replay.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from starlette.concurrency import run_in_threadpool
+
+from api.audit import get_engine
+from api.auth import get_app_settings
+from api.auth_tables import node_request_nonces
+from chain.errors import InvalidArgument
+from chain.keys import ROLE_CHECKER, ROLE_WORKER, normalize_address
+from indexer import schema as mirror
+from pictor import node_signing as ns
+
+router = APIRouter(prefix="/nodes", tags=["nodes"])
+
+ROLE_NAMES = {ROLE_WORKER: "worker", ROLE_CHECKER: "checker"}
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    """The node a request came from, as registered on chain."""
+
+    node_id: int
+    operator: str
+    role: int
+
+    @property
+    def role_name(self) -> str:
+        """``worker`` or ``checker``."""
+        return ROLE_NAMES.get(self.role, str(self.role))
+
+
+def _refuse(status: int, message: str) -> HTTPException:
+    """An authentication refusal with the scheme named for 401s."""
+    headers = {"WWW-Authenticate": "PictorNode"} if status == 401 else None
+    return HTTPException(status, message, headers=headers)
+
+
+def request_target(request: Request) -> str:
+    """The path and query as the client sent them (the raw bytes, so encoding differences cannot matter)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    return (raw + (b"?" + query if query else b"")).decode("latin-1")
+
+
+def _lookup(engine: Engine, node: str) -> tuple[object, int, int]:
+    """The node's mirror row, its operator's active stake for its role and the minimum; records the nonce."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(mirror.nodes).where(mirror.nodes.c.account == node).order_by(mirror.nodes.c.node_id.desc())
+        ).first()
+        if row is None:
+            return None, 0, 0
+        stake = conn.execute(
+            select(mirror.stakes.c.active).where(
+                mirror.stakes.c.operator == row.operator, mirror.stakes.c.role == row.role
+            )
+        ).scalar_one_or_none()
+        config = conn.execute(select(mirror.protocol_config)).first()
+        minimum_col = "min_worker_stake" if row.role == ROLE_WORKER else "min_checker_stake"
+        minimum = getattr(config, minimum_col) if config is not None else None
+        return row, int(stake or 0), (-1 if minimum is None else int(minimum))
+
+
+def _record_nonce(engine: Engine, node: str, nonce: str, expires: datetime, now: datetime) -> bool:
+    """Store the nonce; False if this node already used it (a replay)."""
+    with engine.begin() as conn:
+        if random.random() < 0.01:  # sweep expired nonces now and then: cheap, and no cron job needed
+            conn.execute(delete(node_request_nonces).where(node_request_nonces.c.expires_at < now))
+        inserted = conn.execute(
+            pg_insert(node_request_nonces).values(node=node, nonce=nonce, expires_at=expires)
+            .on_conflict_do_nothing().returning(node_request_nonces.c.nonce)
+        ).first()
+        return inserted is not None
+
+
+async def current_node(request: Request) -> NodeIdentity:
+    """The registered, staked node that signed this request (dependency); 401/403 with the reason otherwise."""
+    settings = get_app_settings(request)
+    headers = request.headers
+    node_header = headers.get(ns.HEADER_NODE)
+    timestamp_header = headers.get(ns.HEADER_TIMESTAMP)
+    nonce = headers.get(ns.HEADER_NONCE)
+    signature = headers.get(ns.HEADER_SIGNATURE)
+    if not (node_header and timestamp_header and nonce and signature):
+        raise _refuse(401, "node requests must be signed: send X-Pictor-Node, X-Pictor-Timestamp, "
+                           "X-Pictor-Nonce and X-Pictor-Signature")
+    try:
+        node = normalize_address(node_header[:80])
+    except (InvalidArgument, ValueError):
+        raise _refuse(401, f"{ns.HEADER_NODE} is not an account address") from None
+    if not timestamp_header.isdigit() or len(timestamp_header) > 12:
+        raise _refuse(401, f"{ns.HEADER_TIMESTAMP} must be unix seconds")
+    if not ns.valid_nonce(nonce):
+        raise _refuse(401, f"{ns.HEADER_NONCE} must be 16 to 64 characters of [A-Za-z0-9_-]")
+    if len(signature) > 130:
+        raise _refuse(401, f"{ns.HEADER_SIGNATURE} is not a 64-byte hex signature")
+    now = datetime.now(UTC)
+    timestamp = int(timestamp_header)
+    skew = settings.node_request_max_skew_s
+    if abs(now.timestamp() - timestamp) > skew:
+        raise _refuse(401, f"the request timestamp is more than {skew} s away from the server's clock; "
+                           "check the node's clock")
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.node_request_max_body:
+        raise HTTPException(413, f"signed request bodies are limited to {settings.node_request_max_body} bytes")
+    body = await request.body()  # cached by Starlette: the endpoint still reads it
+    if len(body) > settings.node_request_max_body:
+        raise HTTPException(413, f"signed request bodies are limited to {settings.node_request_max_body} bytes")
+    message = ns.canonical_request(request.method, request_target(request), ns.body_sha256(body), timestamp,
+                                   nonce, node)
+    engine = get_engine(request)
+    expires = datetime.fromtimestamp(timestamp, UTC) + timedelta(seconds=skew)
+    row, stake, minimum = await run_in_threadpool(_lookup, engine, node)
+    if row is None:
+        raise _refuse(403, f"node {node} is not registered on chain (or the indexer has not seen it yet)")
+    if not ns.verify_request(bytes(row.public_key), message, signature):  # type: ignore[attr-defined]
+        raise _refuse(401, "the request signature does not verify: the method, path, body, timestamp or nonce "
+                           "differ from what the node signed, or the key is not the registered one")
+    identity = NodeIdentity(int(row.node_id), row.operator, int(row.role))  # type: ignore[attr-defined]
+    if not row.active:  # type: ignore[attr-defined]
+        raise _refuse(403, f"node {identity.node_id} is deregistered")
+    if minimum < 0:
+        raise HTTPException(503, "the protocol's minimum stakes are not indexed yet; try again shortly")
+    if stake < minimum:
+        raise _refuse(403, f"the operator's active {identity.role_name} stake ({stake}) is below the minimum "
+                           f"({minimum}); stake more to serve")
+    # The nonce is recorded only for a verified request, so nobody can burn a node's nonces for it.
+    if not await run_in_threadpool(_record_nonce, engine, node, nonce, expires, now):
+        raise _refuse(401, "this request nonce was already used (replay refused); sign each request afresh")
+    return identity
+
+
+CurrentNode = Annotated[NodeIdentity, Depends(current_node)]
+
+
+@router.get("/whoami", summary="Check a node's request signing and standing")
+async def whoami(node: CurrentNode) -> dict[str, object]:
+    """The node, operator and role the signed request authenticates as (a node's self-check)."""
+    return {"node_id": node.node_id, "operator": node.operator, "role": node.role_name}
+
+
+@router.post("/whoami", summary="Check a node's signing of a request with a body")
+async def whoami_post(node: CurrentNode, request: Request) -> dict[str, object]:
+    """As ``GET /nodes/whoami``, plus the sha256 of the body the API verified."""
+    return {**await whoami(node), "body_sha256": ns.body_sha256(await request.body())}

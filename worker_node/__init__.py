@@ -1,0 +1,1 @@
+"""The worker node: render agent, GPU telemetry and benchmark (see README.md)."""
