@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import Engine
 
-from api import audit, auth, node_auth, uploads
+from api import audit, auth, jobs, node_auth, node_tasks, scheduler, uploads
 from chain.client import PictorChain
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run the scheduler's background task (lease sweep, chain outbox) unless the settings turn it off."""
+    from api.auth import get_app_settings
+
+    class _Req:
+        def __init__(self, app: FastAPI) -> None:
+            self.app = app
+
+    task = None
+    if get_app_settings(_Req(app)).scheduler_background:  # type: ignore[arg-type]
+        task = asyncio.create_task(scheduler.background_loop(app))
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def create_app(engine: Engine | None = None, chain: PictorChain | None = None) -> FastAPI:
     """Build the service; ``engine``/``chain`` default to pictor.db's engine and the settings' chain."""
     app = FastAPI(
+        lifespan=_lifespan,
         title="Pictor API",
         description="Decentralized GPU rendering settled on Aptos. `/audit` is public and read-only.",
         version="0.1.0",
@@ -24,6 +49,8 @@ def create_app(engine: Engine | None = None, chain: PictorChain | None = None) -
     app.include_router(auth.router)
     app.include_router(node_auth.router)
     app.include_router(uploads.router)
+    app.include_router(jobs.router)
+    app.include_router(node_tasks.router)
 
     @app.get("/health", tags=["ops"], summary="Liveness, database and indexer lag")
     async def health(request: Request) -> JSONResponse:

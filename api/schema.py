@@ -9,4 +9,5 @@ metadata = MetaData()
 
 # Register every API table module (imported for its side effect on ``metadata``).
 import api.auth_tables  # noqa: E402, F401
+import api.job_tables  # noqa: E402, F401
 import api.upload_tables  # noqa: E402, F401

@@ -49,6 +49,25 @@ class Settings(BaseSettings):
     zip_max_total_bytes: int = Field(default=8 * 1024**3, ge=1, description="Most bytes a .zip project may expand to.")
     zip_max_ratio: int = Field(default=200, ge=1, description="Largest compression ratio of one .zip entry.")
     inspect_timeout_s: float = Field(default=120.0, gt=0, description="Time limit of a scene inspection.")
+    # Jobs, pricing and the scheduler (api/jobs.py, api/scheduler.py).
+    tier_prices: dict[str, int] = Field(
+        default={"tier-1": 40_000, "tier-2": 60_000, "tier-3": 100_000, "none": 50_000},
+        description="Price per reference-GPU-minute, in PICTOR base units (1e-8), per pricing tier.",
+    )
+    tier2_min_multiplier: float = Field(default=1.0, gt=0, description="Slowest node (multiplier) Tier 2 accepts.")
+    trusted_operators: list[str] = Field(default_factory=list, description="Operators that may serve Tier 3 jobs.")
+    quote_margin: float = Field(default=1.5, ge=1, description="Quote = estimate × this (the charge is capped at it).")
+    max_task_quote: int = Field(default=10**12, ge=1, description="Cap of one task's quote, base units.")
+    ref_seconds_per_frame: float = Field(
+        default=60.0, gt=0, description="Reference-GPU seconds of an FHD, 128-sample Cycles frame (estimates)."
+    )
+    lease_s: int = Field(default=120, ge=5, description="Lease length; task heartbeats extend it.")
+    node_online_s: int = Field(default=120, ge=5, description="A node is online this long after its heartbeat.")
+    blocklist_failures: int = Field(default=3, ge=1, description="Failed tasks of one job that blocklist a node.")
+    task_max_attempts: int = Field(default=5, ge=1, description="Attempts before a task's frames are failed.")
+    review_window_s: int = Field(default=7 * 24 * 3600, ge=0, description="How long a creator may review frames.")
+    scheduler_interval_s: float = Field(default=2.0, gt=0, description="Lease sweep and chain outbox period.")
+    scheduler_background: bool = Field(default=True, description="Run the sweep/outbox loop inside the API.")
 
     @property
     def blobs_path(self) -> Path:

@@ -1,0 +1,542 @@
+"""The scheduler: node heartbeats, matching, claims, leases, failures, and the coordinator's chain outbox.
+
+* **Claims** are one database transaction: the candidate jobs (active or paused, escrow linked, node not
+  blocklisted) in job priority order are matched against the node's last heartbeat (engine, device, GPU
+  vendor/model/count/VRAM, RAM, location, tier); the first queued task of the first matching job is taken
+  with ``SELECT … FOR UPDATE SKIP LOCKED`` (so concurrent claims never get one task), leased, and an
+  ``assign`` row is written to the chain outbox in the same transaction.
+* **Quote** = tier price × node multiplier × the node's estimated minutes (reference minutes ÷ multiplier)
+  × ``quote_margin``, capped at ``max_task_quote``. The escrow must cover it: available = the mirror's
+  budget − spent − reserved − quotes of this job's assignments not yet on chain. A job that cannot cover
+  the next quote is **paused** (skipped by claims) until a claim finds the escrow topped up.
+* **Leases** end at ``lease_deadline``; task heartbeats extend it; :func:`sweep_expired` returns expired
+  tasks to the queue (not counted as failures: a killed worker is not a bad worker). A node that fails
+  ``blocklist_failures`` tasks of one job is blocklisted for it.
+* **Outbox**: ``assign`` / ``requeue`` / ``close`` coordinator transactions, unique per (kind, job, task,
+  attempt). :func:`process_outbox` reads the chain's view of the task before each submission, so a
+  submission whose answer was lost is recognised instead of repeated; errors retry with a backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from api.job_tables import chain_outbox, frames, job_node_failures, jobs, node_status, tasks
+from chain.errors import ChainError, MoveAbortError
+from indexer import schema as mirror
+from pictor.render_settings import Device, GpuVendor, JobRenderSettings, PricingTier, Region
+from pictor.render_settings import Engine as RenderEngine
+from pictor.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LEASED = ("assigned", "rendering")
+CLAIMABLE_JOB_STATES = ("active", "paused")
+#: Chain task states (escrow): 1 ASSIGNED.
+CHAIN_ASSIGNED = 1
+#: Aborts after which an outbox row is given up (the chain refused for good); others are retried.
+FINAL_ABORTS = {"E_INSUFFICIENT_ESCROW", "E_NODE_NOT_ELIGIBLE", "E_JOB_CLOSED", "E_BAD_TASK_STATE",
+                "E_JOB_NOT_FOUND", "E_ZERO_AMOUNT", "E_NOT_COORDINATOR"}
+
+
+def utcnow() -> datetime:
+    """The current time (UTC)."""
+    return datetime.now(UTC)
+
+
+class LeaseGone(Exception):
+    """The task is not leased to this node any more (expired, reassigned, finished)."""
+
+
+# ----------------------------------------------------------------------------- node facts and matching
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What matching needs from a heartbeat's telemetry."""
+
+    gpu_count: int
+    gpu_vendor: str | None
+    gpu_models: tuple[str, ...]
+    min_gpu_vram_gb: float  # of the node's smallest GPU
+    ram_gb: float
+    location: str
+    engines: tuple[str, ...]
+    multiplier: float
+    operator: str
+
+
+def node_facts(telemetry: dict[str, Any], operator: str) -> NodeFacts:
+    """Read the telemetry of ``worker_node.telemetry`` (plus ``multiplier``, ``location``, ``engines``)."""
+    gpus = [g for g in telemetry.get("gpus") or [] if isinstance(g, dict)]
+    cpu = telemetry.get("cpu") if isinstance(telemetry.get("cpu"), dict) else {}
+    vram = [float(g.get("memory_total_mb") or 0) / 1024 for g in gpus]
+    engines = telemetry.get("engines") or [e.value for e in RenderEngine]
+    benchmark = telemetry.get("benchmark") if isinstance(telemetry.get("benchmark"), dict) else {}
+    try:
+        multiplier = float(telemetry.get("multiplier") or telemetry.get("performance_multiplier")
+                           or benchmark.get("multiplier") or 1.0)
+    except (TypeError, ValueError):
+        multiplier = 1.0
+    return NodeFacts(
+        gpu_count=len(gpus),
+        gpu_vendor=(str(gpus[0].get("vendor") or "").lower() or None) if gpus else None,
+        gpu_models=tuple(str(g.get("name") or "") for g in gpus),
+        min_gpu_vram_gb=min(vram) if vram else 0.0,
+        ram_gb=float(cpu.get("ram_total_mb") or 0) / 1024,
+        location=str(telemetry.get("location") or "any").lower(),
+        engines=tuple(str(e).upper() for e in engines),
+        multiplier=min(max(multiplier, 0.01), 1000.0),
+        operator=operator,
+    )
+
+
+def tier_allows(tier: PricingTier, facts: NodeFacts, settings: Settings) -> bool:
+    """Tier 2 wants nodes at least ``tier2_min_multiplier`` fast; Tier 3 only trusted operators."""
+    if tier is PricingTier.TIER_2:
+        return facts.multiplier >= settings.tier2_min_multiplier
+    if tier is PricingTier.TIER_3:
+        return facts.operator in {o.lower() for o in settings.trusted_operators}
+    return True
+
+
+def mismatch(job: JobRenderSettings, facts: NodeFacts, settings: Settings) -> str | None:
+    """Why the node cannot take the job (None when it can)."""
+    if job.engine.value not in facts.engines:
+        return "engine"
+    if job.device is Device.GPU and facts.gpu_count < job.min_gpu_count:
+        return "device"
+    hw = job.hardware
+    if hw.gpu_vendor is not GpuVendor.ANY and facts.gpu_vendor != hw.gpu_vendor.value:
+        return "gpu vendor"
+    if hw.gpu_model and not any(hw.gpu_model.lower() in m.lower() for m in facts.gpu_models):
+        return "gpu model"
+    if hw.min_vram_gb is not None and facts.min_gpu_vram_gb < hw.min_vram_gb:
+        return "vram"
+    if hw.min_ram_gb is not None and facts.ram_gb < hw.min_ram_gb:
+        return "ram"
+    if job.worker_location is not Region.ANY and facts.location != job.worker_location.value:
+        return "location"
+    if not tier_allows(job.pricing_tier, facts, settings):
+        return "tier"
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _parsed(settings_json: bytes) -> JobRenderSettings:
+    return JobRenderSettings.model_validate(orjson.loads(settings_json))
+
+
+def job_settings(raw: dict[str, Any]) -> JobRenderSettings:
+    """A stored job's settings (parsed once per distinct value)."""
+    return _parsed(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS))
+
+
+def tier_price(settings: Settings, tier: PricingTier | str) -> int:
+    """Base units per reference-GPU-minute of a tier (the documented table in settings)."""
+    value = tier.value if isinstance(tier, PricingTier) else tier
+    return int(settings.tier_prices.get(value, settings.tier_prices.get("none", 1)))
+
+
+def task_quote(settings: Settings, price: int, multiplier: float, ref_minutes: float) -> int:
+    """Tier price × multiplier × the node's estimated minutes (× margin), capped; at least 1."""
+    node_minutes = ref_minutes / multiplier
+    raw = price * multiplier * node_minutes * settings.quote_margin
+    return max(1, min(settings.max_task_quote, math.ceil(raw)))
+
+
+# ----------------------------------------------------------------------------- heartbeats
+
+
+def record_heartbeat(engine: Engine, node_id: int, operator: str, telemetry: dict[str, Any],
+                     version: str | None) -> list[int]:
+    """Store the node's heartbeat; answer its leased tasks whose job was cancelled."""
+    facts = node_facts(telemetry, operator)
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            pg_insert(node_status)
+            .values(node_id=node_id, operator=operator, telemetry=telemetry, agent_version=version,
+                    multiplier=facts.multiplier, last_seen=now)
+            .on_conflict_do_update(index_elements=["node_id"], set_={
+                "operator": operator, "telemetry": telemetry, "agent_version": version,
+                "multiplier": facts.multiplier, "last_seen": now})
+        )
+        rows = conn.execute(
+            select(tasks.c.task_id).join(jobs, jobs.c.job_id == tasks.c.job_id)
+            .where(tasks.c.node_id == node_id, tasks.c.state.in_(LEASED), jobs.c.state == "cancelled")
+        ).scalars().all()
+    return [int(r) for r in rows]
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def escrow_available(conn: Any, job_id: int, chain_job_id: int) -> int | None:
+    """Budget − spent − reserved as the mirror shows it, less assignments not yet on chain (None: not indexed)."""
+    row = conn.execute(select(mirror.jobs).where(mirror.jobs.c.job_id == chain_job_id)).first()
+    if row is None or row.closed:
+        return None
+    pending = conn.execute(
+        select(func.coalesce(func.sum(chain_outbox.c.quote), 0)).where(
+            chain_outbox.c.job_id == job_id, chain_outbox.c.kind == "assign", chain_outbox.c.status == "pending")
+    ).scalar_one()
+    return int(row.budget) - int(row.spent) - int(row.reserved) - int(pending)
+
+
+def bump(conn: Any, job_id: int, **values: Any) -> None:
+    """Change a job (or only bump its version): SSE readers see every change."""
+    conn.execute(update(jobs).where(jobs.c.job_id == job_id)
+                 .values(version=jobs.c.version + 1, updated_at=utcnow(), **values))
+
+
+def claim(engine: Engine, node_id: int, settings: Settings, max_frames: int | None = None) -> dict[str, Any] | None:
+    """Lease the best matching queued task to the node (one transaction); None when nothing matches."""
+    now = utcnow()
+    with engine.begin() as conn:
+        status = conn.execute(select(node_status).where(node_status.c.node_id == node_id)).first()
+        if status is None:
+            return None  # no heartbeat yet: nothing is known to match
+        facts = node_facts(status.telemetry, status.operator)
+        blocked = select(job_node_failures.c.job_id).where(
+            job_node_failures.c.node_id == node_id, job_node_failures.c.blocklisted)
+        candidates = conn.execute(
+            select(jobs.c.job_id, jobs.c.settings, jobs.c.state, jobs.c.chain_job_id, jobs.c.price_per_minute)
+            .where(jobs.c.state.in_(CLAIMABLE_JOB_STATES), jobs.c.chain_job_id.is_not(None),
+                   jobs.c.job_id.not_in(blocked),
+                   select(tasks.c.task_id).where(tasks.c.job_id == jobs.c.job_id, tasks.c.state == "queued")
+                   .exists())
+            .order_by(jobs.c.priority.desc(), jobs.c.job_id).limit(200)
+        ).all()
+        for job in candidates:
+            try:
+                job_cfg = job_settings(job.settings)
+            except ValueError:  # settings this server can no longer read (e.g. another bpy): not claimable here
+                log.warning("job %s: stored settings do not validate here; skipped", job.job_id)
+                continue
+            if mismatch(job_cfg, facts, settings) is not None:
+                continue
+            query = (select(tasks).where(tasks.c.job_id == job.job_id, tasks.c.state == "queued")
+                     .order_by(tasks.c.priority.desc(), tasks.c.seq).limit(1).with_for_update(skip_locked=True))
+            if max_frames is not None:
+                query = query.where(func.cardinality(tasks.c.frames) <= max_frames)
+            task = conn.execute(query).first()
+            if task is None:
+                continue
+            quote = task_quote(settings, int(job.price_per_minute), facts.multiplier, task.ref_minutes)
+            available = escrow_available(conn, job.job_id, int(job.chain_job_id))
+            if available is None or available < quote:
+                if job.state != "paused":
+                    bump(conn, job.job_id, state="paused",
+                         pause_reason=f"the escrow cannot cover the next task's quote ({quote}); top it up")
+                continue
+            if job.state == "paused":
+                bump(conn, job.job_id, state="active", pause_reason=None)
+            attempt = task.attempt + 1
+            deadline = now + timedelta(seconds=settings.lease_s)
+            conn.execute(update(tasks).where(tasks.c.task_id == task.task_id).values(
+                state="assigned", attempt=attempt, node_id=node_id, lease_deadline=deadline, quote=quote,
+                updated_at=now))
+            conn.execute(update(frames).where(frames.c.task_id == task.task_id, frames.c.job_id == job.job_id)
+                         .values(state="assigned", updated_at=now))
+            conn.execute(insert(chain_outbox).values(
+                kind="assign", job_id=job.job_id, task_id=task.task_id, attempt=attempt,
+                chain_job_id=job.chain_job_id, chain_task_id=task.seq, node_id=node_id, quote=quote,
+                status="pending", tries=0, next_try_at=now, created_at=now))
+            bump(conn, job.job_id)
+            return {"task_id": int(task.task_id), "job_id": int(job.job_id), "attempt": attempt,
+                    "chain_job_id": str(job.chain_job_id), "chain_task_id": str(task.seq),
+                    "frames": list(task.frames), "settings": job.settings, "lease_deadline": deadline,
+                    "quote": str(quote)}
+    return None
+
+
+def _leased(conn: Any, task_id: int, node_id: int, now: datetime) -> Any:
+    """The task row, locked, when it is live-leased to the node; else :class:`LeaseGone`."""
+    row = conn.execute(select(tasks).where(tasks.c.task_id == task_id).with_for_update()).first()
+    if row is None or row.node_id != node_id or row.state not in LEASED or row.lease_deadline <= now:
+        raise LeaseGone(f"task {task_id} is not leased to this node (expired, reassigned or finished)")
+    return row
+
+
+def task_heartbeat(engine: Engine, node_id: int, task_id: int, frames_done: list[int],
+                   settings: Settings) -> tuple[datetime, bool]:
+    """Extend the lease; mark the task rendering; answer (new deadline, cancel)."""
+    now = utcnow()
+    with engine.begin() as conn:
+        row = _leased(conn, task_id, node_id, now)
+        state = conn.execute(select(jobs.c.state).where(jobs.c.job_id == row.job_id)).scalar_one()
+        deadline = now + timedelta(seconds=settings.lease_s)
+        conn.execute(update(tasks).where(tasks.c.task_id == task_id)
+                     .values(state="rendering", lease_deadline=deadline, updated_at=now))
+        changed = conn.execute(update(frames).where(
+            frames.c.task_id == task_id, frames.c.job_id == row.job_id, frames.c.state == "assigned")
+            .values(state="rendering", updated_at=now)).rowcount
+        if changed:
+            bump(conn, row.job_id)
+        return deadline, state == "cancelled"
+
+
+def _requeue(conn: Any, row: Any, now: datetime, settings: Settings, *, failed: bool = False) -> None:
+    """Give a leased task back to the queue (or fail its frames after too many attempts); outbox a requeue."""
+    job = conn.execute(select(jobs.c.chain_job_id, jobs.c.state).where(jobs.c.job_id == row.job_id)).one()
+    chain_job_id = job.chain_job_id
+    if job.state == "cancelled":  # the coordinator's close_job requeues it on chain (reason 4)
+        conn.execute(update(tasks).where(tasks.c.task_id == row.task_id).values(
+            state="cancelled", node_id=None, lease_deadline=None, updated_at=now))
+        bump(conn, row.job_id)
+        return
+    out_of_attempts = failed and row.attempt >= settings.task_max_attempts
+    state = "failed" if out_of_attempts else "queued"
+    conn.execute(update(tasks).where(tasks.c.task_id == row.task_id).values(
+        state=state, node_id=None, lease_deadline=None, updated_at=now))
+    conn.execute(update(frames).where(frames.c.task_id == row.task_id, frames.c.job_id == row.job_id)
+                 .values(state="failed" if out_of_attempts else "queued", sha256=None, updated_at=now))
+    conn.execute(pg_insert(chain_outbox).values(
+        kind="requeue", job_id=row.job_id, task_id=row.task_id, attempt=row.attempt, chain_job_id=chain_job_id,
+        chain_task_id=row.seq, node_id=row.node_id, status="pending", tries=0, next_try_at=now, created_at=now,
+    ).on_conflict_do_nothing())
+    bump(conn, row.job_id)
+
+
+def fail_task(engine: Engine, node_id: int, task_id: int, error: str, settings: Settings) -> bool:
+    """The node gave up a task: requeue it and count a failure; True when the node is now blocklisted."""
+    now = utcnow()
+    with engine.begin() as conn:
+        row = conn.execute(select(tasks).where(tasks.c.task_id == task_id).with_for_update()).first()
+        if row is None or row.node_id != node_id or row.state not in LEASED:
+            raise LeaseGone(f"task {task_id} is not leased to this node")
+        _requeue(conn, row, now, settings, failed=True)
+        cancelled = conn.execute(select(jobs.c.state).where(jobs.c.job_id == row.job_id)).scalar_one() == "cancelled"
+        if cancelled:  # stopping for a cancellation is not a failure
+            return False
+        failures = conn.execute(
+            pg_insert(job_node_failures)
+            .values(job_id=row.job_id, node_id=node_id, failures=1, blocklisted=settings.blocklist_failures <= 1,
+                    last_error=error[:2000])
+            .on_conflict_do_update(index_elements=["job_id", "node_id"], set_={
+                "failures": job_node_failures.c.failures + 1,
+                "blocklisted": job_node_failures.c.failures + 1 >= settings.blocklist_failures,
+                "last_error": error[:2000]})
+            .returning(job_node_failures.c.blocklisted)
+        ).scalar_one()
+        return bool(failures)
+
+
+def sweep_expired(engine: Engine, settings: Settings, limit: int = 500) -> int:
+    """Return tasks whose lease deadline passed to the queue; how many."""
+    now = utcnow()
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(tasks).where(tasks.c.state.in_(LEASED), tasks.c.lease_deadline < now)
+            .order_by(tasks.c.lease_deadline).limit(limit).with_for_update(skip_locked=True)
+        ).all()
+        for row in rows:
+            _requeue(conn, row, now, settings)
+        return len(rows)
+
+
+def job_finished(conn: Any, job_id: int) -> None:
+    """Mark the job completed once no task is left to render."""
+    left = conn.execute(select(func.count()).select_from(tasks).where(
+        tasks.c.job_id == job_id, tasks.c.state.in_(("queued", *LEASED)))).scalar_one()
+    if left == 0:
+        conn.execute(update(jobs).where(jobs.c.job_id == job_id, jobs.c.state.in_(CLAIMABLE_JOB_STATES))
+                     .values(state="completed", pause_reason=None))
+
+
+# ----------------------------------------------------------------------------- the chain outbox
+
+
+#: escrow abort codes (chain/SPEC.md), for aborts reported without a reason name.
+ESCROW_ABORTS = {1: "E_ZERO_AMOUNT", 2: "E_JOB_NOT_FOUND", 3: "E_NOT_CREATOR", 4: "E_NOT_COORDINATOR",
+                 5: "E_JOB_CLOSED", 6: "E_INSUFFICIENT_ESCROW", 7: "E_TASK_NOT_FOUND", 8: "E_BAD_TASK_STATE",
+                 13: "E_TASKS_IN_FLIGHT", 14: "E_NODE_NOT_ELIGIBLE"}
+
+
+def _abort_name(exc: BaseException) -> str | None:
+    """``E_…`` of a Move abort (None for anything else)."""
+    if not isinstance(exc, MoveAbortError):
+        return None
+    if exc.reason:
+        return exc.reason if exc.reason.startswith("E_") else "E_" + exc.reason.removeprefix("E")
+    return ESCROW_ABORTS.get(exc.code) if exc.module == "escrow" else None
+
+
+async def _chain_task(chain: Any, chain_job_id: int, chain_task_id: int) -> Any | None:
+    """The chain's view of a task (None when it was never assigned)."""
+    try:
+        return await chain.views.task(chain_job_id, chain_task_id)
+    except MoveAbortError as exc:
+        if _abort_name(exc) == "E_TASK_NOT_FOUND":
+            return None
+        raise
+
+
+async def _apply(chain: Any, coordinator: Any, row: Any) -> str | None:
+    """Submit one outbox row unless the chain already shows its effect; the txn hash when one was sent."""
+    pay = chain.payloads
+    job_id, task_id = int(row.chain_job_id), int(row.chain_task_id)
+    if row.kind == "close":
+        info = await chain.views.job(job_id)
+        if info.closed:
+            return None
+        result = await chain.submit_and_wait(coordinator, pay.escrow_close_job(job_id))
+        return result.hash
+    current = await _chain_task(chain, job_id, task_id)
+    assigned = current is not None and current.state == CHAIN_ASSIGNED
+    if row.kind == "assign":
+        if assigned and current.node_id == row.node_id:
+            return None  # a previous try went through (its answer was lost): do not assign twice
+        payload = pay.escrow_assign_task(job_id, task_id, int(row.node_id), int(row.quote))
+    else:  # requeue
+        if not assigned:
+            return None
+        payload = pay.escrow_requeue_task(job_id, task_id)
+    result = await chain.submit_and_wait(coordinator, payload)
+    return result.hash
+
+
+def _give_up_assignment(conn: Any, row: Any, reason: str, now: datetime, settings: Settings) -> None:
+    """The chain refused an assignment: the task goes back to the queue; an uncovered quote pauses the job."""
+    task = conn.execute(select(tasks).where(tasks.c.task_id == row.task_id).with_for_update()).first()
+    if task is not None and task.attempt == row.attempt and task.state in LEASED:
+        conn.execute(update(tasks).where(tasks.c.task_id == task.task_id).values(
+            state="queued", node_id=None, lease_deadline=None, updated_at=now))
+        conn.execute(update(frames).where(frames.c.task_id == task.task_id, frames.c.job_id == task.job_id)
+                     .values(state="queued", updated_at=now))
+    if reason == "E_INSUFFICIENT_ESCROW":
+        conn.execute(update(jobs).where(jobs.c.job_id == row.job_id, jobs.c.state == "active").values(
+            state="paused", pause_reason="the escrow cannot cover the next task's quote; top it up"))
+    bump(conn, row.job_id)
+
+
+async def process_outbox(engine: Engine, chain: Any, coordinator: Any, settings: Settings, limit: int = 50) -> int:
+    """Submit due outbox rows in order (one task's rows strictly in sequence); how many were settled."""
+    now = utcnow()
+    earlier = chain_outbox.alias("earlier")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(chain_outbox).where(
+                chain_outbox.c.status == "pending", chain_outbox.c.next_try_at <= now,
+                ~select(earlier.c.id).where(
+                    earlier.c.job_id == chain_outbox.c.job_id, earlier.c.task_id == chain_outbox.c.task_id,
+                    earlier.c.status == "pending", earlier.c.id < chain_outbox.c.id).exists())
+            .order_by(chain_outbox.c.id).limit(limit)
+        ).all()
+    settled = 0
+    for row in rows:
+        try:
+            txn_hash = await _apply(chain, coordinator, row)
+        except (ChainError, OSError, TimeoutError, httpx.HTTPError) as exc:
+            reason = _abort_name(exc)
+            with engine.begin() as conn:
+                if reason in FINAL_ABORTS:
+                    conn.execute(update(chain_outbox).where(chain_outbox.c.id == row.id).values(
+                        status="rejected", tries=row.tries + 1, last_error=f"{reason}: {exc}"[:2000]))
+                    if row.kind == "assign":
+                        _give_up_assignment(conn, row, reason or "", utcnow(), settings)
+                    settled += 1
+                else:
+                    delay = min(60.0, settings.scheduler_interval_s * 2 ** min(row.tries, 5))
+                    conn.execute(update(chain_outbox).where(chain_outbox.c.id == row.id).values(
+                        tries=row.tries + 1, last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
+                        next_try_at=utcnow() + timedelta(seconds=delay)))
+                log.warning("chain outbox %s %s (job %s task %s): %s", row.kind, "rejected" if reason in FINAL_ABORTS
+                            else "will retry", row.job_id, row.task_id, exc)
+            continue
+        with engine.begin() as conn:
+            conn.execute(update(chain_outbox).where(chain_outbox.c.id == row.id).values(
+                status="done", tries=row.tries + 1, txn_hash=txn_hash, last_error=None))
+        settled += 1
+    return settled
+
+
+def queue_close(conn: Any, job_id: int, chain_job_id: int) -> None:
+    """Outbox the coordinator's ``close_job`` (refunds the rest to the creator's vault)."""
+    now = utcnow()
+    conn.execute(pg_insert(chain_outbox).values(
+        kind="close", job_id=job_id, task_id=0, attempt=0, chain_job_id=chain_job_id, chain_task_id=0,
+        status="pending", tries=0, next_try_at=now, created_at=now).on_conflict_do_nothing())
+
+
+def pending_outbox(engine: Engine) -> int:
+    """Rows still to submit (tests, metrics)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(chain_outbox)
+                                .where(chain_outbox.c.status == "pending")).scalar_one())
+
+
+async def background_loop(app: Any) -> None:
+    """The API's scheduler task: sweep expired leases and drain the outbox every ``scheduler_interval_s``."""
+    from starlette.concurrency import run_in_threadpool
+
+    from api.auth import get_app_settings
+
+    class _Req:  # get_app_settings reads request.app
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+    from api.audit import get_chain, get_engine
+
+    while True:
+        request = _Req(app)
+        settings = get_app_settings(request)  # type: ignore[arg-type]
+        try:
+            engine = get_engine(request)  # type: ignore[arg-type]
+            await run_in_threadpool(sweep_expired, engine, settings)
+            from api.jobs import refresh_pending
+
+            await run_in_threadpool(refresh_pending, engine, settings)
+            coordinator = coordinator_key(app, settings)
+            if coordinator is not None:
+                await process_outbox(engine, get_chain(request), coordinator, settings)  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the loop must survive a database or chain hiccup
+            log.exception("scheduler background pass failed")
+        await wait_for_kick(app, settings.scheduler_interval_s)
+
+
+def kick(app: Any) -> None:
+    """Wake the background task now (a claim just wrote an assignment to the outbox)."""
+    event = getattr(app.state, "scheduler_kick", None)
+    if event is not None:
+        event.set()
+
+
+async def wait_for_kick(app: Any, timeout: float) -> None:
+    """Sleep ``timeout`` seconds or until :func:`kick`."""
+    event = getattr(app.state, "scheduler_kick", None)
+    if event is None:
+        event = app.state.scheduler_kick = asyncio.Event()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+    event.clear()
+
+
+def coordinator_key(app: Any, settings: Settings) -> Any | None:
+    """The coordinator account (``app.state.coordinator``, else the settings' keys; None when absent)."""
+    key = getattr(app.state, "coordinator", None)
+    if key is None:
+        try:
+            from chain.keys import load_settings_keys
+
+            key = app.state.coordinator = load_settings_keys(settings).coordinator
+        except Exception:  # noqa: BLE001 - no keys configured: the outbox waits
+            return None
+    return key
+
+

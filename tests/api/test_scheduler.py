@@ -1,0 +1,362 @@
+"""The scheduler on a real PostgreSQL: matching, concurrent claims, leases, blocklist, cancel, pause, outbox.
+
+The escrow is a mirror row written as the indexer would (the localnet tests in test_node_tasks.py use the
+real chain); the outbox runs against a stand-in chain that fails on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from api_helpers import make_settings
+from sqlalchemy import Engine, select, update
+from test_jobs_support import CREATOR, SMALL, activate, fake_escrow, make_upload, telemetry
+
+from api import jobs as jobs_api
+from api import scheduler
+from api.job_tables import chain_outbox, frames, job_node_failures, jobs, tasks
+from chain.errors import NodeUnavailable
+from pictor.db import get_engine
+from pictor.render_settings import parse_job_settings
+from pictor.settings import Settings
+
+OPERATOR = "0x" + "0a" * 32
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path):
+    engine = get_engine(db_url)
+    settings = make_settings(tmp_path, scheduler_background=False)
+    yield engine, settings
+    engine.dispose()
+
+
+def new_job(engine: Engine, settings: Settings, chain_job_id: int, /, *, budget: int = 10**12, **overrides) -> int:
+    body = jobs_api.CreateBody(upload_id=make_upload(engine, CREATOR), settings={**SMALL, **overrides})
+    job_id = jobs_api._create(engine, body, CREATOR, settings)["job_id"]
+    activate(engine, job_id, chain_job_id, budget)
+    return job_id
+
+
+def beat(engine: Engine, node_id: int, **tele) -> list[int]:
+    return scheduler.record_heartbeat(engine, node_id, OPERATOR, telemetry(**tele), "test")
+
+
+@pytest.mark.parametrize(("overrides", "tele", "why"), [
+    ({"engine": "eevee"}, {"engines": ["CYCLES"]}, "engine"),
+    ({"device": "GPU"}, {"gpus": 0}, "device"),
+    ({"device": "GPU", "hardware": {"min_vram_gb": 24}}, {"gpus": 1, "vram_mb": 8192}, "vram"),
+    ({"device": "GPU", "hardware": {"gpu_vendor": "amd"}}, {"gpus": 1}, "gpu vendor"),
+    ({"device": "GPU", "hardware": {"gpu_model": "A100"}}, {"gpus": 1}, "gpu model"),
+    ({"hardware": {"min_ram_gb": 64}}, {"ram_mb": 16384}, "ram"),
+    ({"worker_location": "asia"}, {"location": "europe"}, "location"),
+    ({"pricing_tier": "tier-2"}, {"multiplier": 0.5}, "tier"),
+    ({"pricing_tier": "tier-3"}, {}, "tier"),
+])
+def test_claim_matching_mismatch_gets_nothing(env, overrides, tele, why) -> None:
+    engine, settings = env
+    new_job(engine, settings, 1, **overrides)
+    beat(engine, 7, **tele)
+    status = engine.connect().execute(select(scheduler.node_status)).first()
+    assert scheduler.mismatch(parse_job_settings({**SMALL, **overrides}),
+                              scheduler.node_facts(status.telemetry, OPERATOR), settings) == why
+    assert scheduler.claim(engine, 7, settings) is None
+
+
+def test_claim_matches_and_orders_by_job_then_task_priority(env) -> None:
+    engine, settings = env
+    low = new_job(engine, settings, 1)
+    gpu = new_job(engine, settings, 2, device="GPU", hardware={"min_vram_gb": 16, "gpu_model": "4090"})
+    with engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.job_id == gpu).values(priority=90))
+        conn.execute(update(tasks).where(tasks.c.job_id == gpu, tasks.c.seq == 3).values(priority=5))
+    beat(engine, 7, gpus=1, vram_mb=24576)
+    first = scheduler.claim(engine, 7, settings)
+    assert first["job_id"] == gpu and first["frames"] == [5, 6] and first["attempt"] == 1
+    assert int(first["quote"]) >= 1
+    beat(engine, 8)  # a CPU node: only the CPU job matches
+    assert scheduler.claim(engine, 8, settings)["job_id"] == low
+    assert scheduler.claim(engine, 7, settings, max_frames=1) is None  # every chunk has 2 frames
+    with engine.connect() as conn:
+        out = conn.execute(select(chain_outbox).order_by(chain_outbox.c.id)).all()
+    assert [(r.kind, r.job_id, r.attempt, r.chain_task_id) for r in out] == [("assign", gpu, 1, 3), ("assign", low, 1, 1)]
+
+
+def test_no_heartbeat_no_claim(env) -> None:
+    engine, settings = env
+    new_job(engine, settings, 1)
+    assert scheduler.claim(engine, 99, settings) is None
+
+
+def test_concurrent_claims_never_share_a_task(env) -> None:
+    engine, settings = env
+    for n in range(3):
+        new_job(engine, settings, 10 + n, frames="1-40", frames_per_node=1)
+    nodes = list(range(100, 108))
+    for node in nodes:
+        beat(engine, node)
+    got: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(nodes))
+
+    def worker(node: int) -> None:
+        barrier.wait()
+        while (lease := scheduler.claim(engine, node, settings)) is not None:
+            with lock:
+                got.append((lease["task_id"], node))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    ids = [t for t, _ in got]
+    assert len(ids) == 120 and len(set(ids)) == 120
+    assert len({n for _, n in got}) > 1  # the claims really ran side by side
+
+
+def test_lease_heartbeat_extends_and_expiry_requeues(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1)
+    beat(engine, 7)
+    lease = scheduler.claim(engine, 7, settings)
+    task_id = lease["task_id"]
+    deadline, cancel = scheduler.task_heartbeat(engine, 7, task_id, [], settings)
+    assert deadline >= lease["lease_deadline"] and cancel is False
+    with engine.connect() as conn:
+        assert {r.state for r in conn.execute(select(frames).where(frames.c.task_id == task_id))} == {"rendering"}
+    with pytest.raises(scheduler.LeaseGone):
+        scheduler.task_heartbeat(engine, 8, task_id, [], settings)  # not this node's
+    with engine.begin() as conn:  # time passes beyond the deadline
+        conn.execute(update(tasks).where(tasks.c.task_id == task_id)
+                     .values(lease_deadline=scheduler.utcnow() - timedelta(seconds=1)))
+    assert scheduler.sweep_expired(engine, settings) == 1
+    with pytest.raises(scheduler.LeaseGone):
+        scheduler.task_heartbeat(engine, 7, task_id, [], settings)
+    with engine.connect() as conn:
+        row = conn.execute(select(tasks).where(tasks.c.task_id == task_id)).one()
+        kinds = conn.execute(select(chain_outbox.c.kind).where(chain_outbox.c.task_id == task_id)
+                             .order_by(chain_outbox.c.id)).scalars().all()
+    assert row.state == "queued" and row.node_id is None and kinds == ["assign", "requeue"]
+    beat(engine, 8)
+    again = scheduler.claim(engine, 8, settings)
+    assert again["task_id"] == task_id and again["attempt"] == 2 and again["job_id"] == job
+
+
+def test_blocklist_after_three_failures(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1, frames="1-10", frames_per_node=1)
+    beat(engine, 7)
+    results = []
+    for _ in range(3):
+        lease = scheduler.claim(engine, 7, settings)
+        assert lease is not None and lease["job_id"] == job
+        results.append(scheduler.fail_task(engine, 7, lease["task_id"], "blender crashed", settings))
+    assert results == [False, False, True]
+    assert scheduler.claim(engine, 7, settings) is None  # blocklisted for this job
+    beat(engine, 8)
+    assert scheduler.claim(engine, 8, settings)["job_id"] == job  # others still take it
+    with engine.connect() as conn:
+        row = conn.execute(select(job_node_failures)).one()
+    assert row.failures == 3 and row.blocklisted and "crashed" in row.last_error
+
+
+def test_cancel_reaches_heartbeats(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1)
+    beat(engine, 7)
+    lease = scheduler.claim(engine, 7, settings)
+    with engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.job_id == job).values(state="cancelled"))
+    assert beat(engine, 7) == [lease["task_id"]]
+    assert scheduler.task_heartbeat(engine, 7, lease["task_id"], [], settings)[1] is True
+    assert scheduler.claim(engine, 7, settings) is None
+    assert scheduler.fail_task(engine, 7, lease["task_id"], "cancelled", settings) is False
+    with engine.connect() as conn:
+        assert conn.execute(select(tasks.c.state).where(tasks.c.task_id == lease["task_id"])).scalar_one() \
+            == "cancelled"
+        assert conn.execute(select(job_node_failures)).first() is None
+
+
+def test_pause_when_escrow_cannot_cover_and_resume(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1, budget=5)
+    beat(engine, 7)
+    assert scheduler.claim(engine, 7, settings) is None
+    with engine.connect() as conn:
+        row = conn.execute(select(jobs).where(jobs.c.job_id == job)).one()
+    assert row.state == "paused" and "top it up" in row.pause_reason
+    from indexer import schema as mirror
+
+    with engine.begin() as conn:  # the indexer sees a top-up
+        conn.execute(update(mirror.jobs).where(mirror.jobs.c.job_id == 1).values(budget=10**9))
+    assert scheduler.claim(engine, 7, settings)["job_id"] == job
+    with engine.connect() as conn:
+        assert conn.execute(select(jobs.c.state).where(jobs.c.job_id == job)).scalar_one() == "active"
+
+
+def test_pending_assignments_count_against_the_escrow(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1, frames="1-4", frames_per_node=1)
+    beat(engine, 7)
+    quote = int(scheduler.claim(engine, 7, settings)["quote"])
+    from indexer import schema as mirror
+
+    with engine.begin() as conn:  # room for exactly one more quote besides the pending one
+        conn.execute(update(mirror.jobs).where(mirror.jobs.c.job_id == 1).values(budget=2 * quote))
+    assert scheduler.claim(engine, 7, settings) is not None
+    assert scheduler.claim(engine, 7, settings) is None
+    with engine.connect() as conn:
+        assert conn.execute(select(jobs.c.state).where(jobs.c.job_id == job)).scalar_one() == "paused"
+
+
+class FlakyChain:
+    """A chain stand-in: ``escrow::task`` views from a dict; submissions fail as scripted."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures  # per submission: "down" (refused), "lost" (applied, answer lost), "ok"
+        self.state: dict[tuple[int, int], SimpleNamespace] = {}
+        self.submitted: list[tuple[str, int, int]] = []
+        self.payloads = SimpleNamespace(
+            escrow_assign_task=lambda j, t, n, q: ("assign", j, t, n, q),
+            escrow_requeue_task=lambda j, t: ("requeue", j, t),
+            escrow_close_job=lambda j: ("close", j),
+        )
+        self.views = SimpleNamespace(task=self._task, job=self._job)
+
+    async def _task(self, job_id: int, task_id: int):
+        if (job_id, task_id) not in self.state:
+            from chain.errors import MoveAbortError
+
+            raise MoveAbortError("abort", address="0x1", module="escrow", reason="E_TASK_NOT_FOUND", code=7)
+        return self.state[(job_id, task_id)]
+
+    async def _job(self, job_id: int):
+        return SimpleNamespace(closed=False)
+
+    async def submit_and_wait(self, sender, payload):
+        mode = self.failures.pop(0) if self.failures else "ok"
+        if mode == "down":
+            raise NodeUnavailable("the node is down")
+        kind, job_id, task_id = payload[0], payload[1], payload[2]
+        self.submitted.append((kind, job_id, task_id))
+        if kind == "assign":
+            old = self.state.get((job_id, task_id))
+            self.state[(job_id, task_id)] = SimpleNamespace(state=1, node_id=payload[3],
+                                                            attempt=(old.attempt if old else 0) + 1)
+        elif kind == "requeue":
+            self.state[(job_id, task_id)].state = 0
+        if mode == "lost":
+            raise NodeUnavailable("connection reset after submission")
+        return SimpleNamespace(hash="0x" + "ab" * 32)
+
+
+def test_outbox_retries_without_doubling(env) -> None:
+    engine, settings = env
+    new_job(engine, settings, 1)
+    beat(engine, 7)
+    lease = scheduler.claim(engine, 7, settings)
+    chain = FlakyChain(["down", "lost"])
+    assert asyncio.run(scheduler.process_outbox(engine, chain, object(), settings)) == 0  # refused: retry later
+    with engine.begin() as conn:
+        row = conn.execute(select(chain_outbox)).one()
+        assert row.status == "pending" and row.tries == 1 and "down" in row.last_error
+        conn.execute(update(chain_outbox).values(next_try_at=scheduler.utcnow()))
+    assert asyncio.run(scheduler.process_outbox(engine, chain, object(), settings)) == 0  # applied, answer lost
+    with engine.begin() as conn:
+        conn.execute(update(chain_outbox).values(next_try_at=scheduler.utcnow()))
+    assert asyncio.run(scheduler.process_outbox(engine, chain, object(), settings)) == 1  # seen on chain: done
+    assert chain.submitted == [("assign", 1, 1)] and chain.state[(1, 1)].attempt == 1
+    with engine.connect() as conn:
+        row = conn.execute(select(chain_outbox)).one()
+    assert row.status == "done" and row.tries == 3
+    # An expired lease: the requeue follows the assignment, in order, once.
+    with engine.begin() as conn:
+        conn.execute(update(tasks).where(tasks.c.task_id == lease["task_id"])
+                     .values(lease_deadline=scheduler.utcnow() - timedelta(seconds=1)))
+    scheduler.sweep_expired(engine, settings)
+    assert asyncio.run(scheduler.process_outbox(engine, chain, object(), settings)) == 1
+    assert asyncio.run(scheduler.process_outbox(engine, chain, object(), settings)) == 0
+    assert chain.submitted == [("assign", 1, 1), ("requeue", 1, 1)] and chain.state[(1, 1)].state == 0
+
+
+def test_outbox_rejected_assignment_requeues_and_pauses(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1)
+    beat(engine, 7)
+    lease = scheduler.claim(engine, 7, settings)
+
+    class Refusing(FlakyChain):
+        async def submit_and_wait(self, sender, payload):
+            from chain.errors import MoveAbortError
+
+            raise MoveAbortError("abort", address="0x1", module="escrow", reason="E_INSUFFICIENT_ESCROW", code=6)
+
+    assert asyncio.run(scheduler.process_outbox(engine, Refusing([]), object(), settings)) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(chain_outbox.c.status)).scalar_one() == "rejected"
+        assert conn.execute(select(tasks.c.state).where(tasks.c.task_id == lease["task_id"])).scalar_one() == "queued"
+        assert conn.execute(select(jobs.c.state).where(jobs.c.job_id == job)).scalar_one() == "paused"
+
+
+def test_escrow_available_ignores_closed_or_missing(env) -> None:
+    engine, _ = env
+    fake_escrow(engine, 5, CREATOR, 100, spent=10, reserved=20)
+    with engine.connect() as conn:
+        assert scheduler.escrow_available(conn, 1, 5) == 70
+        assert scheduler.escrow_available(conn, 1, 6) is None
+
+
+def test_quote_formula(env) -> None:
+    _, settings = env
+    # price × multiplier × (reference minutes ÷ multiplier) × margin, capped, at least 1
+    assert scheduler.task_quote(settings, 100, 2.0, 3.0) == 450
+    assert scheduler.task_quote(settings, 100, 0.5, 3.0) == 450
+    assert scheduler.task_quote(settings.model_copy(update={"max_task_quote": 10}), 100, 1, 3) == 10
+    assert scheduler.task_quote(settings, 1, 1, 0.0001) == 1
+
+
+def test_background_task_sweeps_expired_leases(db_url: str, tmp_path: Path) -> None:
+    import time
+
+    from api_helpers import NoChain
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    engine = get_engine(db_url)
+    settings = make_settings(tmp_path, scheduler_interval_s=0.1)
+    try:
+        new_job(engine, settings, 1)
+        beat(engine, 7)
+        task_id = scheduler.claim(engine, 7, settings)["task_id"]
+        with engine.begin() as conn:
+            conn.execute(update(tasks).where(tasks.c.task_id == task_id)
+                         .values(lease_deadline=scheduler.utcnow() - timedelta(seconds=1)))
+        app = create_app(engine, NoChain())  # type: ignore[arg-type]
+        app.state.settings = settings
+        with TestClient(app):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with engine.connect() as conn:
+                    if conn.execute(select(tasks.c.state).where(tasks.c.task_id == task_id)).scalar_one() == "queued":
+                        break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the background task did not sweep the expired lease")
+    finally:
+        engine.dispose()
+
+
+def test_node_facts_read_the_agents_telemetry() -> None:
+    agent = {"cpu": {"ram_total_mb": 8192}, "gpus": [], "performance_multiplier": 1.7, "worker_id": "w"}
+    assert scheduler.node_facts(agent, OPERATOR).multiplier == 1.7
+    assert scheduler.node_facts({"benchmark": {"multiplier": 0.4}}, OPERATOR).multiplier == 0.4
+    facts = scheduler.node_facts({"multiplier": "fast"}, OPERATOR)
+    assert facts.multiplier == 1.0 and facts.location == "any" and facts.gpu_count == 0 and "CYCLES" in facts.engines
+
