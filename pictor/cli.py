@@ -13,6 +13,16 @@ bench_app = typer.Typer(help="Benchmarks; each prints one JSON line of figures l
 app.add_typer(bench_app, name="bench")
 
 
+def _add_worker_app() -> None:
+    """``pictor worker init|run`` (worker_node/cli.py imports only typer at module level)."""
+    from worker_node.cli import worker_app
+
+    app.add_typer(worker_app, name="worker")
+
+
+_add_worker_app()
+
+
 @app.command()
 def localnet(
     host: str = typer.Option("127.0.0.1", help="Address the node API listens on."),

@@ -1,0 +1,185 @@
+"""``pictor worker init`` and ``pictor worker run`` (typer; the heavy imports happen inside the commands).
+
+Exit codes: 0 done, 1 a chain or network step failed (the key is kept), 2 bad input (config file, key
+files, refusing to overwrite a key).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+worker_app = typer.Typer(help="Worker node: render frames for the network.", no_args_is_help=True)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The worker config file from the API (JSON).")]
+
+
+def _die(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load(config: Path) -> Any:
+    from worker_node.config import ConfigError, load_config
+
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        _die(str(exc))
+
+
+@worker_app.command("init")
+def init(
+    config: ConfigOption,
+    operator_key: Annotated[
+        Path | None,
+        typer.Option(help="Operator key file: register the node on chain now (else the unsigned payload is printed)."),
+    ] = None,
+) -> None:
+    """Create the node key (mode 0600), print its address and registration proof, register it, enroll."""
+    import asyncio
+
+    from chain.errors import InvalidArgument
+    from chain.keys import (
+        ROLE_WORKER,
+        account_address,
+        generate_key_file,
+        load_key_file,
+        public_key_bytes,
+        registration_proof,
+    )
+    from pictor.settings import get_settings
+
+    cfg = _load(config)
+    if cfg.key_path.exists():
+        _die(
+            f"a node key already exists at {cfg.key_path}; refusing to overwrite it (it is this node's identity "
+            "on chain). Move it away first to create a new node."
+        )
+    operator = None
+    if operator_key is not None:
+        try:
+            operator = load_key_file(operator_key)
+        except (OSError, ValueError, KeyError, InvalidArgument) as exc:
+            _die(f"cannot read the operator key {operator_key}: {exc}")
+        if account_address(operator) != cfg.operator_address:
+            _die(
+                f"the operator key is for {account_address(operator)}, but the config's operator_address is "
+                f"{cfg.operator_address}"
+            )
+    try:
+        node = generate_key_file(cfg.key_path)
+    except FileExistsError as exc:
+        _die(str(exc))
+    except OSError as exc:
+        _die(f"cannot write the node key {cfg.key_path}: {exc}")
+    public_key = public_key_bytes(node)
+    proof = registration_proof(node, cfg.operator_address, ROLE_WORKER)
+    package = cfg.package_address or get_settings().package_address
+    typer.echo(f"node key:           {cfg.key_path} (mode 0600; keep it secret, back it up)")
+    typer.echo(f"node address:       {account_address(node)}")
+    typer.echo(f"node public key:    0x{public_key.hex()}")
+    typer.echo(f"registration proof: 0x{proof.hex()}")
+    code = 0
+    if operator is not None:
+        code = asyncio.run(_register(cfg, operator, public_key, proof))
+    if operator is None or code:
+        payload = {
+            "function": f"{package}::registry::register_node",
+            "type_arguments": [],
+            "arguments": [ROLE_WORKER, f"0x{public_key.hex()}", f"0x{proof.hex()}"],
+        }
+        typer.echo(f"\nTo register the node, the operator {cfg.operator_address} signs this entry function:")
+        typer.echo(json.dumps(payload, indent=2))
+    typer.echo(
+        f"\nThe node account {account_address(node)} pays the gas of escrow::submit_result: fund it with APT "
+        "(nothing is funded automatically)."
+    )
+    _enroll(cfg, node)
+    raise typer.Exit(code)
+
+
+async def _register(cfg: Any, operator: Any, public_key: bytes, proof: bytes) -> int:
+    """``registry::register_node`` signed by the operator; 0 on success, 1 with a message otherwise."""
+    from chain.client import PictorChain
+    from chain.errors import ChainError
+    from chain.events import NodeRegistered
+    from chain.keys import ROLE_WORKER
+
+    overrides = {
+        k: v
+        for k, v in (("node_url", cfg.node_url), ("package_address", cfg.package_address), ("chain_id", cfg.chain_id))
+        if v is not None
+    }
+    chain = PictorChain.from_settings(**overrides)
+    try:
+        payload = chain.payloads.registry_register_node(ROLE_WORKER, public_key, proof)
+        result = await chain.submit_and_wait(operator, payload)
+    except (ChainError, OSError) as exc:
+        typer.echo(f"error: registering the node on chain failed: {exc}", err=True)
+        return 1
+    finally:
+        await chain.close()
+    events = result.events_of(NodeRegistered)
+    node_id = events[0].node_id if events else "?"
+    typer.echo(f"registered on chain: node id {node_id}, transaction {result.hash} (version {result.version})")
+    return 0
+
+
+def _enroll(cfg: Any, node: Any) -> None:
+    """Enroll with the API only if it offers an enrollment call; NODE_API.md has none today."""
+    import httpx
+
+    from pictor.node_signing import NodeAuth
+
+    try:
+        response = httpx.get(f"{cfg.api_url}/openapi.json", timeout=10.0)
+        paths = response.json().get("paths", {}) if response.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        typer.echo(f"enrollment skipped: the API at {cfg.api_url} could not be asked ({exc})")
+        return
+    if "/nodes/enroll" not in paths:
+        typer.echo(
+            "enrollment skipped: the API has no enrollment call; it recognises the node once the indexer "
+            "sees its on-chain registration (and the operator's stake)."
+        )
+        return
+    body = {"worker_id": cfg.worker_id, "enrollment_token": cfg.enrollment_token}
+    try:
+        with httpx.Client(base_url=cfg.api_url, auth=NodeAuth(node), timeout=30.0) as client:
+            answer = client.post("/nodes/enroll", json=body)
+    except httpx.HTTPError as exc:
+        typer.echo(f"enrollment failed: {exc}", err=True)
+        return
+    if answer.status_code >= 400:
+        typer.echo(f"enrollment refused: HTTP {answer.status_code} {answer.text[:300]}", err=True)
+    else:
+        typer.echo("enrolled with the API")
+
+
+@worker_app.command("run")
+def run(
+    config: ConfigOption,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+) -> None:
+    """Run the worker agent until SIGTERM/Ctrl-C (the current frame is finished or the lease given back)."""
+    import asyncio
+    import logging
+
+    from chain.errors import InvalidArgument
+    from chain.keys import load_key_file
+
+    cfg = _load(config)
+    if not cfg.key_path.exists():
+        _die(f"no node key at {cfg.key_path}; run `pictor worker init --config {config}` first")
+    try:
+        key = load_key_file(cfg.key_path)
+    except (OSError, ValueError, KeyError, InvalidArgument) as exc:
+        _die(f"cannot read the node key {cfg.key_path}: {exc}")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from worker_node.agent import WorkerAgent
+
+    raise typer.Exit(asyncio.run(WorkerAgent(cfg, key=key).run()))
