@@ -631,12 +631,119 @@ def split_type_tag(type_tag: str) -> tuple[str, str, str] | None:
         return None
 
 
+def _fast_int(value: Any) -> int:
+    if value.__class__ is bool:
+        raise ValueError("bool is not an integer")
+    return int(value)
+
+
+def _fast_bool(value: Any) -> bool:
+    if value.__class__ is not bool:
+        raise ValueError("not a bool")
+    return value
+
+
+def _fast_bytes(value: Any) -> bytes:
+    if value.__class__ is not str:
+        raise ValueError("not a hex string")  # lists of u8 and the rest: the general path
+    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+
+
+def _fast_vector(inner: Any) -> Any:
+    return lambda value: tuple([inner(v) for v in value])
+
+
+_FAST_DECODERS: dict[str, Any] = {
+    **dict.fromkeys(("u8", "u16", "u32", "u64", "u128", "u256"), _fast_int),
+    "bool": _fast_bool,
+    "address": normalize_address,
+    "vector<u8>": _fast_bytes,
+}
+_FAST_DECODERS |= {  # vector<u8> is bytes (above); other vectors are tuples of their element
+    f"vector<{t}>": _fast_vector(_FAST_DECODERS[t]) for t in ("u16", "u32", "u64", "u128", "u256", "bool", "address")
+}
+
+
+@dataclass(frozen=True)
+class _EventSpec:
+    """How the fast path decodes one event class: its data fields and a decoder per field."""
+
+    cls: type[PictorEvent]
+    fields: tuple[tuple[str, Any], ...]  # (Move field name, decoder)
+    names: tuple[str, ...]  # dataclass field names, in the same order
+
+
+def _event_spec(cls: type[PictorEvent]) -> _EventSpec | None:
+    """The fast decoders of ``cls`` (None if one of its Move types has none: the general path decodes it)."""
+    if any(t not in _FAST_DECODERS for _, t in cls.MOVE_FIELDS):
+        return None
+    names = tuple(python_field_name(m) for m, _ in cls.MOVE_FIELDS)
+    if names != tuple(f.name for f in dataclasses.fields(cls)) or hasattr(cls, "__slots__"):
+        return None
+    return _EventSpec(cls, tuple((m, _FAST_DECODERS[t]) for m, t in cls.MOVE_FIELDS), names)
+
+
+_SPECS: dict[type[PictorEvent], _EventSpec | None] = {cls: _event_spec(cls) for cls in EVENT_CLASSES}
+_NOT_PICTOR = object()
+#: (event type string, package address as given) -> its class, or _NOT_PICTOR (bounded: cleared when full).
+_TYPE_CACHE: dict[tuple[str, str], Any] = {}
+_TYPE_CACHE_MAX = 4096
+
+
+def _resolve_type(type_tag: str, package_address: str) -> Any:
+    """The class of a pictor event type, _NOT_PICTOR, or UnknownEventType (as :func:`decode_event` decides)."""
+    parsed = split_type_tag(type_tag)
+    if parsed is None:
+        return _NOT_PICTOR
+    address, module, name = parsed
+    if address != normalize_address(package_address):
+        return _NOT_PICTOR
+    cls = EVENTS_BY_TYPE.get((module, name))
+    if cls is None:
+        raise UnknownEventType(
+            f"unknown pictor event type {module}::{name}: the package at {address} is newer than this client"
+        )
+    return cls
+
+
 def decode_event(raw: dict[str, Any], package_address: str) -> PictorEvent | None:
     """Decode one event dict of the node's JSON; None if it is not a pictor event.
 
     Raises :class:`~chain.errors.UnknownEventType` for an event of the package this client does not
     know (the package is newer than the client), and ValueError for a malformed known event.
+
+    Hot path (the indexer decodes every event of every transaction): the type string's class is
+    cached per package address, and well-formed data is decoded by per-field decoders built once per
+    class; anything unusual (missing fields, odd values) goes through :func:`_decode_event_slow`,
+    which gives the same results and errors as before.
     """
+    type_tag = raw.get("type", "")
+    if type_tag.__class__ is not str or package_address.__class__ is not str:
+        return _decode_event_slow(raw, package_address)
+    key = (type_tag, package_address)
+    cls = _TYPE_CACHE.get(key)
+    if cls is None:
+        cls = _resolve_type(type_tag, package_address)  # raises for an unknown pictor event (not cached)
+        if len(_TYPE_CACHE) >= _TYPE_CACHE_MAX:
+            _TYPE_CACHE.clear()
+        _TYPE_CACHE[key] = cls
+    if cls is _NOT_PICTOR:
+        return None
+    spec = _SPECS[cls]
+    data = raw.get("data")
+    if spec is not None and data.__class__ is dict:
+        try:
+            values = [decode(data[move_name]) for move_name, decode in spec.fields]
+        except Exception:  # noqa: BLE001 - the general path raises the precise error
+            return _decode_event_slow(raw, package_address)
+        event = object.__new__(cls)  # what the frozen dataclass's __init__ does, without its per-field setattr
+        event.__dict__.update(zip(spec.names, values, strict=True))
+        return event
+    return _decode_event_slow(raw, package_address)
+
+
+def _decode_event_slow(raw: dict[str, Any], package_address: str) -> PictorEvent | None:
+    """:func:`decode_event` without caches: every check, with its precise error."""
     parsed = split_type_tag(str(raw.get("type", "")))
     if parsed is None:
         return None

@@ -37,8 +37,15 @@ _AIP80_PREFIX = "ed25519-priv-"
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
+#: Canonical addresses already seen (a set lookup is cheaper than checking 64 digits again); bounded.
+_CANONICAL: set[str] = set()
+_CANONICAL_MAX = 1 << 16
+
+
 def normalize_address(value: str | bytes | AccountAddress) -> str:
     """An address as ``0x`` + 64 lowercase hex digits (InvalidArgument if it is not one)."""
+    if value.__class__ is str and value in _CANONICAL:
+        return value  # type: ignore[return-value]
     if isinstance(value, AccountAddress):
         return "0x" + value.address.hex()
     if isinstance(value, (bytes, bytearray)):
@@ -48,6 +55,10 @@ def normalize_address(value: str | bytes | AccountAddress) -> str:
     if not isinstance(value, str):
         raise InvalidArgument(f"not an address: {value!r}")
     if len(value) == 66 and value.startswith("0x") and _HEX_DIGITS.issuperset(value[2:]):
+        if value.__class__ is str:
+            if len(_CANONICAL) >= _CANONICAL_MAX:
+                _CANONICAL.clear()
+            _CANONICAL.add(value)
         return value  # already canonical: the indexer's hot path
     text = value.strip().lower()
     text = text[2:] if text.startswith("0x") else text

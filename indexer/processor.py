@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -99,10 +100,7 @@ class DecodedBatch:
 
 def fast_address(value: str) -> str:
     """``0x`` + 64 lowercase hex digits, for the node's JSON addresses (ValueError if it is not one)."""
-    if len(value) == 66 and value.startswith("0x") and value.islower():
-        int(value, 16)  # validates the hex digits at C speed
-        return value
-    return normalize_address(value)
+    return normalize_address(value)  # its fast path: canonical addresses already seen
 
 
 def _pictor_stores(txn: dict[str, Any], metadata: str) -> dict[str, str | None]:
@@ -123,6 +121,10 @@ def _pictor_stores(txn: dict[str, Any], metadata: str) -> dict[str, str | None]:
     for store in stores:
         stores[store] = owners.get(store)
     return stores
+
+
+_FA_TYPES = frozenset((TX_FA_DEPOSIT, TX_FA_WITHDRAW))
+_first = operator.itemgetter(0)
 
 
 def _version(txn: ChainTransaction | dict[str, Any]) -> int:
@@ -152,7 +154,7 @@ def decode_transactions(txns: Iterable[ChainTransaction | dict[str, Any]], packa
                 continue
             decoded = list(ev.indexed_events(raw, package))
         raw_events = raw.get("events") or ()
-        fa = [(i, e) for i, e in enumerate(raw_events) if e.get("type") in (TX_FA_DEPOSIT, TX_FA_WITHDRAW)]
+        fa = [(i, e) for i, e in enumerate(raw_events) if e.get("type") in _FA_TYPES]
         if fa:
             stores = _pictor_stores(raw, metadata)
             for index, event in fa:
@@ -161,7 +163,7 @@ def decode_transactions(txns: Iterable[ChainTransaction | dict[str, Any]], packa
                     kind = "deposit" if event["type"] == TX_FA_DEPOSIT else "withdraw"
                     owner = stores[store] or known_owners.get(store)
                     decoded.append((index, TokenMovement(kind, store, int(event["data"]["amount"]), owner)))
-            decoded.sort(key=lambda pair: pair[0])
+            decoded.sort(key=_first)  # event indexes are unique within a transaction
         if decoded:
             out.append(DecodedTxn(int(raw["version"]), raw["hash"], decoded))
     return out

@@ -24,6 +24,7 @@ import collections
 import gc
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -49,7 +50,7 @@ class IndexerConfig:
     start_version: int = 0  # where to begin when the database has no checkpoint yet
     page_size: int = 100  # transactions per request (Aptos nodes cap it at 100)
     fetch_concurrency: int = 4  # pages in flight
-    max_batch_txns: int = 2000  # transactions written per database transaction at most
+    max_batch_txns: int = 5000  # transactions written per database transaction at most
     poll_interval: float = 0.5  # seconds between ledger polls once caught up
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
@@ -88,6 +89,9 @@ class Indexer:
         self.indexed_version: int | None = None  # last committed checkpoint
         self.active = False  # holds the lock
         self._node_backoff = Backoff(config.backoff_initial, config.backoff_max)
+        #: True while the writer folds a batch (pure Python, the database waiting): the fetcher, in this
+        #: process's other thread, then holds back its decoding rather than compete for the GIL.
+        self._hold: Callable[[], bool] = lambda: False
 
     @property
     def lag(self) -> int | None:
@@ -148,7 +152,10 @@ class Indexer:
             log.info("resuming at version %d (checkpoint %s)", start, checkpoint)
             if self._done():
                 return True
-            queue: asyncio.Queue[DecodedBatch] = asyncio.Queue(maxsize=4 * self.config.fetch_concurrency)
+            # room for two full write batches: pages are decoded while the previous batch is written
+            pages = max(4 * self.config.fetch_concurrency, 2 * -(-self.config.max_batch_txns // self.config.page_size))
+            queue: asyncio.Queue[DecodedBatch] = asyncio.Queue(maxsize=pages)
+            self._hold = lambda: writer.folding
             fetcher = asyncio.create_task(self._fetch(start, queue), name="indexer-fetch")
             try:
                 return await self._write_loop(writer, queue, fetcher)
@@ -203,6 +210,8 @@ class Indexer:
         return info.ledger_version if stop is None else min(stop, info.ledger_version)
 
     async def _page(self, start: int, limit: int) -> list:
+        while self._hold():  # the writer is folding: decoding the page now would only slow it down
+            await asyncio.sleep(0.0005)
         return await self.chain.transactions(start, limit)
 
     def _spawn(self, start: int, limit: int) -> asyncio.Task[list]:
@@ -212,7 +221,10 @@ class Indexer:
         return task
 
     async def _fetch(self, start: int, queue: asyncio.Queue[DecodedBatch]) -> None:
-        """Fetch pages from ``start`` on, keeping ``fetch_concurrency`` in flight, and queue them in order."""
+        """Fetch pages from ``start`` on, keeping ``fetch_concurrency`` in flight, and queue them in order.
+
+        Pages are requested and decoded only while ``_hold()`` is false (the writer is not folding).
+        """
         cfg = self.config
         package = self.chain.package_address
         next_start = start
@@ -254,6 +266,8 @@ class Indexer:
                 if len(txns) < limit:  # the node capped the page: fetch the rest first
                     rest = page_start + len(txns)
                     pending.appendleft((rest, limit - len(txns), self._spawn(rest, limit - len(txns))))
+                while self._hold():  # the writer is folding (the database waits for it): do not compete for the GIL
+                    await asyncio.sleep(0.0005)
                 await queue.put(decode_batch(txns, package))
         finally:
             for _, _, task in pending:
@@ -268,7 +282,7 @@ def tune_gc() -> None:
     """Collect garbage less often: decoding allocates many short-lived objects (``pictor indexer`` calls this)."""
     gc.collect()
     gc.freeze()  # what was loaded until now (modules, settings) is never garbage: stop scanning it
-    gc.set_threshold(50_000, 20, 20)
+    gc.set_threshold(200_000, 20, 20)
 
 
 async def run_indexer(config: IndexerConfig, chain: PictorChain | None = None) -> Indexer:

@@ -113,6 +113,9 @@ class Writer:
         self.event_writes = event_writes
         self._staged: set[str] = set()
         self.cache_rows = cache_rows
+        #: True while :meth:`write` folds (pure Python, the database idle): a decoder in another thread
+        #: of this process may wait for it rather than compete for the GIL and stretch the transaction.
+        self.folding = False
         self._forget()
         # A commit need not wait for its WAL flush: a database crash may lose the last batches, but rows and
         # checkpoint together (one transaction), so they are simply indexed again. Exactly-once holds.
@@ -163,7 +166,11 @@ class Writer:
                 if last >= 0 and batches[0].first_version > last + 1:
                     raise GapError(f"checkpoint is {last} but the batch starts at {batches[0].first_version}")
                 txns = [t for b in batches for t in b.after(last).txns]
-                rows = self.fold(cur, txns)
+                self.folding = True  # the pipeline holds its decoding back meanwhile (see indexer.runner)
+                try:
+                    rows = self.fold(cur, txns)
+                finally:
+                    self.folding = False
                 self._write_rows(cur, rows)
                 cur.execute(_CHECKPOINT_SQL, (self.processor, end))
         except BaseException:
