@@ -47,6 +47,17 @@ def chain_demo(
     raise typer.Exit(main(data_dir))
 
 
+@app.command()
+def demo(
+    data_dir: Path | None = typer.Option(None, help="A fresh (empty) folder for the demo's state (default: a new temporary one)."),
+    frames: int = typer.Option(8, help="Frames of the generated scene to render."),
+) -> None:
+    """The main job end to end: localnet, PostgreSQL, indexer, API, a worker rendering a real job, settlement."""
+    from pictor.demo import main
+
+    raise typer.Exit(main(data_dir, frames))
+
+
 @bench_app.command("localnet")
 def bench_localnet(
     seconds: float = typer.Option(20.0, help="How long the clients submit."),
@@ -84,7 +95,9 @@ def indexer(
     processor: Annotated[str, typer.Option(help="Checkpoint name (one active indexer per name).")] = "pictor",
     fetch_concurrency: Annotated[int, typer.Option(help="Pages of transactions fetched in parallel.")] = 4,
     page_size: Annotated[int, typer.Option(help="Transactions per page.")] = 100,
-    max_batch: Annotated[int, typer.Option(help="Most transactions written per database transaction.")] = 2000,
+    max_batch: Annotated[
+        int | None, typer.Option(help="Most transactions written per database transaction (default: the indexer's).")
+    ] = None,
     stop_at: Annotated[int | None, typer.Option(help="Exit once this version is indexed.")] = None,
     event_writes: Annotated[str, typer.Option(help="Event rows: 'copy' (direct) or 'staging' (ON CONFLICT).")] = "copy",
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
@@ -104,10 +117,10 @@ def indexer(
     if migrate:
         db.upgrade(url)
     overrides = {"node_url": node_url} if node_url else {}
+    batch = {"max_batch_txns": max_batch} if max_batch is not None else {}
     config = IndexerConfig(
         database_url=url, processor=processor, start_version=start_version, page_size=page_size,
-        fetch_concurrency=fetch_concurrency, max_batch_txns=max_batch, stop_at_version=stop_at,
-        event_writes=event_writes,
+        fetch_concurrency=fetch_concurrency, stop_at_version=stop_at, event_writes=event_writes, **batch,
     )
     tune_gc()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: every committed batch is complete
