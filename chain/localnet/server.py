@@ -362,13 +362,12 @@ class NodeApp:
                 items = items[:limit]
         return Response(200, dumps([render_resource(t, v) for t, v in items]), headers)
 
-    def get_resource(self, address: str, type_text: str, query: dict[str, list[str]]) -> Response:
-        """``GET /accounts/{address}/resource/{type}``."""
-        version = self.check_version(query)
+    def _resource_or_404(self, address: str, type_text: str, param: str, version: int) -> tuple[str, Any]:
+        """The resource named by a path parameter at ``version``: (canonical type tag, value), or Aptos's 404."""
         try:
             type_tag = canonical_type(type_text)
         except TypeTagError as exc:
-            raise framework_error(f"failed to parse path `resource_type`: {exc}") from None
+            raise framework_error(f"failed to parse path `{param}`: {exc}") from None
         value = self.node.account_resource(address, type_tag, version)
         if value is None:
             raise ApiError(
@@ -377,6 +376,12 @@ class NodeApp:
                 f"Ledger version({version})",
                 "resource_not_found",
             )
+        return type_tag, value
+
+    def get_resource(self, address: str, type_text: str, query: dict[str, list[str]]) -> Response:
+        """``GET /accounts/{address}/resource/{type}``."""
+        version = self.check_version(query)
+        type_tag, value = self._resource_or_404(address, type_text, "resource_type", version)
         return json_response(render_resource(type_tag, value))
 
     def _modules(self, address: str) -> dict[str, dict[str, Any]]:
@@ -624,18 +629,7 @@ class NodeApp:
     def get_events_by_handle(self, address: str, handle: str, field: str, query: dict[str, list[str]]) -> Response:
         """``GET /accounts/{address}/events/{event_handle}/{field_name}``."""
         version = self.check_version(query)
-        try:
-            type_tag = canonical_type(handle)
-        except TypeTagError as exc:
-            raise framework_error(f"failed to parse path `event_handle`: {exc}") from None
-        value = self.node.account_resource(address, type_tag, version)
-        if value is None:
-            raise ApiError(
-                404,
-                f"Resource not found by Address({core.standard_addr(address)}), Struct tag({type_tag}) and "
-                f"Ledger version({version})",
-                "resource_not_found",
-            )
+        type_tag, value = self._resource_or_404(address, handle, "event_handle", version)
         field_value = value.get(field) if isinstance(value, dict) else None
         try:
             guid = field_value["guid"]["id"]  # type: ignore[index]
