@@ -25,6 +25,7 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -152,8 +153,9 @@ def tier_price(settings: Settings, tier: PricingTier | str) -> int:
 
 def task_quote(settings: Settings, price: int, multiplier: float, ref_minutes: float) -> int:
     """Tier price × multiplier × the node's estimated minutes (× margin), capped; at least 1."""
-    node_minutes = ref_minutes / multiplier
-    raw = price * multiplier * node_minutes * settings.quote_margin
+    # Estimates are floats; money is not: take the estimates as exact rationals, round once, up.
+    node_minutes = Fraction(ref_minutes) / Fraction(multiplier)
+    raw = Fraction(price) * Fraction(multiplier) * node_minutes * Fraction(settings.quote_margin)
     return max(1, min(settings.max_task_quote, math.ceil(raw)))
 
 

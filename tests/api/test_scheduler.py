@@ -360,3 +360,13 @@ def test_node_facts_read_the_agents_telemetry() -> None:
     facts = scheduler.node_facts({"multiplier": "fast"}, OPERATOR)
     assert facts.multiplier == 1.0 and facts.location == "any" and facts.gpu_count == 0 and "CYCLES" in facts.engines
 
+
+
+def test_task_quote_is_exact_integer_arithmetic() -> None:
+    # 1e16 base units × 0.1 minutes × 1.5 is exactly 1.5e15; float products drift at this size
+    settings = Settings(quote_margin=1.5, max_task_quote=10**17)
+    assert scheduler.task_quote(settings, 10**16, 1.0, 0.1) == 1_500_000_000_000_001  # 0.1 is not exact: round up
+    assert scheduler.task_quote(settings, 10**16, 2.0, 0.5) == 7_500_000_000_000_000
+    assert scheduler.task_quote(settings, 40_000, 1.7, 0.25) == 15_000  # the multiplier cancels out
+    assert scheduler.task_quote(Settings(max_task_quote=1_000), 10**16, 1.0, 1.0) == 1_000  # capped
+    assert scheduler.task_quote(settings, 1, 1.0, 1e-9) == 1  # never zero
