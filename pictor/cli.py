@@ -69,6 +69,30 @@ def bench_localnet(
     print(json.dumps(run_bench(seconds=seconds, clients=clients)))
 
 
+@bench_app.command("scheduler")
+def bench_scheduler(
+    tasks: int = typer.Option(10_000, help="Tasks to claim and complete."),
+    workers: int = typer.Option(200, help="Concurrent simulated worker nodes."),
+) -> None:
+    """Concurrent simulated workers claiming and completing tasks on PostgreSQL: claims/s, p99, double claims."""
+    from bench.scheduler import run_bench
+
+    print(json.dumps(run_bench(tasks=tasks, workers=workers)))
+
+
+@bench_app.command("render")
+def bench_render(
+    frames: Annotated[int, typer.Option(help="Frames of the animated scene.")] = 32,
+    samples: Annotated[int, typer.Option(help="Cycles samples per frame.")] = 16,
+    width: Annotated[int, typer.Option(help="Frame width in pixels.")] = 320,
+    height: Annotated[int, typer.Option(help="Frame height in pixels.")] = 240,
+) -> None:
+    """One worker RenderSession vs raw bpy in one process on the same Cycles CPU frames: overhead ratio."""
+    from bench.render import run_bench
+
+    print(json.dumps(run_bench(frames=frames, samples=samples, width=width, height=height)))
+
+
 db_app = typer.Typer(help="The PostgreSQL database (embedded unless DATABASE_URL is set).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

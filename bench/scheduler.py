@@ -1,0 +1,217 @@
+"""Scheduler benchmark: concurrent simulated workers claiming and completing tasks on PostgreSQL.
+
+A fresh embedded PostgreSQL in a temporary directory is migrated; active jobs (linked to mirror escrow rows,
+as the indexer would write them) totalling ``tasks`` one-frame tasks are inserted in bulk, ``workers`` nodes
+record a heartbeat, then one thread per node loops: :func:`api.scheduler.claim` (the code of
+``POST /nodes/claim`` minus HTTP) → mark the task rendered (the database writes of ``/tasks/{id}/complete``
+minus the signature and upload checks) until nothing is left. The chain outbox is never drained (no chain).
+Double claims are counted afterwards from the database: tasks with more than one ``assign`` outbox row or
+lease attempt, and frames not rendered exactly once.
+
+    python -m bench.scheduler [--tasks 10000] [--workers 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, func, insert, select, text, update
+
+TASKS_PER_JOB = 200
+OPERATOR = "0x" + "0a" * 32
+CREATOR = "0x" + "c1" * 32
+#: A small CPU Cycles job (the tests' settings); ``frames`` is set per job.
+JOB_SETTINGS = {"frames_per_node": 1, "resolution": "custom", "resolution_x": 64, "resolution_y": 64,
+                "samples": 16, "engine": "cycles", "device": "CPU"}
+
+
+def _telemetry() -> dict[str, Any]:
+    """A CPU node's heartbeat telemetry (as worker_node.telemetry builds it)."""
+    return {"cpu": {"model": "Bench CPU", "ram_total_mb": 32768}, "gpus": [], "multiplier": 1.0,
+            "location": "europe"}
+
+
+def _populate(engine: Any, n_tasks: int, workers: int) -> int:
+    """Insert an upload, jobs with their tasks, frames and mirror escrows, and the nodes' heartbeats; job count."""
+    from api import scheduler
+    from api.job_tables import frames, jobs, tasks
+    from api.upload_tables import blobs, uploads
+    from indexer import schema as mirror
+    from pictor.render_settings import parse_job_settings
+
+    now = scheduler.utcnow()
+    sha = "ab" * 32
+    n_jobs = 0
+    with engine.begin() as conn:
+        conn.execute(insert(blobs).values(sha256=sha, size=100, created_at=now))
+        conn.execute(insert(uploads).values(upload_id="b" * 32, owner=CREATOR, blob_sha256=sha, kind="blend",
+                                            compression="none", filename="scene.blend", size=100, created_at=now))
+        left = n_tasks
+        while left > 0:
+            count = min(TASKS_PER_JOB, left)
+            left -= count
+            n_jobs += 1
+            cfg = parse_job_settings({**JOB_SETTINGS, "frames": f"1-{count}"}).model_dump(mode="json")
+            conn.execute(insert(mirror.jobs).values(
+                job_id=n_jobs, creator=CREATOR, store="0x" + "ee" * 32, budget=10**15, credit_in=0, spent=0,
+                reserved=0, price_per_minute=50_000, closed=False, opened_version=1, last_version=1))
+            job_id = conn.execute(insert(jobs).values(
+                owner=CREATOR, upload_id="b" * 32, settings=cfg, state="active", priority=50,
+                price_per_minute=50_000, budget=10**15, estimate={}, chain_job_id=n_jobs, version=1,
+                created_at=now, updated_at=now).returning(jobs.c.job_id)).scalar_one()
+            rows = conn.execute(insert(tasks).returning(tasks.c.task_id, tasks.c.seq), [
+                {"job_id": job_id, "seq": i, "frames": [i], "state": "queued", "priority": 0, "attempt": 0,
+                 "ref_minutes": 0.5, "updated_at": now} for i in range(1, count + 1)]).all()
+            conn.execute(insert(frames), [
+                {"job_id": job_id, "frame": seq, "task_id": task_id, "state": "queued", "updated_at": now}
+                for task_id, seq in rows])
+    for node in range(1, workers + 1):
+        scheduler.record_heartbeat(engine, node, OPERATOR, _telemetry(), "bench")
+    return n_jobs
+
+
+def _complete(engine: Any, node_id: int, task_id: int) -> None:
+    """The database writes of ``POST /tasks/{id}/complete`` (lease check, frames and task rendered, job done)."""
+    from api import scheduler
+    from api.job_tables import frames, tasks
+
+    now = scheduler.utcnow()
+    with engine.begin() as conn:
+        row = scheduler._leased(conn, task_id, node_id, now)  # noqa: SLF001 - the lease check complete uses
+        conn.execute(update(frames).where(frames.c.job_id == row.job_id, frames.c.task_id == task_id).values(
+            state="rendered", render_seconds=1.0, width=64, height=64, format="PNG", sha256="cd" * 32,
+            rendered_at=now, updated_at=now))
+        conn.execute(update(tasks).where(tasks.c.task_id == task_id).values(
+            state="rendered", lease_deadline=None, completed_at=now, updated_at=now))
+        scheduler.job_finished(conn, row.job_id)
+        scheduler.bump(conn, row.job_id)
+
+
+def _double_claims(engine: Any) -> dict[str, int]:
+    """Independent check from the database: tasks leased more than once, frames rendered not exactly once."""
+    from api.job_tables import chain_outbox, frames, tasks
+
+    with engine.connect() as conn:
+        multi_assign = conn.execute(select(func.count()).select_from(
+            select(chain_outbox.c.task_id).where(chain_outbox.c.kind == "assign")
+            .group_by(chain_outbox.c.task_id).having(func.count() > 1).subquery())).scalar_one()
+        multi_attempt = conn.execute(select(func.count()).select_from(tasks).where(tasks.c.attempt > 1)).scalar_one()
+        rendered = conn.execute(select(func.count()).select_from(tasks).where(tasks.c.state == "rendered")).scalar_one()
+        frames_rendered = conn.execute(
+            select(func.count()).select_from(frames).where(frames.c.state == "rendered")).scalar_one()
+        assigns = conn.execute(
+            select(func.count()).select_from(chain_outbox).where(chain_outbox.c.kind == "assign")).scalar_one()
+    return {"double_claims": int(max(multi_assign, multi_attempt)), "tasks_rendered_db": int(rendered),
+            "frames_rendered_db": int(frames_rendered), "assign_rows_db": int(assigns)}
+
+
+def _run(url: str, n_tasks: int, workers: int, settings: Any) -> dict[str, Any]:
+    from api import scheduler
+    from pictor.db import sqlalchemy_url
+
+    setup = create_engine(sqlalchemy_url(url), future=True)
+    try:
+        max_conn = int(setup.connect().execute(text("SHOW max_connections")).scalar_one())
+        n_jobs = _populate(setup, n_tasks, workers)
+    finally:
+        setup.dispose()
+    pool = max(1, min(workers, max_conn - 5))
+    engine = create_engine(sqlalchemy_url(url), future=True, pool_size=pool, max_overflow=0, pool_timeout=300)
+    latencies: list[list[float]] = [[] for _ in range(workers)]
+    done = [0] * workers
+    errors: list[str] = []
+    barrier = threading.Barrier(workers + 1)
+
+    def worker(index: int) -> None:
+        node = index + 1
+        lat = latencies[index]
+        try:
+            barrier.wait()
+            while True:
+                t0 = time.perf_counter()
+                lease = scheduler.claim(engine, node, settings)
+                lat.append(time.perf_counter() - t0)
+                if lease is None:
+                    return
+                _complete(engine, node, lease["task_id"])
+                done[index] += 1
+        except Exception as exc:  # noqa: BLE001 - reported in the result
+            errors.append(f"node {node}: {exc.__class__.__name__}: {exc}")
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(workers)]
+    try:
+        for t in threads:
+            t.start()
+        barrier.wait()
+        start = time.perf_counter()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - start
+        checks = _double_claims(engine)
+    finally:
+        engine.dispose()
+    claims = sum(done)
+    ms = sorted(x * 1000 for lat in latencies for x in lat)  # every claim call, the final empty ones too
+
+    def pct(p: float) -> float:
+        return round(ms[min(len(ms) - 1, int(p * len(ms)))], 2) if ms else 0.0
+
+    return {"claims_per_s": round(claims / elapsed, 1), "p99_claim_ms": pct(0.99),
+            "double_claims": checks["double_claims"], "tasks": n_tasks, "workers": workers,
+            "claims": claims, "elapsed_s": round(elapsed, 2), "p50_claim_ms": pct(0.50), "max_claim_ms": pct(1.0),
+            "jobs": n_jobs, "pool_size": pool, "max_connections": max_conn, "errors": len(errors),
+            "first_error": errors[0] if errors else None,
+            **{k: v for k, v in checks.items() if k != "double_claims"}}
+
+
+def _allow_connections(url: str, n: int) -> None:
+    """Raise the server's max_connections to ``n`` (one connection per worker; needs a restart)."""
+    from pictor.db import sqlalchemy_url
+
+    eng = create_engine(sqlalchemy_url(url), future=True, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            conn.execute(text(f"ALTER SYSTEM SET max_connections = {int(n)}"))
+    finally:
+        eng.dispose()
+
+
+def run_bench(tasks: int = 10_000, workers: int = 200) -> dict[str, Any]:
+    """Run the benchmark on a fresh embedded PostgreSQL; returns claims_per_s, p99_claim_ms, double_claims…"""
+    from pictor.db import start_embedded, stop_embedded, upgrade
+    from pictor.settings import Settings
+
+    logging.getLogger("api.scheduler").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="pictor-bench-sched-") as tmp:
+        pgdata = Path(tmp) / "pgdata"
+        try:
+            url = start_embedded(pgdata, "pictor_bench")
+            _allow_connections(url, workers + 20)
+            stop_embedded(pgdata)  # max_connections takes effect on restart
+            url = start_embedded(pgdata, "pictor_bench")
+            upgrade(url)
+            # No chain: the outbox is never drained (as the tests' scheduler_background=False).
+            settings = Settings(data_dir=Path(tmp) / "data", scheduler_background=False)  # type: ignore[call-arg]
+            return _run(url, tasks, workers, settings)
+        finally:
+            stop_embedded(pgdata)
+
+
+def main() -> None:
+    """Command line: run the benchmark and print the result (JSON on the last line)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.scheduler", description=__doc__)
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=200)
+    args = parser.parse_args()
+    print(json.dumps(run_bench(args.tasks, args.workers)))
+
+
+if __name__ == "__main__":
+    main()
