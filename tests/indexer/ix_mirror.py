@@ -11,7 +11,7 @@ from psycopg import sql
 from indexer import schema
 from indexer.processor import decode_batch
 from indexer.writer import Writer, WriteResult
-from pictor.db import create_database_like, libpq_url  # noqa: F401 - tests import it from here
+from pictor.db import libpq_url
 
 
 def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from ix_mirror import create_database_like, snapshot
+from ix_mirror import snapshot
 
 from bench.indexer import ENTRY_FUNCTIONS, History
 from chain.client import PictorChain
@@ -34,7 +34,7 @@ from chain.keys import load_localnet_keys
 from indexer.processor import TX_FA_DEPOSIT, TX_FA_WITHDRAW, decode_batch
 from indexer.runner import Indexer, IndexerConfig
 from indexer.writer import EVENT_TABLES
-from pictor.db import get_engine, libpq_url
+from pictor.db import create_database_like, get_engine, libpq_url
 from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 
 pytestmark = pytest.mark.slow
