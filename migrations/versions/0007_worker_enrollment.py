@@ -1,0 +1,23 @@
+"""workers: operator-created workers, enrollment tokens, frame upload parts (schema ``api``)
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-22 08:50:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+
+
+def downgrade() -> None:
+    """Revert this revision."""

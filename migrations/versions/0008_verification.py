@@ -1,0 +1,23 @@
+"""verification: checker claims, verdicts with evidence, disputes (schema ``api``)
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-22 08:50:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+
+
+def downgrade() -> None:
+    """Revert this revision."""
