@@ -3,7 +3,9 @@
 A node signs each request with its Ed25519 key (:mod:`pictor.node_signing` builds the canonical string and
 the ``X-Pictor-*`` headers). The API accepts it only when, **as the indexer's mirror shows it**, the node is
 registered and active with that key, and its operator's active stake for the node's role is at least the
-protocol's minimum. The timestamp must be within ``node_request_max_skew_s`` of the server's clock and the
+protocol's minimum. A node key enrolled for an operator-created worker (:mod:`api.workers`) must in addition
+belong to a worker that is not revoked, whose operator and role are the ones on chain; a node that never
+enrolled is accepted on the chain rule alone (enrollment names the node to its operator, it grants nothing). The timestamp must be within ``node_request_max_skew_s`` of the server's clock and the
 nonce unused; nonces are stored until their timestamp leaves the window, after which the timestamp check
 alone refuses a replay.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from sqlalchemy import Engine, delete, select
@@ -23,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from api.audit import get_engine
 from api.auth import get_app_settings
 from api.auth_tables import node_request_nonces
+from api.worker_tables import workers
 from chain.errors import InvalidArgument
 from chain.keys import ROLE_CHECKER, ROLE_WORKER, normalize_address
 from indexer import schema as mirror
@@ -31,6 +34,7 @@ from pictor import node_signing as ns
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
 ROLE_NAMES = {ROLE_WORKER: "worker", ROLE_CHECKER: "checker"}
+_PARTS_HINT = "; upload a larger frame in parts (PUT …/frames/{frame}/parts/{n}, then POST …/frames/{frame}/finalize)"
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,19 @@ def request_target(request: Request) -> str:
     return (raw + (b"?" + query if query else b"")).decode("latin-1")
 
 
-def _lookup(engine: Engine, node: str) -> tuple[object, int, int]:
-    """The node's mirror row, its operator's active stake for its role and the minimum; records the nonce."""
+def _lookup(engine: Engine, node: str) -> tuple[object, int, int, object]:
+    """The node's mirror row, its operator's active stake for its role, the minimum and its worker enrollment."""
     with engine.begin() as conn:
         row = conn.execute(
             select(mirror.nodes).where(mirror.nodes.c.account == node).order_by(mirror.nodes.c.node_id.desc())
         ).first()
         if row is None:
-            return None, 0, 0
+            return None, 0, 0, None
+        enrolled = conn.execute(
+            select(workers.c.worker_id, workers.c.operator, workers.c.role, workers.c.revoked_at).where(
+                workers.c.node_address == node
+            )
+        ).first()
         stake = conn.execute(
             select(mirror.stakes.c.active).where(
                 mirror.stakes.c.operator == row.operator, mirror.stakes.c.role == row.role
@@ -76,7 +85,7 @@ def _lookup(engine: Engine, node: str) -> tuple[object, int, int]:
         config = conn.execute(select(mirror.protocol_config)).first()
         minimum_col = "min_worker_stake" if row.role == ROLE_WORKER else "min_checker_stake"
         minimum = getattr(config, minimum_col) if config is not None else None
-        return row, int(stake or 0), (-1 if minimum is None else int(minimum))
+        return row, int(stake or 0), (-1 if minimum is None else int(minimum)), enrolled
 
 
 def _record_nonce(engine: Engine, node: str, nonce: str, expires: datetime, now: datetime) -> bool:
@@ -85,8 +94,10 @@ def _record_nonce(engine: Engine, node: str, nonce: str, expires: datetime, now:
         if random.random() < 0.01:  # sweep expired nonces now and then: cheap, and no cron job needed
             conn.execute(delete(node_request_nonces).where(node_request_nonces.c.expires_at < now))
         inserted = conn.execute(
-            pg_insert(node_request_nonces).values(node=node, nonce=nonce, expires_at=expires)
-            .on_conflict_do_nothing().returning(node_request_nonces.c.nonce)
+            pg_insert(node_request_nonces)
+            .values(node=node, nonce=nonce, expires_at=expires)
+            .on_conflict_do_nothing()
+            .returning(node_request_nonces.c.nonce)
         ).first()
         return inserted is not None
 
@@ -100,8 +111,11 @@ async def current_node(request: Request) -> NodeIdentity:
     nonce = headers.get(ns.HEADER_NONCE)
     signature = headers.get(ns.HEADER_SIGNATURE)
     if not (node_header and timestamp_header and nonce and signature):
-        raise _refuse(401, "node requests must be signed: send X-Pictor-Node, X-Pictor-Timestamp, "
-                           "X-Pictor-Nonce and X-Pictor-Signature")
+        raise _refuse(
+            401,
+            "node requests must be signed: send X-Pictor-Node, X-Pictor-Timestamp, "
+            "X-Pictor-Nonce and X-Pictor-Signature",
+        )
     try:
         node = normalize_address(node_header[:80])
     except (InvalidArgument, ValueError):
@@ -116,32 +130,46 @@ async def current_node(request: Request) -> NodeIdentity:
     timestamp = int(timestamp_header)
     skew = settings.node_request_max_skew_s
     if abs(now.timestamp() - timestamp) > skew:
-        raise _refuse(401, f"the request timestamp is more than {skew} s away from the server's clock; "
-                           "check the node's clock")
+        raise _refuse(
+            401, f"the request timestamp is more than {skew} s away from the server's clock; check the node's clock"
+        )
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.node_request_max_body:
-        raise HTTPException(413, f"signed request bodies are limited to {settings.node_request_max_body} bytes")
+        raise HTTPException(
+            413, f"signed request bodies are limited to {settings.node_request_max_body} bytes{_PARTS_HINT}"
+        )
     body = await request.body()  # cached by Starlette: the endpoint still reads it
     if len(body) > settings.node_request_max_body:
-        raise HTTPException(413, f"signed request bodies are limited to {settings.node_request_max_body} bytes")
-    message = ns.canonical_request(request.method, request_target(request), ns.body_sha256(body), timestamp,
-                                   nonce, node)
+        raise HTTPException(
+            413, f"signed request bodies are limited to {settings.node_request_max_body} bytes{_PARTS_HINT}"
+        )
+    message = ns.canonical_request(
+        request.method, request_target(request), ns.body_sha256(body), timestamp, nonce, node
+    )
     engine = get_engine(request)
     expires = datetime.fromtimestamp(timestamp, UTC) + timedelta(seconds=skew)
-    row, stake, minimum = await run_in_threadpool(_lookup, engine, node)
+    row, stake, minimum, enrolled = await run_in_threadpool(_lookup, engine, node)
     if row is None:
         raise _refuse(403, f"node {node} is not registered on chain (or the indexer has not seen it yet)")
     if not ns.verify_request(bytes(row.public_key), message, signature):  # type: ignore[attr-defined]
-        raise _refuse(401, "the request signature does not verify: the method, path, body, timestamp or nonce "
-                           "differ from what the node signed, or the key is not the registered one")
+        raise _refuse(
+            401,
+            "the request signature does not verify: the method, path, body, timestamp or nonce "
+            "differ from what the node signed, or the key is not the registered one",
+        )
     identity = NodeIdentity(int(row.node_id), row.operator, int(row.role))  # type: ignore[attr-defined]
     if not row.active:  # type: ignore[attr-defined]
         raise _refuse(403, f"node {identity.node_id} is deregistered")
+    if enrolled is not None:
+        _check_enrollment(enrolled, identity)
     if minimum < 0:
         raise HTTPException(503, "the protocol's minimum stakes are not indexed yet; try again shortly")
     if stake < minimum:
-        raise _refuse(403, f"the operator's active {identity.role_name} stake ({stake}) is below the minimum "
-                           f"({minimum}); stake more to serve")
+        raise _refuse(
+            403,
+            f"the operator's active {identity.role_name} stake ({stake}) is below the minimum "
+            f"({minimum}); stake more to serve",
+        )
     # The nonce is recorded only for a verified request, so nobody can burn a node's nonces for it.
     if not await run_in_threadpool(_record_nonce, engine, node, nonce, expires, now):
         raise _refuse(401, "this request nonce was already used (replay refused); sign each request afresh")
@@ -149,6 +177,24 @@ async def current_node(request: Request) -> NodeIdentity:
 
 
 CurrentNode = Annotated[NodeIdentity, Depends(current_node)]
+
+
+def _check_enrollment(enrolled: Any, identity: NodeIdentity) -> None:
+    """403 when the node's worker was revoked, or the chain names another operator or role than the worker."""
+    if enrolled.revoked_at is not None:
+        raise _refuse(403, f"worker {enrolled.worker_id} (this node's enrollment) was revoked by its operator")
+    if enrolled.operator != identity.operator:
+        raise _refuse(
+            403,
+            f"node {identity.node_id} is registered on chain by {identity.operator}, but enrolled "
+            f"for worker {enrolled.worker_id} of {enrolled.operator}",
+        )
+    if enrolled.role != identity.role_name:
+        raise _refuse(
+            403,
+            f"node {identity.node_id} is a {identity.role_name} on chain, but worker "
+            f"{enrolled.worker_id} is a {enrolled.role}",
+        )
 
 
 @router.get("/whoami", summary="Check a node's request signing and standing")

@@ -30,8 +30,8 @@ One task at a time, as NODE_API.md describes it:
 Failures: a Blender error or crash fails the task (``/fail`` with the message and the log tail) and the
 agent carries on with the next claim. SIGTERM (or SIGINT): Blender finishes the frame it is rendering; that
 frame is uploaded; if it was the chunk's last the task completes, otherwise the lease is given back
-(``/fail`` with a "released" message: NODE_API.md has no release call), then the agent exits 0. A second
-signal kills the render at once.
+(``POST /nodes/tasks/{id}/release``, which does not count towards the job's blocklist; ``/fail`` with a
+"released:" message on an API without it), then the agent exits 0. A second signal kills the render at once.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ from worker_node.telemetry import NodeTelemetry, collect_telemetry
 log = logging.getLogger("pictor.worker")
 
 AGENT_VERSION = "pictor-worker/0.1.0"
-#: Marks a ``/fail`` that only gives the lease back (shutdown), not a render failure.
+#: Marks a ``/fail`` that only gives the lease back (shutdown, on an API without ``/release``), not a render failure.
 RELEASE_PREFIX = "released:"
 
 
@@ -155,8 +155,9 @@ class NodeApi:
                     raise LeaseLost("the API no longer leases this task to the node (409 on the scene download)")
                 if response.status_code != 200:
                     await response.aread()
-                    raise SceneCacheError(f"the API refused the scene download: HTTP {response.status_code} "
-                                          f"{_detail(response)}")
+                    raise SceneCacheError(
+                        f"the API refused the scene download: HTTP {response.status_code} {_detail(response)}"
+                    )
                 async for chunk in response.aiter_bytes(1 << 20):
                     yield chunk
         except httpx.TransportError as exc:
@@ -601,14 +602,17 @@ class WorkerAgent:
             result = await run.uploads.get()
             if result is None:
                 return
-            data = await asyncio.to_thread(result.path.read_bytes)
             path = f"/nodes/tasks/{run.task_id}/frames/{result.frame}"
             try:
-                response = await self.api.call(
-                    "PUT", path, content=data,
-                    headers={"X-Pictor-Content-Sha256": result.sha256, "Content-Type": "application/octet-stream"},
-                    give_up=lambda: run.aborted or self._past_grace(),
-                )  # fmt: skip
+                if result.size_bytes > self.config.upload_part_bytes:
+                    response = await self._upload_in_parts(run, result, path)
+                else:
+                    data = await asyncio.to_thread(result.path.read_bytes)
+                    response = await self.api.call(
+                        "PUT", path, content=data,
+                        headers={"X-Pictor-Content-Sha256": result.sha256, "Content-Type": "application/octet-stream"},
+                        give_up=lambda: run.aborted or self._past_grace(),
+                    )  # fmt: skip
             except ApiUnavailable as exc:  # aborted, or shutting down past the grace period
                 log.error("task %s: frame %s not uploaded: %s", run.task_id, result.frame, exc)
                 return
@@ -617,16 +621,53 @@ class WorkerAgent:
                 run.abort(lost=True)
                 return
             if response.status_code != 200:
-                run.upload_error = f"frame {result.frame} upload refused: HTTP {response.status_code} {_detail(response)}"
+                run.upload_error = (
+                    f"frame {result.frame} upload refused: HTTP {response.status_code} {_detail(response)}"
+                )
                 log.error("task %s: %s", run.task_id, run.upload_error)
                 if run.session is not None:
                     run.session.cancel()
                 return
             answered = response.json().get("sha256")
             if answered not in (None, result.sha256):
-                run.upload_error = f"frame {result.frame}: the API stored sha256 {answered}, the frame is {result.sha256}"
+                run.upload_error = (
+                    f"frame {result.frame}: the API stored sha256 {answered}, the frame is {result.sha256}"
+                )
                 return
             run.uploaded.append(result.frame)
+
+    async def _upload_in_parts(self, run: TaskRun, result: FrameResult, path: str) -> httpx.Response:
+        """A frame above the signed-body limit: parts of ``upload_part_bytes`` (skipping those the API already has,
+        so an interrupted upload resumes), then ``finalize``; answers the first refusal or finalize's answer."""
+        give_up = lambda: run.aborted or self._past_grace()  # noqa: E731
+        listed = await self.api.call("GET", f"{path}/parts", give_up=give_up)
+        if listed.status_code != 200:
+            return listed
+        have = {p.get("part"): p.get("sha256") for p in listed.json().get("parts", []) if isinstance(p, dict)}
+        size = self.config.upload_part_bytes
+        count = -(-result.size_bytes // size)
+
+        def read(index: int) -> bytes:
+            with open(result.path, "rb") as handle:
+                handle.seek(index * size)
+                return handle.read(size)
+
+        for index in range(count):
+            chunk = await asyncio.to_thread(read, index)
+            digest = hashlib.sha256(chunk).hexdigest()
+            if have.get(index) == digest:
+                continue
+            response = await self.api.call(
+                "PUT", f"{path}/parts/{index}", content=chunk,
+                headers={"X-Pictor-Content-Sha256": digest, "Content-Type": "application/octet-stream"},
+                give_up=give_up,
+            )  # fmt: skip
+            if response.status_code != 200:
+                return response
+        log.info("task %s frame %s: %d bytes uploaded in %d parts", run.task_id, result.frame, result.size_bytes,
+                 count)  # fmt: skip
+        body = {"sha256": result.sha256, "size": result.size_bytes, "parts": count}
+        return await self.api.call("POST", f"{path}/finalize", json=body, give_up=give_up)
 
     async def _task_heartbeats(self, run: TaskRun) -> None:
         """Keep the lease alive; a ``cancel`` or a 409 kills the render now."""
@@ -767,17 +808,27 @@ class WorkerAgent:
         await self._send_fail(run.task_id, error, log_tail)
 
     async def _release(self, run: TaskRun) -> None:
-        """Give the lease back on shutdown (NODE_API.md has no release call: ``/fail`` says why)."""
+        """Give the lease back on shutdown: ``POST …/release`` (not counted towards the job's blocklist); an API
+        without that call (404 Not Found for the route) gets ``/fail`` with an error starting ``released:``."""
         if run.aborted:
             return
         self.stats["released"] += 1
         left = [f for f in run.frames if f not in run.uploaded]
-        message = (
-            f"{RELEASE_PREFIX} the worker node is shutting down; frames {left} were not rendered "
-            f"(frames {run.uploaded} were uploaded)"
+        reason = (
+            f"the worker node is shutting down; frames {left} were not rendered (frames {run.uploaded} were uploaded)"
         )
-        log.info("task %s: giving the lease back (%s)", run.task_id, message)
-        await self._send_fail(run.task_id, message, "")
+        log.info("task %s: giving the lease back (%s)", run.task_id, reason)
+        try:
+            response = await self.api.call(
+                "POST", f"/nodes/tasks/{run.task_id}/release", json={"reason": reason[:4000]}, give_up=self._past_grace
+            )
+        except ApiUnavailable as exc:
+            log.error("task %s: could not give the lease back: %s (it will expire)", run.task_id, exc)
+            return
+        if response.status_code == 404 and _detail(response) == "Not Found":  # an API from before the release call
+            await self._send_fail(run.task_id, f"{RELEASE_PREFIX} {reason}", "")
+        elif response.status_code != 200:
+            log.warning("task %s: /release answered HTTP %s %s", run.task_id, response.status_code, _detail(response))
 
     async def _send_fail(self, task_id: int, error: str, log_tail: str) -> None:
         try:

@@ -1,7 +1,7 @@
-"""``pictor worker init`` and ``pictor worker run`` (typer; the heavy imports happen inside the commands).
+"""``pictor worker init``, ``enroll`` and ``run`` (typer; the heavy imports happen inside the commands).
 
-Exit codes: 0 done, 1 a chain or network step failed (the key is kept), 2 bad input (config file, key
-files, refusing to overwrite a key).
+Exit codes: 0 done, 1 a chain, enrollment or network step failed (the key is kept), 2 bad input (config
+file, key files, refusing to overwrite a key).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def init(
         typer.Option(help="Operator key file: register the node on chain now (else the unsigned payload is printed)."),
     ] = None,
 ) -> None:
-    """Create the node key (mode 0600), print its address and registration proof, register it, enroll."""
+    """Create the node key (mode 0600), print its address and registration proof, register it, enroll it."""
     import asyncio
 
     from chain.errors import InvalidArgument
@@ -54,6 +54,8 @@ def init(
     from pictor.settings import get_settings
 
     cfg = _load(config)
+    if cfg.role != "worker":
+        _die(f"{config} is the config of a {cfg.role} node, not of a worker; use that node's own command")
     if cfg.key_path.exists():
         _die(
             f"a node key already exists at {cfg.key_path}; refusing to overwrite it (it is this node's identity "
@@ -98,7 +100,9 @@ def init(
         f"\nThe node account {account_address(node)} pays the gas of escrow::submit_result: fund it with APT "
         "(nothing is funded automatically)."
     )
-    _enroll(cfg, node)
+    if _enroll(cfg, node):
+        typer.echo(f"the node key is kept: retry with `pictor worker enroll --config {config}`", err=True)
+        code = 1
     raise typer.Exit(code)
 
 
@@ -129,35 +133,52 @@ async def _register(cfg: Any, operator: Any, public_key: bytes, proof: bytes) ->
     return 0
 
 
-def _enroll(cfg: Any, node: Any) -> None:
-    """Enroll with the API only if it offers an enrollment call; NODE_API.md has none today."""
+def _enroll(cfg: Any, node: Any) -> int:
+    """``POST /nodes/enroll`` with the config's token and the node key's signature; 0 done or skipped, 1 failed."""
     import httpx
 
-    from pictor.node_signing import NodeAuth
+    from worker_node.enrollment import enrollment_body
 
-    try:
-        response = httpx.get(f"{cfg.api_url}/openapi.json", timeout=10.0)
-        paths = response.json().get("paths", {}) if response.status_code == 200 else {}
-    except (httpx.HTTPError, ValueError, AttributeError) as exc:
-        typer.echo(f"enrollment skipped: the API at {cfg.api_url} could not be asked ({exc})")
-        return
-    if "/nodes/enroll" not in paths:
+    if not cfg.enrollment_token:
         typer.echo(
-            "enrollment skipped: the API has no enrollment call; it recognises the node once the indexer "
-            "sees its on-chain registration (and the operator's stake)."
+            "enrollment skipped: the config has no enrollment token (download the worker's config from the API "
+            "to enroll); the API still recognises the node once the indexer sees its registration and stake."
         )
-        return
-    body = {"worker_id": cfg.worker_id, "enrollment_token": cfg.enrollment_token}
+        return 0
+    body = enrollment_body(node, cfg.enrollment_token, cfg.worker_id)
     try:
-        with httpx.Client(base_url=cfg.api_url, auth=NodeAuth(node), timeout=30.0) as client:
+        with httpx.Client(base_url=cfg.api_url, timeout=30.0) as client:
             answer = client.post("/nodes/enroll", json=body)
     except httpx.HTTPError as exc:
-        typer.echo(f"enrollment failed: {exc}", err=True)
-        return
-    if answer.status_code >= 400:
-        typer.echo(f"enrollment refused: HTTP {answer.status_code} {answer.text[:300]}", err=True)
-    else:
-        typer.echo("enrolled with the API")
+        typer.echo(f"error: enrolling with the API at {cfg.api_url} failed: {exc}", err=True)
+        return 1
+    if answer.status_code != 200:
+        try:
+            detail = answer.json().get("detail", answer.text)
+        except ValueError:
+            detail = answer.text[:300]
+        typer.echo(f"error: the API refused the enrollment: HTTP {answer.status_code}: {detail}", err=True)
+        return 1
+    typer.echo(f"enrolled with the API: worker {cfg.worker_id}, node {answer.json().get('node_address')}")
+    return 0
+
+
+@worker_app.command("enroll")
+def enroll(config: ConfigOption) -> None:
+    """Enroll the existing node key with the API (a retry after ``init``, e.g. with a newly downloaded config)."""
+    from chain.errors import InvalidArgument
+    from chain.keys import load_key_file
+
+    cfg = _load(config)
+    if not cfg.key_path.exists():
+        _die(f"no node key at {cfg.key_path}; run `pictor worker init --config {config}` first")
+    if not cfg.enrollment_token:
+        _die(f"{config} has no enrollment_token; download the worker's config from the API")
+    try:
+        node = load_key_file(cfg.key_path)
+    except (OSError, ValueError, KeyError, InvalidArgument) as exc:
+        _die(f"cannot read the node key {cfg.key_path}: {exc}")
+    raise typer.Exit(_enroll(cfg, node))
 
 
 @worker_app.command("run")

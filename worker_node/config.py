@@ -6,7 +6,9 @@ A JSON object (unknown keys are refused, so a typo is an error, not a silently i
       "worker_id": "w-42",                      # the worker the operator created in the API
       "api_url": "https://api.pictor.example",  # the Pictor API (NODE_API.md)
       "operator_address": "0x…",                # the operator's account: registers the node and receives its pay
-      "enrollment_token": "…",                  # single-use token for an enrollment call, if the API has one
+      "role": "worker",                         # worker | checker (the API's worker record)
+      "enrollment_token": "pwe_…",              # single-use token: `pictor worker init` enrolls the node key with it
+      "enrollment_expires_at": "2026-…Z",       # when the token stops working (informational)
       "node_url": null,                         # Aptos node REST API override (default: PICTOR_NODE_URL)
       "package_address": null,                  # `pictor` package override (default: PICTOR_PACKAGE_ADDRESS)
       "chain_id": null,                         # expected chain id (default: trust the node)
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -58,7 +60,9 @@ class WorkerConfig(BaseModel):
     worker_id: str = Field(min_length=1, max_length=200)
     api_url: str
     operator_address: str
-    enrollment_token: str | None = Field(default=None, repr=False)
+    role: Literal["worker", "checker"] = Field(default="worker", description="The worker record's role.")
+    enrollment_token: str | None = Field(default=None, repr=False, max_length=128)
+    enrollment_expires_at: str | None = Field(default=None, max_length=40, description="The token's expiry (info).")
     node_url: str | None = None
     package_address: str | None = None
     chain_id: int | None = Field(default=None, ge=0, le=255)
@@ -66,13 +70,21 @@ class WorkerConfig(BaseModel):
     key_path: Path = Path("node.key")
     gpus: list[int] | None = None
     threads: int | None = Field(default=None, ge=1, le=1024)
-    location: Region = Field(default=Region.ANY, description="Where the node is (matched against a job's worker location).")
+    location: Region = Field(
+        default=Region.ANY, description="Where the node is (matched against a job's worker location)."
+    )
 
     # Behaviour (production defaults).
     heartbeat_s: float = Field(default=15.0, gt=0, le=3600, description="Node heartbeat interval.")
     task_heartbeat_s: float = Field(default=5.0, gt=0, le=600, description="Task heartbeat interval while rendering.")
     poll_s: float = Field(default=5.0, gt=0, le=3600, description="Wait between claims when there is no work.")
     max_frames: int | None = Field(default=None, ge=1, description="Largest chunk to ask for (None: the job's).")
+    upload_part_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=64 * 1024,
+        le=16 * 1024 * 1024,
+        description="Frames larger than this are uploaded in parts of this size (the API's signed-body limit).",
+    )
     max_backoff_s: float = Field(default=30.0, gt=0, le=3600, description="Longest wait between retries.")
     shutdown_grace_s: float = Field(default=60.0, ge=0, description="How long SIGTERM waits for the network.")
     submit_on_chain: bool = Field(default=True, description="Submit escrow::submit_result from the node account.")

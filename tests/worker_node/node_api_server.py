@@ -44,6 +44,7 @@ class Task:
     manifest: dict[str, Any] | None = None
     signature: str | None = None
     errors: list[dict[str, str]] = field(default_factory=list)
+    releases: list[str] = field(default_factory=list)  # reasons of POST …/release (lease given back)
     cancel: bool = False
     heartbeats: int = 0
     #: The escrow's (job id, task id), sent as ``chain_job_id``/``chain_task_id`` (as api/node_tasks.py sends them; not yet in NODE_API.md).
@@ -53,8 +54,9 @@ class Task:
 class NodeApiServer:
     """The state and the FastAPI app; ``start()`` serves it on 127.0.0.1 in a thread."""
 
-    def __init__(self, *, lease_s: float = 30.0, max_skew_s: int = 60) -> None:
+    def __init__(self, *, lease_s: float = 30.0, max_skew_s: int = 60, release_route: bool = True) -> None:
         self.lease_s = lease_s
+        self.release_route = release_route  # False: an API from before POST /nodes/tasks/{id}/release
         self.max_skew_s = max_skew_s
         self.lock = threading.RLock()
         self.nodes: dict[str, bytes] = {}  # address -> public key
@@ -296,6 +298,17 @@ class NodeApiServer:
                         raise HTTPException(400, f"frame {frame} was not uploaded with sha256 {sha}")
                 task.manifest, task.signature, task.state = manifest, signature, "rendered"
             return {"status": "rendered"}
+
+        if self.release_route:
+
+            @app.post("/nodes/tasks/{task_id}/release")
+            async def release(task_id: int, request: Request) -> dict[str, Any]:
+                body = await request.json()
+                with server.lock:
+                    task = server._leased(task_id, request.state.node)
+                    task.releases.append(str(body.get("reason", "")))
+                    task.state, task.node = "released", None  # not a failure: nothing counts towards the blocklist
+                return {"status": "released"}
 
         @app.post("/nodes/tasks/{task_id}/fail")
         async def fail(task_id: int, request: Request) -> dict[str, Any]:

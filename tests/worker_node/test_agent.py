@@ -69,8 +69,9 @@ def samples_for(scenes: Any, tmp_path_factory: pytest.TempPathFactory) -> Callab
 
 
 @pytest.fixture
-def server() -> Iterator[NodeApiServer]:
-    srv = NodeApiServer().start()
+def server(request: pytest.FixtureRequest) -> Iterator[NodeApiServer]:
+    """The NODE_API.md double; ``@pytest.mark.parametrize("server", [{...}], indirect=True)`` passes options."""
+    srv = NodeApiServer(**getattr(request, "param", {})).start()
     try:
         yield srv
     finally:
@@ -85,7 +86,7 @@ def write_config(tmp_path: Path, server: NodeApiServer, bench_cache: Path | None
         shutil.copy(bench_cache, cache / CACHE_FILE)
     data = {
         "worker_id": "w-test", "api_url": server.url, "operator_address": "0xa11ce",
-        "enrollment_token": "token-123", "cache_dir": "cache", "key_path": "node.key",
+        "cache_dir": "cache", "key_path": "node.key",
         "heartbeat_s": 0.5, "task_heartbeat_s": 0.3, "poll_s": 0.2, "max_backoff_s": 0.5,
         "shutdown_grace_s": 20, "submit_on_chain": False, "location": "europe", **changes,
     }  # fmt: skip
@@ -325,6 +326,8 @@ def _init(config: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.parametrize("server", [{"release_route": True}, {"release_route": False}], indirect=True,
+                         ids=["release", "api-without-release"])  # fmt: skip
 async def test_sigterm_finishes_the_frame_gives_the_lease_back_and_exits_0(tmp_path, server, scenes, bench_cache,
                                                                             samples_for):  # fmt: skip
     config = write_config(tmp_path, server, bench_cache)
@@ -359,9 +362,15 @@ async def test_sigterm_finishes_the_frame_gives_the_lease_back_and_exits_0(tmp_p
     uploaded = sorted(task.frames_uploaded)
     # Frame 1 was rendering when SIGTERM came (frame 2 only if this machine sped up a lot since calibrating).
     assert uploaded in ([1], [1, 2]), (tmp_path / "agent.log").read_text()[-3000:]
-    assert task.manifest is None and task.state == "failed"
+    assert task.manifest is None
     left = [f for f in (1, 2, 3) if f not in uploaded]
-    assert task.errors[0]["error"].startswith(f"released: the worker node is shutting down; frames {left}")
+    reason = f"the worker node is shutting down; frames {left} were not rendered"
+    if server.release_route:  # given back with /release: no failure is reported (nothing counts to the blocklist)
+        assert task.state == "released" and task.errors == [] and server.failures == {}
+        assert len(task.releases) == 1 and task.releases[0].startswith(reason)
+    else:  # an API without /release: /fail with the "released:" marker, as before
+        assert task.state == "failed" and task.releases == []
+        assert task.errors[0]["error"].startswith(f"released: {reason}")
     for frame, data in task.frames_uploaded.items():
         assert data[:8] == b"\x89PNG\r\n\x1a\n", frame
     assert not log.parent.exists()
@@ -382,7 +391,7 @@ def test_worker_init_creates_a_0600_key_and_prints_proof_and_payload(tmp_path, s
     proof_hex = next(line.split()[-1] for line in output.splitlines() if line.startswith("registration proof:"))
     message = registration_message(normalize_address("0xa11ce"), ROLE_WORKER, node)
     assert verify_signature(public_key_bytes(node), message, bytes.fromhex(proof_hex[2:]))
-    payload = json.loads(output[output.index("{"): output.index("}", output.index("{")) + 1])
+    payload = json.loads(output[output.index("{") : output.index("}", output.index("{")) + 1])
     assert payload["function"].endswith("::registry::register_node")
     assert payload["arguments"] == [ROLE_WORKER, "0x" + public_key_bytes(node).hex(), proof_hex]
     assert "enrollment skipped" in output
@@ -402,12 +411,18 @@ def test_worker_init_creates_a_0600_key_and_prints_proof_and_payload(tmp_path, s
         (json.dumps({"api_url": "http://x"}), "worker_id: missing"),
         (json.dumps({"worker_id": "w", "api_url": "ftp://x", "operator_address": "0x1"}), "api_url: api_url must be"),
         (json.dumps({"worker_id": "w", "api_url": "http://x", "operator_address": "0xzz"}), "not an account address"),
-        (json.dumps({"worker_id": "w", "api_url": "http://x", "operator_address": "0x1", "gpu": [0]}),
-         "gpu: unknown setting"),
-        (json.dumps({"worker_id": "w", "api_url": "http://x", "operator_address": "0x1", "gpus": [0, 0]}),
-         "distinct GPU indices"),
-        (json.dumps({"worker_id": "w", "api_url": "http://x", "operator_address": "0x1", "location": "mars"}),
-         "location:"),
+        (
+            json.dumps({"worker_id": "w", "api_url": "http://x", "operator_address": "0x1", "gpu": [0]}),
+            "gpu: unknown setting",
+        ),
+        (
+            json.dumps({"worker_id": "w", "api_url": "http://x", "operator_address": "0x1", "gpus": [0, 0]}),
+            "distinct GPU indices",
+        ),
+        (
+            json.dumps({"worker_id": "w", "api_url": "http://x", "operator_address": "0x1", "location": "mars"}),
+            "location:",
+        ),
     ],
 )
 def test_worker_commands_refuse_bad_config_files_with_exit_2(tmp_path, content, message):
@@ -443,3 +458,7 @@ def test_worker_init_checks_the_operator_key_and_run_needs_a_node_key(tmp_path, 
     result = CliRunner().invoke(app, ["worker", "init", "--config", str(config), "--operator-key",
                                       str(tmp_path / "garbage.key")])  # fmt: skip
     assert result.exit_code == 2 and "cannot read the operator key" in result.output
+    checker = write_config(tmp_path, server, None, role="checker")
+    result = CliRunner().invoke(app, ["worker", "init", "--config", str(checker)])
+    assert result.exit_code == 2 and "config of a checker node" in result.output
+    assert not (tmp_path / "node.key").exists()
