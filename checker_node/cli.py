@@ -1,0 +1,219 @@
+"""``pictor checker init`` and ``pictor checker run`` (typer; the heavy imports happen inside the commands).
+
+Exit codes: 0 done, 1 a chain or network step failed (the key is kept), 2 bad input (config file, key
+files, refusing to overwrite a key).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+checker_app = typer.Typer(help="Checker node: verify frames and attest on chain.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="The checker config file (the API's worker config of role checker).")
+]
+
+
+def _die(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load(config: Path) -> Any:
+    from checker_node.config import load_checker_config
+    from worker_node.config import ConfigError
+
+    try:
+        return load_checker_config(config)
+    except ConfigError as exc:
+        _die(str(exc))
+
+
+def _chain(cfg: Any) -> Any:
+    from chain.client import PictorChain
+
+    overrides = {
+        k: v
+        for k, v in (("node_url", cfg.node_url), ("package_address", cfg.package_address), ("chain_id", cfg.chain_id))
+        if v is not None
+    }
+    return PictorChain.from_settings(**overrides)
+
+
+async def _register(cfg: Any, operator: Any, public_key: bytes, proof: bytes, stake: int | None) -> int:
+    """Stake (up to the minimum, or ``stake``) and ``registry::register_node`` as a checker; 0 or 1."""
+    from chain.errors import ChainError
+    from chain.events import NodeRegistered
+    from chain.keys import ROLE_CHECKER, account_address
+
+    chain = _chain(cfg)
+    try:
+        if stake is None:
+            minimum = (await chain.views.params()).min_checker_stake
+            active = (await chain.views.stake_of(account_address(operator), ROLE_CHECKER)).active
+            stake = max(0, minimum - active)
+        if stake > 0:
+            staked = await chain.submit_and_wait(operator, chain.payloads.staking_stake(ROLE_CHECKER, stake))
+            typer.echo(f"staked {stake} base units as a checker: transaction {staked.hash} (version {staked.version})")
+        payload = chain.payloads.registry_register_node(ROLE_CHECKER, public_key, proof)
+        result = await chain.submit_and_wait(operator, payload)
+    except (ChainError, OSError) as exc:
+        typer.echo(f"error: staking or registering the checker on chain failed: {exc}", err=True)
+        return 1
+    finally:
+        await chain.close()
+    events = result.events_of(NodeRegistered)
+    node_id = events[0].node_id if events else "?"
+    typer.echo(f"registered on chain: checker node id {node_id}, transaction {result.hash} (version {result.version})")
+    return 0
+
+
+def _enroll(cfg: Any, node: Any) -> None:
+    """Enroll the node key with the API when the config carries a token and the API has the call."""
+    import httpx
+
+    from pictor.node_signing import NodeAuth
+
+    if not cfg.enrollment_token:
+        typer.echo("enrollment skipped: the config has no enrollment token")
+        return
+    try:
+        from worker_node.enrollment import enrollment_body
+    except ImportError:
+        typer.echo("enrollment skipped: this install has no enrollment support")
+        return
+    try:
+        with httpx.Client(base_url=cfg.api_url, auth=NodeAuth(node), timeout=30.0) as client:
+            answer = client.post("/nodes/enroll", json=enrollment_body(node, cfg.enrollment_token, cfg.worker_id))
+    except httpx.HTTPError as exc:
+        typer.echo(f"enrollment failed: {exc}", err=True)
+        return
+    if answer.status_code == 404:
+        typer.echo("enrollment skipped: the API has no enrollment call")
+    elif answer.status_code >= 400:
+        typer.echo(f"enrollment refused: HTTP {answer.status_code} {answer.text[:300]}", err=True)
+    else:
+        typer.echo("enrolled with the API")
+
+
+@checker_app.command("init")
+def init(
+    config: ConfigOption,
+    operator_key: Annotated[
+        Path | None,
+        typer.Option(help="Operator key file: stake and register the node on chain now (else the payload is printed)."),
+    ] = None,
+    stake: Annotated[
+        int | None,
+        typer.Option(help="Checker stake to add, base units (default: up to the protocol's minimum).", min=0),
+    ] = None,
+) -> None:
+    """Create the node key (mode 0600), stake and register it as a checker, enroll it with the API."""
+    import asyncio
+
+    from chain.errors import InvalidArgument
+    from chain.keys import (
+        ROLE_CHECKER,
+        account_address,
+        generate_key_file,
+        load_key_file,
+        public_key_bytes,
+        registration_proof,
+    )
+    from pictor.settings import get_settings
+
+    cfg = _load(config)
+    if cfg.key_path.exists():
+        _die(
+            f"a node key already exists at {cfg.key_path}; refusing to overwrite it (it is this node's identity "
+            "on chain). Move it away first to create a new node."
+        )
+    operator = None
+    if operator_key is not None:
+        try:
+            operator = load_key_file(operator_key)
+        except (OSError, ValueError, KeyError, InvalidArgument) as exc:
+            _die(f"cannot read the operator key {operator_key}: {exc}")
+        if account_address(operator) != cfg.operator_address:
+            _die(
+                f"the operator key is for {account_address(operator)}, but the config's operator_address is "
+                f"{cfg.operator_address}"
+            )
+    try:
+        node = generate_key_file(cfg.key_path)
+    except FileExistsError as exc:
+        _die(str(exc))
+    except OSError as exc:
+        _die(f"cannot write the node key {cfg.key_path}: {exc}")
+    public_key = public_key_bytes(node)
+    proof = registration_proof(node, cfg.operator_address, ROLE_CHECKER)
+    package = cfg.package_address or get_settings().package_address
+    typer.echo(f"node key:           {cfg.key_path} (mode 0600; keep it secret, back it up)")
+    typer.echo(f"node address:       {account_address(node)}")
+    typer.echo(f"node public key:    0x{public_key.hex()}")
+    typer.echo(f"registration proof: 0x{proof.hex()}")
+    code = 0
+    if operator is not None:
+        code = asyncio.run(_register(cfg, operator, public_key, proof, stake))
+    if operator is None or code:
+        payload = {
+            "function": f"{package}::registry::register_node",
+            "type_arguments": [],
+            "arguments": [ROLE_CHECKER, f"0x{public_key.hex()}", f"0x{proof.hex()}"],
+        }
+        typer.echo(
+            f"\nTo serve, the operator {cfg.operator_address} stakes at least the minimum checker stake "
+            f"({package}::staking::stake with role {ROLE_CHECKER}) and signs this entry function:"
+        )
+        typer.echo(json.dumps(payload, indent=2))
+    typer.echo(
+        f"\nThe node account {account_address(node)} pays the gas of its attestations: fund it with APT "
+        "(nothing is funded automatically)."
+    )
+    _enroll(cfg, node)
+    raise typer.Exit(code)
+
+
+@checker_app.command("run")
+def run(
+    config: ConfigOption,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+) -> None:
+    """Run the checker agent until SIGTERM/Ctrl-C (the current verification is finished first)."""
+    import asyncio
+    import logging
+
+    from chain.errors import InvalidArgument
+    from chain.keys import load_key_file
+
+    cfg = _load(config)
+    if not cfg.key_path.exists():
+        _die(f"no node key at {cfg.key_path}; run `pictor checker init --config {config}` first")
+    try:
+        key = load_key_file(cfg.key_path)
+    except (OSError, ValueError, KeyError, InvalidArgument) as exc:
+        _die(f"cannot read the node key {cfg.key_path}: {exc}")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from checker_node.agent import CheckerAgent
+
+    raise typer.Exit(asyncio.run(CheckerAgent(cfg, key=key).run()))
+
+
+def start_checker(config: Path, *, log_path: Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> Any:
+    """Start ``pictor checker run --config CONFIG`` as a subprocess logging to ``log_path`` (for ``pictor demo``).
+
+    The caller stops it with SIGTERM (it finishes the current verification) and waits.
+    """
+    import subprocess
+    import sys
+
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pictor.cli", "checker", "run", "--config", str(config)],
+            cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
