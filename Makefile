@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml scripts/install-tree-sitter-move.sh
 	@touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/pictor demo
+	$(VENV)/bin/pictor up --demo
 
 # pytest exits 5 when it collected no test: that must fail too.
 test: setup
