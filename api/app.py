@@ -27,9 +27,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     task = None
     if get_app_settings(_Req(app)).scheduler_background:  # type: ignore[arg-type]
         task = asyncio.create_task(scheduler.background_loop(app))
+    leaderboard_jobs = __import__("rewards.leaderboard", fromlist=["x"]).start_background(app)  # None unless on
     try:
         yield
     finally:
+        __import__("rewards.leaderboard", fromlist=["x"]).stop_background(leaderboard_jobs)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -51,6 +53,11 @@ def create_app(engine: Engine | None = None, chain: PictorChain | None = None) -
     app.include_router(uploads.router)
     app.include_router(jobs.router)
     app.include_router(node_tasks.router)
+    app.include_router(__import__("api.verification", fromlist=["router"]).router)  # verification, trail
+    app.include_router(__import__("rewards.epochs_api", fromlist=["router"]).router)  # /rewards/epochs
+    app.include_router(__import__("api.workers", fromlist=["router"]).router)  # workers, /nodes/enroll
+    app.include_router(__import__("rewards.leaderboard", fromlist=["router"]).router)  # /leaderboard
+    app.include_router(__import__("rewards.api", fromlist=["router"]).router)  # /rewards points, admin
 
     @app.get("/health", tags=["ops"], summary="Liveness, database and indexer lag")
     async def health(request: Request) -> JSONResponse:

@@ -7,10 +7,13 @@ the chain at ``open_job``) and ``tasks.seq`` (the task id inside the on-chain jo
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -22,6 +25,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
@@ -30,6 +35,29 @@ from api.schema import metadata
 #: PostgreSQL schema of the API tables (as in api.auth_tables).
 SCHEMA = "api"
 U64 = Numeric(20, 0)
+
+
+def _number(path: str) -> str:
+    """SQL: the JSON number at ``path`` of ``settings`` as float8 (NULL when absent or not a number)."""
+    return f"CASE WHEN jsonb_typeof(settings #> '{path}') = 'number' THEN CAST(settings #>> '{path}' AS float8) END"
+
+
+#: (column, type, generated expression) of the jobs' matching requirements.
+REQUIREMENTS: tuple[tuple[str, Any, str], ...] = (
+    ("req_engine", Text, "settings ->> 'engine'"),
+    # GPUs a worker needs: JobRenderSettings.min_gpu_count, checked for GPU jobs only.
+    (
+        "req_gpus",
+        Float,
+        f"CASE WHEN settings ->> 'device' = 'GPU' THEN coalesce({_number('{hardware,gpu_count}')}, 1) ELSE 0 END",
+    ),
+    ("req_gpu_vendor", Text, "coalesce(settings #>> '{hardware,gpu_vendor}', 'any')"),
+    ("req_gpu_model", Text, "nullif(lower(settings #>> '{hardware,gpu_model}'), '')"),
+    ("req_vram_gb", Float, _number("{hardware,min_vram_gb}")),
+    ("req_ram_gb", Float, _number("{hardware,min_ram_gb}")),
+    ("req_location", Text, "coalesce(settings ->> 'worker_location', 'any')"),
+    ("req_tier", Text, "coalesce(settings ->> 'pricing_tier', 'none')"),
+)
 
 jobs = Table(
     "jobs",
@@ -50,9 +78,19 @@ jobs = Table(
     Column("version", BigInteger, nullable=False),  # bumped on every change of the job or its frames
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # What a worker must have (``api.scheduler.mismatch``), computed from ``settings`` so that a claim matches
+    # jobs in SQL; ``settings`` is stored as ``JobRenderSettings.model_dump(mode="json")`` (canonical values).
+    *(Column(name, type_, Computed(expression, persisted=True)) for name, type_, expression in REQUIREMENTS),
     Index("jobs_owner", "owner", "job_id"),
     Index("jobs_state", "state"),
     schema=SCHEMA,
+)
+#: The claim's job order over claimable jobs: a claim walks it and stops at the first job with a free task.
+Index(
+    "jobs_claimable",
+    jobs.c.priority.desc(),
+    jobs.c.job_id,
+    postgresql_where=and_(jobs.c.state.in_(("active", "paused")), jobs.c.chain_job_id.is_not(None)),
 )
 
 tasks = Table(
@@ -74,11 +112,14 @@ tasks = Table(
     Column("completed_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("job_id", "seq", name="tasks_job_seq"),
-    Index("tasks_claimable", "state", "priority", "job_id", "task_id"),
     Index("tasks_lease", "state", "lease_deadline"),
     Index("tasks_node", "node_id"),
     schema=SCHEMA,
 )
+#: The claim's task order inside a job, over queued tasks only (small, and the claim's only task index read).
+Index("tasks_queued", tasks.c.job_id, tasks.c.priority.desc(), tasks.c.seq, postgresql_where=tasks.c.state == "queued")
+#: A job's tasks still to render (is the job finished?).
+Index("tasks_open", tasks.c.job_id, postgresql_where=tasks.c.state.in_(("queued", "assigned", "rendering")))
 
 frames = Table(
     "frames",
@@ -109,6 +150,15 @@ node_status = Table(
     Column("agent_version", String(64)),
     Column("multiplier", Float, nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False),
+    # The matching facts of ``api.scheduler.node_facts(telemetry)``, stored at each heartbeat so that a claim
+    # matches in SQL without reading the telemetry (NULL in rows written before revision 0009).
+    Column("engines", ARRAY(String(32))),
+    Column("gpu_count", Integer),
+    Column("gpu_vendor", String(32)),
+    Column("gpu_models", ARRAY(Text)),
+    Column("min_gpu_vram_gb", Float),
+    Column("ram_gb", Float),
+    Column("location", String(32)),
     schema=SCHEMA,
 )
 
@@ -146,5 +196,12 @@ chain_outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("kind", "job_id", "task_id", "attempt", name="chain_outbox_once"),
     Index("chain_outbox_pending", "status", "next_try_at"),
+    # The claim's escrow check sums the quotes of a job's assignments not yet on chain.
+    Index(
+        "chain_outbox_pending_assign",
+        "job_id",
+        postgresql_include=["quote"],
+        postgresql_where=text("kind = 'assign' AND status = 'pending'"),
+    ),
     schema=SCHEMA,
 )

@@ -19,10 +19,14 @@ import heapq
 import io
 import json
 import math
+import os
+import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -72,6 +76,9 @@ class EstimateBody(BaseModel):
     upload_id: str
     settings: dict[str, Any]
     pretest: Pretest | None = None
+
+
+EB = TypeVar("EB", bound=EstimateBody)
 
 
 class CreateBody(EstimateBody):
@@ -192,14 +199,85 @@ def _prepare(engine: Engine, body: EstimateBody, user: str, settings: Settings) 
         return upload, cfg, estimate(conn, cfg, upload.scene, settings, body.pretest)
 
 
+#: One pre-test render at a time per API process (each is a Blender process with every core).
+_PRETESTS = threading.Semaphore(1)
+
+
+def _scene_samples(cfg: JobRenderSettings, scene: dict[str, Any] | None) -> int | None:
+    """The inspected scene's samples for the job's scene (used when the settings keep the .blend's own)."""
+    summaries = [s for s in (scene or {}).get("scenes") or [] if isinstance(s, dict)]
+    chosen = next((s for s in summaries if s.get("name") == cfg.scene), None) or \
+        next((s for s in summaries if s.get("active")), None) or (summaries[0] if summaries else None)
+    return int(chosen["samples"]) if chosen and chosen.get("samples") else None
+
+
+async def pretest_render(request: Request, body: EB, user: str) -> tuple[EB, dict[str, Any]]:
+    """When the settings name a pre-test frame (and the body brings no measured ``pretest``): render it reduced
+    in a Blender subprocess (worker_node/pretest.py), cached per (scene sha256, settings hash), and put the
+    scaled time × this host's CPU multiplier in ``pretest``. A failed render leaves the scene-based estimate."""
+    if body.pretest is not None:
+        return body, {}
+    try:
+        cfg = parse_job_settings(body.settings)
+    except SettingsError:
+        return body, {}  # the estimate itself answers the 422
+    if cfg.pretest_frame is None:
+        return body, {}
+    from api.uploads import _blend_for_inspection  # noqa: PLC0415 - the upload's .blend, as inspection finds it
+    from worker_node.benchmark import performance_multiplier  # noqa: PLC0415 - Blender tooling, loaded on use
+    from worker_node.pretest import PretestResult, render_pretest, settings_hash  # noqa: PLC0415
+    from worker_node.render import RenderError  # noqa: PLC0415
+
+    engine, settings, store = get_engine(request), get_app_settings(request), get_blob_store(request)
+
+    def owned() -> Any:
+        with engine.connect() as conn:
+            return _owned_upload(conn, body.upload_id, user)
+
+    row = await run_in_threadpool(owned)
+    cache = store.scratch_dir("pretest") / f"{row.blob_sha256}-{settings_hash(cfg)}.json"
+
+    def run() -> tuple[dict[str, Any] | None, str | None, bool]:
+        if cache.exists():
+            return json.loads(cache.read_text()), None, True
+        with _PRETESTS, tempfile.TemporaryDirectory(dir=store.scratch_dir("pretest")) as tmp:
+            if cache.exists():  # rendered by the request we waited for
+                return json.loads(cache.read_text()), None, True
+            try:
+                blend = _blend_for_inspection(store, row, settings, Path(tmp))
+                result = render_pretest(
+                    blend, cfg, timeout_s=min(cfg.timeouts.analysis_timeout_s, settings.pretest_timeout_s),
+                    max_pixels=settings.pretest_max_pixels, max_samples=settings.pretest_max_samples,
+                    scene_samples=_scene_samples(cfg, row.scene), work_dir=tmp,
+                )  # fmt: skip
+                bench = performance_multiplier(cache_dir=store.scratch_dir("benchmark"), device="CPU")
+            except (RenderError, OSError, HTTPException) as exc:
+                detail = exc.detail if isinstance(exc, HTTPException) else (exc.args[0] if exc.args else exc)
+                return None, f"{type(exc).__name__}: {detail}"[:1000], False
+            data = {**result.to_dict(), "multiplier": bench.multiplier}
+            part = cache.with_suffix(".tmp")
+            part.write_text(json.dumps(data))
+            os.replace(part, cache)
+            return data, None, False
+
+    data, error, cached = await run_in_threadpool(run)
+    if data is None:
+        return body, {"pretest_render": {"frame": cfg.pretest_frame, "error": error}}
+    result = PretestResult.from_dict({k: v for k, v in data.items() if k != "multiplier"})
+    pretest = Pretest(render_seconds=min(max(result.estimated_seconds, 0.001), 86_400.0),
+                      multiplier=min(max(float(data["multiplier"]), 0.001), 1000.0))
+    return body.model_copy(update={"pretest": pretest}), {"pretest_render": {**data, "cached": cached}}
+
+
 @router.post("/estimate", summary="Cost range, ETA and task distribution plan of a job")
 async def estimate_job(body: EstimateBody, request: Request, user: CurrentUser) -> Any:
     """422 with ``problems`` (field, message) for bad settings; 404 for an upload that is not the caller's."""
+    body, rendered = await pretest_render(request, body, user)
     try:
         _, _, result = await run_in_threadpool(_prepare, get_engine(request), body, user, get_app_settings(request))
     except SettingsError as exc:
         return _settings_error(exc)
-    return result
+    return {**result, **rendered}
 
 
 def open_job_payload(settings: Settings, budget: int, price: int) -> dict[str, Any]:
@@ -223,7 +301,9 @@ def _create(engine: Engine, body: CreateBody, user: str, settings: Settings) -> 
             owner=user, upload_id=upload.upload_id, settings=cfg.model_dump(mode="json"), state="awaiting_escrow",
             priority=body.priority, price_per_minute=price, budget=budget, estimate=est, version=1,
             created_at=now, updated_at=now).returning(jobs.c.job_id)).scalar_one()
-        per_frame_min = est["ref_seconds_per_frame"] / 60
+        # the unrounded figure the quote used: the rounded one in `est` can quote a task above the budget
+        per_frame, _ = ref_seconds_per_frame(cfg, upload.scene, settings, body.pretest)
+        per_frame_min = per_frame / 60
         chunks = cfg.chunks()
         task_ids = conn.execute(insert(tasks).returning(tasks.c.task_id, tasks.c.seq), [
             {"job_id": job_id, "seq": i + 1, "frames": chunk, "state": "queued", "priority": 0, "attempt": 0,
@@ -240,6 +320,7 @@ def _create(engine: Engine, body: CreateBody, user: str, settings: Settings) -> 
 @router.post("", status_code=201, summary="Create a job; answers the escrow transaction to sign")
 async def create_job(body: CreateBody, request: Request, user: CurrentUser) -> Any:
     """Validates every setting (422 with ``problems``), creates the job, its tasks and frames in one transaction."""
+    body, _ = await pretest_render(request, body, user)  # the same (cached) pre-test figure as the estimate
     try:
         return await run_in_threadpool(_create, get_engine(request), body, user, get_app_settings(request))
     except SettingsError as exc:
@@ -482,9 +563,14 @@ async def accept_frame(job_id: int, frame: int, request: Request, user: CurrentU
 
 @router.post("/{job_id}/frames/{frame}/reject", summary="Reject a rendered frame: it is rendered again")
 async def reject_frame(job_id: int, frame: int, request: Request, user: CurrentUser) -> dict[str, Any]:
-    """A new one-frame task is queued at a higher priority."""
-    return await run_in_threadpool(_review, get_engine(request), job_id, frame, user, get_app_settings(request),
-                                   False)
+    """A new one-frame task is queued at a higher priority; a frame verified on chain inside its review window
+    also gets the ``escrow::dispute_task`` payload to sign (api/verification.py: another checker decides)."""
+    from api.verification import dispute_offer  # noqa: PLC0415 - api.verification imports this module's neighbours
+
+    offer = await run_in_threadpool(dispute_offer, get_engine(request), job_id, frame, user, get_app_settings(request))
+    rejected = await run_in_threadpool(_review, get_engine(request), job_id, frame, user, get_app_settings(request),
+                                       False)
+    return {**rejected, **offer}
 
 
 # ----------------------------------------------------------------------------- downloads

@@ -1,11 +1,14 @@
 """The worker-side endpoints of ``api/NODE_API.md``: heartbeat, claim, task heartbeat, scene download, frame
-upload, complete (signed manifest) and fail. Every request is signed by the node (:func:`current_node`)."""
+upload, complete (signed manifest), fail and release. Every request is signed by the node (:func:`current_node`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
@@ -22,6 +25,7 @@ from api.job_tables import frames, jobs, tasks
 from api.node_auth import CurrentNode, NodeIdentity
 from api.upload_tables import blobs, uploads
 from api.uploads import get_blob_store
+from api.worker_tables import frame_parts
 from chain.keys import ROLE_WORKER, normalize_address, verify_signature
 from indexer import schema as mirror
 from pictor import node_signing as ns
@@ -84,6 +88,13 @@ class FailBody(BaseModel):
 
     error: Annotated[str, Field(max_length=10_000)]
     log_tail: Annotated[str, Field(max_length=100_000)] = ""
+
+
+class ReleaseBody(BaseModel):
+    """Why the node gives a task back without having failed it (e.g. it is shutting down)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(max_length=2_000)] = ""
 
 
 @router.post("/heartbeat", summary="Report telemetry; learn which leased tasks to cancel")
@@ -180,7 +191,7 @@ def _store_frame(engine: Engine, store: BlobStore, node_id: int, task_id: int, f
         conn.execute(pg_insert(blobs).values(sha256=digest, size=len(body), created_at=now).on_conflict_do_nothing())
         conn.execute(update(frames).where(frames.c.job_id == row.job_id, frames.c.frame == frame)
                      .values(sha256=digest, state="rendering", updated_at=now))
-        scheduler.bump(conn, row.job_id)
+    scheduler.touch(engine, row.job_id)  # after the commit: see scheduler.bump
 
 
 @router.put("/tasks/{task_id}/frames/{frame}", summary="Upload one rendered frame")
@@ -246,8 +257,11 @@ def _complete(engine: Engine, node_id: int, node_address: str, task_id: int, bod
         conn.execute(update(tasks).where(tasks.c.task_id == task_id).values(
             state="rendered", manifest={"manifest": manifest, "signature": body.signature}, lease_deadline=None,
             completed_at=now, updated_at=now))
-        scheduler.job_finished(conn, row.job_id)
-        scheduler.bump(conn, row.job_id)
+        from api.verification import enqueue_rendered  # noqa: PLC0415 - api.verification imports this module
+
+        enqueue_rendered(conn, task_id, now)  # a checker verifies the result (issue 5)
+        finish = scheduler.job_finished(conn, row.job_id)
+    scheduler.touch(engine, row.job_id, finish=finish)  # after the commit: see scheduler.bump
 
 
 @router.post("/tasks/{task_id}/complete", summary="Finish a task with the signed result manifest")
@@ -272,3 +286,185 @@ async def fail(task_id: int, body: FailBody, node: CurrentNode, request: Request
     except scheduler.LeaseGone as exc:
         raise HTTPException(409, str(exc)) from None
     return {"status": "failed", "blocklisted": blocked}
+
+
+@router.post("/tasks/{task_id}/release", summary="Give a leased task back at once (not a failure)")
+async def release(task_id: int, body: ReleaseBody, node: CurrentNode, request: Request) -> dict[str, str]:
+    """Back to the queue now, not counted toward the job's blocklist; 404 for a task that is not this node's,
+    409 when it is not leased (any more)."""
+    _worker(node)
+    try:
+        state = await run_in_threadpool(scheduler.release_task, get_engine(request), node.node_id, task_id,
+                                        body.reason, get_app_settings(request))
+    except scheduler.TaskNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except scheduler.LeaseGone as exc:
+        raise HTTPException(409, str(exc)) from None
+    scheduler.kick(request.app)  # the chain's requeue goes out now
+    return {"status": "released", "state": state}
+
+
+# ----------------------------------------------------------------------------- frames in parts
+# A frame above the signed-body limit (an 8K OpenEXR can be) goes up in parts, each a signed request of at most
+# that limit, kept in the blob store's scratch space per (task, attempt, frame); the finalize call assembles them
+# into the content-addressed store, checking every part's and the whole frame's sha256 and the frame size limit.
+
+MAX_FRAME_PARTS = 10_000
+
+
+class FinalizeFrameBody(BaseModel):
+    """The whole frame the parts make up."""
+
+    model_config = ConfigDict(extra="forbid")
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    size: Annotated[int, Field(ge=1)]
+    parts: Annotated[int, Field(ge=1, le=MAX_FRAME_PARTS)]
+
+
+def _parts_dir(store: BlobStore, task_id: int, attempt: int, frame: int) -> Path:
+    return store.scratch_dir("frame-parts") / f"{task_id}-{attempt}-{frame}"
+
+
+def _leased_frame(conn: Any, task_id: int, node_id: int, frame: int) -> Any:
+    """The task row (locked) when it is leased to the node and ``frame`` is one of its frames."""
+    row = scheduler._leased(conn, task_id, node_id, scheduler.utcnow())  # noqa: SLF001 - the lease check
+    if frame not in row.frames:
+        raise HTTPException(404, f"frame {frame} is not part of task {task_id}")
+    return row
+
+
+def _part_rows(conn: Any, task_id: int, attempt: int, frame: int) -> list[Any]:
+    p = frame_parts.c
+    return list(conn.execute(select(frame_parts).where(p.task_id == task_id, p.attempt == attempt, p.frame == frame)
+                             .order_by(p.part)).all())
+
+
+def _store_part(engine: Engine, store: BlobStore, settings: Any, node_id: int, task_id: int, frame: int, part: int,
+                body: bytes, digest: str) -> int:
+    """Keep one part (replacing an earlier upload of the same index); the bytes received so far for the frame."""
+    now = scheduler.utcnow()
+    with engine.begin() as conn:
+        row = _leased_frame(conn, task_id, node_id, frame)
+        p = frame_parts.c
+        others = sum(int(r.size) for r in _part_rows(conn, task_id, row.attempt, frame) if r.part != part)
+        if others + len(body) > settings.frame_max_bytes:
+            raise HTTPException(413, f"a frame is limited to {settings.frame_max_bytes} bytes; these parts come "
+                                     f"to {others + len(body)}")
+        # Parts of an earlier attempt of this task are dead: drop them.
+        stale = conn.execute(frame_parts.delete().where(p.task_id == task_id, p.attempt < row.attempt)
+                             .returning(p.attempt, p.frame)).all()
+        for old_attempt, old_frame in set(stale):
+            shutil.rmtree(_parts_dir(store, task_id, old_attempt, old_frame), ignore_errors=True)
+        folder = _parts_dir(store, task_id, row.attempt, frame)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{part}.tmp"
+        tmp.write_bytes(body)
+        os.replace(tmp, folder / str(part))  # a re-sent part replaces the old one whole
+        conn.execute(pg_insert(frame_parts).values(
+            task_id=task_id, attempt=row.attempt, frame=frame, part=part, node_id=node_id, sha256=digest,
+            size=len(body), received_at=now,
+        ).on_conflict_do_update(index_elements=["task_id", "attempt", "frame", "part"],
+                                set_={"sha256": digest, "size": len(body), "received_at": now, "node_id": node_id}))
+        return others + len(body)
+
+
+@router.put("/tasks/{task_id}/frames/{frame}/parts/{part}", summary="Upload one part of a large frame")
+async def upload_frame_part(task_id: int, frame: int, part: int, node: CurrentNode, request: Request,
+                            x_pictor_content_sha256: Annotated[str, Header()] = "") -> dict[str, Any]:
+    """Part ``part`` (0-based) of the frame; re-sending an index replaces it; 400 when it does not hash right."""
+    if not 0 <= part < MAX_FRAME_PARTS:
+        raise HTTPException(400, f"part must be 0 to {MAX_FRAME_PARTS - 1}")
+    body = await request.body()  # read and bounded by the signature check: a part is at most the body limit
+    if not body:
+        raise HTTPException(400, "a part holds at least one byte")
+    claimed = x_pictor_content_sha256.strip().lower()
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != claimed:
+        raise HTTPException(400, f"part {part}'s sha256 is {digest}, not {claimed or 'missing'} as "
+                                 "X-Pictor-Content-Sha256 says; upload it again")
+    try:
+        received = await run_in_threadpool(_store_part, get_engine(request), get_blob_store(request),
+                                           get_app_settings(request), node.node_id, task_id, frame, part, body, digest)
+    except scheduler.LeaseGone as exc:
+        raise HTTPException(409, str(exc)) from None
+    return {"part": part, "sha256": digest, "size": len(body), "received_bytes": received}
+
+
+def _list_parts(engine: Engine, node_id: int, task_id: int, frame: int) -> list[Any]:
+    with engine.begin() as conn:
+        row = _leased_frame(conn, task_id, node_id, frame)
+        return _part_rows(conn, task_id, row.attempt, frame)
+
+
+@router.get("/tasks/{task_id}/frames/{frame}/parts", summary="The parts of a large frame received so far")
+async def list_frame_parts(task_id: int, frame: int, node: CurrentNode, request: Request) -> dict[str, Any]:
+    """What a node resuming an upload can skip, and the limits that apply."""
+    settings = get_app_settings(request)
+    try:
+        rows = await run_in_threadpool(_list_parts, get_engine(request), node.node_id, task_id, frame)
+    except scheduler.LeaseGone as exc:
+        raise HTTPException(409, str(exc)) from None
+    return {"parts": [{"part": r.part, "sha256": r.sha256, "size": int(r.size)} for r in rows],
+            "received_bytes": sum(int(r.size) for r in rows), "part_max_bytes": settings.node_request_max_body,
+            "frame_max_bytes": settings.frame_max_bytes}
+
+
+def _finalize_frame(engine: Engine, store: BlobStore, settings: Any, node_id: int, task_id: int, frame: int,
+                    body: FinalizeFrameBody) -> str:
+    """Assemble the parts into the blob store (outside any transaction), then record the frame."""
+    if body.size > settings.frame_max_bytes:
+        raise HTTPException(413, f"a frame is limited to {settings.frame_max_bytes} bytes")
+    with engine.begin() as conn:
+        row = _leased_frame(conn, task_id, node_id, frame)
+        attempt, parts = row.attempt, _part_rows(conn, task_id, row.attempt, frame)
+    have = {r.part for r in parts}
+    missing = [i for i in range(body.parts) if i not in have]
+    if missing or len(parts) != body.parts:
+        extra = sorted(have - set(range(body.parts)))
+        raise HTTPException(400, f"the frame has {body.parts} parts but parts {missing[:20]} are missing"
+                                 + (f" and parts {extra[:20]} are beyond them" if extra else "")
+                                 + "; upload them (GET …/parts lists what arrived)")
+    total = sum(int(r.size) for r in parts)
+    if total != body.size:
+        raise HTTPException(400, f"the parts come to {total} bytes, not {body.size}")
+    folder = _parts_dir(store, task_id, attempt, frame)
+    with store.writer() as writer:
+        for r in parts:
+            part_hash = hashlib.sha256()
+            with open(folder / str(r.part), "rb") as handle:
+                while chunk := handle.read(1024 * 1024):
+                    part_hash.update(chunk)
+                    writer.write(chunk)
+            if part_hash.hexdigest() != r.sha256:
+                raise HTTPException(400, f"part {r.part} is damaged on the server; upload it again")
+        if writer.sha256 != body.sha256:
+            raise HTTPException(400, f"the assembled frame's sha256 is {writer.sha256}, not {body.sha256}; check "
+                                     "the parts (GET …/parts) and upload the wrong ones again")
+        writer.commit()
+    now = scheduler.utcnow()
+    with engine.begin() as conn:
+        row = _leased_frame(conn, task_id, node_id, frame)  # still leased (the lock was not held while hashing)
+        if row.attempt != attempt:
+            raise scheduler.LeaseGone(f"task {task_id} was leased again while the frame was assembled")
+        conn.execute(pg_insert(blobs).values(sha256=body.sha256, size=body.size, created_at=now)
+                     .on_conflict_do_nothing())
+        conn.execute(update(frames).where(frames.c.job_id == row.job_id, frames.c.frame == frame)
+                     .values(sha256=body.sha256, state="rendering", updated_at=now))
+        p = frame_parts.c
+        conn.execute(frame_parts.delete().where(p.task_id == task_id, p.attempt == attempt, p.frame == frame))
+        scheduler.bump(conn, row.job_id)
+    shutil.rmtree(folder, ignore_errors=True)
+    return body.sha256
+
+
+@router.post("/tasks/{task_id}/frames/{frame}/finalize", summary="Assemble a frame uploaded in parts")
+async def finalize_frame(task_id: int, frame: int, body: FinalizeFrameBody, node: CurrentNode,
+                         request: Request) -> dict[str, str]:
+    """The frame becomes the parts 0…n-1 joined; 400 on a missing part or a hash or size mismatch, 413 over the
+    frame size limit, 409 without a live lease. Answers as the single upload does."""
+    try:
+        digest = await run_in_threadpool(_finalize_frame, get_engine(request), get_blob_store(request),
+                                         get_app_settings(request), node.node_id, task_id, frame, body)
+    except scheduler.LeaseGone as exc:
+        raise HTTPException(409, str(exc)) from None
+    return {"sha256": digest}

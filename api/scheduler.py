@@ -4,7 +4,10 @@
   blocklisted) in job priority order are matched against the node's last heartbeat (engine, device, GPU
   vendor/model/count/VRAM, RAM, location, tier); the first queued task of the first matching job is taken
   with ``SELECT … FOR UPDATE SKIP LOCKED`` (so concurrent claims never get one task), leased, and an
-  ``assign`` row is written to the chain outbox in the same transaction.
+  ``assign`` row is written to the chain outbox in the same transaction. Only task rows are locked; the
+  job's ``version`` is bumped right after the commit (:func:`touch`), so claims of one job do not queue.
+* **Release**: a node gives its lease back at once (:func:`release_task`, e.g. on SIGTERM); like an expired
+  lease it is not a failure.
 * **Quote** = tier price × node multiplier × the node's estimated minutes (reference minutes ÷ multiplier)
   × ``quote_margin``, capped at ``max_task_quote``. The escrow must cover it: available = the mirror's
   budget − spent − reserved − quotes of this job's assignments not yet on chain. A job that cannot cover
@@ -23,15 +26,19 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import Engine, func, insert, select, update
+from psycopg.pq import TransactionStatus
+from psycopg.rows import dict_row
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from api.job_tables import chain_outbox, frames, job_node_failures, jobs, node_status, tasks
@@ -48,8 +55,15 @@ CLAIMABLE_JOB_STATES = ("active", "paused")
 #: Chain task states (escrow): 1 ASSIGNED.
 CHAIN_ASSIGNED = 1
 #: Aborts after which an outbox row is given up (the chain refused for good); others are retried.
-FINAL_ABORTS = {"E_INSUFFICIENT_ESCROW", "E_NODE_NOT_ELIGIBLE", "E_JOB_CLOSED", "E_BAD_TASK_STATE",
-                "E_JOB_NOT_FOUND", "E_ZERO_AMOUNT", "E_NOT_COORDINATOR"}
+FINAL_ABORTS = {
+    "E_INSUFFICIENT_ESCROW",
+    "E_NODE_NOT_ELIGIBLE",
+    "E_JOB_CLOSED",
+    "E_BAD_TASK_STATE",
+    "E_JOB_NOT_FOUND",
+    "E_ZERO_AMOUNT",
+    "E_NOT_COORDINATOR",
+}
 
 
 def utcnow() -> datetime:
@@ -87,8 +101,9 @@ def node_facts(telemetry: dict[str, Any], operator: str) -> NodeFacts:
     engines = telemetry.get("engines") or [e.value for e in RenderEngine]
     benchmark = telemetry.get("benchmark") if isinstance(telemetry.get("benchmark"), dict) else {}
     try:
-        multiplier = float(telemetry.get("multiplier") or telemetry.get("performance_multiplier")
-                           or benchmark.get("multiplier") or 1.0)
+        multiplier = float(
+            telemetry.get("multiplier") or telemetry.get("performance_multiplier") or benchmark.get("multiplier") or 1.0
+        )
     except (TypeError, ValueError):
         multiplier = 1.0
     return NodeFacts(
@@ -162,24 +177,35 @@ def task_quote(settings: Settings, price: int, multiplier: float, ref_minutes: f
 # ----------------------------------------------------------------------------- heartbeats
 
 
-def record_heartbeat(engine: Engine, node_id: int, operator: str, telemetry: dict[str, Any],
-                     version: str | None) -> list[int]:
+def record_heartbeat(
+    engine: Engine, node_id: int, operator: str, telemetry: dict[str, Any], version: str | None
+) -> list[int]:
     """Store the node's heartbeat; answer its leased tasks whose job was cancelled."""
     facts = node_facts(telemetry, operator)
     now = utcnow()
+    values = {
+        "operator": operator,
+        "telemetry": telemetry,
+        "agent_version": version,
+        "multiplier": facts.multiplier,
+        "last_seen": now,
+        **_fact_values(facts),
+    }
     with engine.begin() as conn:
         conn.execute(
             pg_insert(node_status)
-            .values(node_id=node_id, operator=operator, telemetry=telemetry, agent_version=version,
-                    multiplier=facts.multiplier, last_seen=now)
-            .on_conflict_do_update(index_elements=["node_id"], set_={
-                "operator": operator, "telemetry": telemetry, "agent_version": version,
-                "multiplier": facts.multiplier, "last_seen": now})
+            .values(node_id=node_id, **values)
+            .on_conflict_do_update(index_elements=["node_id"], set_=values)
         )
-        rows = conn.execute(
-            select(tasks.c.task_id).join(jobs, jobs.c.job_id == tasks.c.job_id)
-            .where(tasks.c.node_id == node_id, tasks.c.state.in_(LEASED), jobs.c.state == "cancelled")
-        ).scalars().all()
+        rows = (
+            conn.execute(
+                select(tasks.c.task_id)
+                .join(jobs, jobs.c.job_id == tasks.c.job_id)
+                .where(tasks.c.node_id == node_id, tasks.c.state.in_(LEASED), jobs.c.state == "cancelled")
+            )
+            .scalars()
+            .all()
+        )
     return [int(r) for r in rows]
 
 
@@ -193,76 +219,293 @@ def escrow_available(conn: Any, job_id: int, chain_job_id: int) -> int | None:
         return None
     pending = conn.execute(
         select(func.coalesce(func.sum(chain_outbox.c.quote), 0)).where(
-            chain_outbox.c.job_id == job_id, chain_outbox.c.kind == "assign", chain_outbox.c.status == "pending")
+            chain_outbox.c.job_id == job_id, chain_outbox.c.kind == "assign", chain_outbox.c.status == "pending"
+        )
     ).scalar_one()
     return int(row.budget) - int(row.spent) - int(row.reserved) - int(pending)
 
 
 def bump(conn: Any, job_id: int, **values: Any) -> None:
-    """Change a job (or only bump its version): SSE readers see every change."""
-    conn.execute(update(jobs).where(jobs.c.job_id == job_id)
-                 .values(version=jobs.c.version + 1, updated_at=utcnow(), **values))
+    """Change a job (or only bump its version) inside the caller's transaction: SSE readers see every change.
+
+    Hot paths (claims, task heartbeats, frame uploads, completions) use :func:`touch` after their commit
+    instead: an update of the job row holds the row's lock until the transaction's commit is flushed, so a
+    bump inside every claim makes all claims of a job wait on one another."""
+    conn.execute(
+        update(jobs).where(jobs.c.job_id == job_id).values(version=jobs.c.version + 1, updated_at=utcnow(), **values)
+    )
+
+
+#: Advisory lock space of version bumps (with the job id, modulo 2**31 - 1, as the second key).
+TOUCH_LOCK_SPACE = 0x7069_6374  # "pict"
+
+#: Bump a job's version after a committed change. ``synchronous_commit`` is off for this one statement:
+#: the row lock goes as soon as the update is done instead of after a WAL flush, and a bump lost in a crash
+#: costs an SSE reader nothing but one late event (the change it announces is already committed and durable).
+#: Bumps coalesce: one that finds another bump of the job in flight (its advisory lock held) leaves the row
+#: alone, since that bump commits after this caller's change did and so announces it too.
+_TOUCH = f"""
+WITH quick AS (SELECT set_config('synchronous_commit', 'off', true))
+UPDATE {jobs.fullname} SET version = version + 1, updated_at = %(now)s FROM quick
+WHERE job_id = %(job_id)s
+  -- CASE: the lock is tried on this job's row only, whatever order the quals run in
+  AND CASE WHEN job_id = %(job_id)s
+           THEN pg_try_advisory_xact_lock({TOUCH_LOCK_SPACE}, CAST(mod(job_id, 2147483647) AS integer)) END
+"""
+
+#: :data:`_TOUCH` that also completes the job when no task is left to render (never skipped): completions of
+#: a job's last tasks committing side by side each count the other's task as still leased inside their own
+#: transaction, so the last one to commit looks again after its commit.
+_TOUCH_FINISH = f"""
+WITH quick AS (SELECT set_config('synchronous_commit', 'off', true),
+                      pg_advisory_xact_lock({TOUCH_LOCK_SPACE}, CAST(mod(%(job_id)s, 2147483647) AS integer))),
+done AS (
+    SELECT NOT EXISTS (SELECT 1 FROM {tasks.fullname} AS t
+                       WHERE t.job_id = %(job_id)s AND t.state IN ('queued', 'assigned', 'rendering')) AS finished
+    FROM quick
+)
+UPDATE {jobs.fullname} AS j
+SET version = j.version + 1, updated_at = %(now)s,
+    state = CASE WHEN done.finished AND j.state IN ('active', 'paused') THEN 'completed' ELSE j.state END,
+    pause_reason = CASE WHEN done.finished AND j.state IN ('active', 'paused') THEN NULL ELSE j.pause_reason END
+FROM done
+WHERE j.job_id = %(job_id)s
+"""
+
+
+@contextlib.contextmanager
+def _driver_connection(engine: Engine) -> Iterator[Any]:
+    """A pooled connection's psycopg connection in autocommit mode (transactions are explicit).
+
+    The claim and the version bumps run on the driver directly, as prepared statements: they are the
+    scheduler's hottest path, and SQLAlchemy's per-statement work cost more CPU there than PostgreSQL's."""
+    pooled = engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        before = driver.autocommit
+        driver.autocommit = True
+        try:
+            yield driver
+        finally:
+            if driver.info.transaction_status != TransactionStatus.IDLE and not driver.closed:
+                driver.rollback()  # an error inside an explicit BEGIN
+            driver.autocommit = before
+    finally:
+        pooled.close()
+
+
+def _touch(driver: Any, job_id: int, finish: bool) -> None:
+    driver.execute(_TOUCH_FINISH if finish else _TOUCH, {"job_id": job_id, "now": utcnow()}, prepare=True)
+
+
+def touch(engine: Engine, job_id: int, *, finish: bool = False) -> None:
+    """Bump the job's version after a committed change (one autocommit statement; see ``_TOUCH``)."""
+    with _driver_connection(engine) as driver:
+        _touch(driver, job_id, finish)
+
+
+#: One statement: the node's matching facts and the first queued task, locked, of the first claimable job that
+#: matches them (job priority, then task priority and sequence), with that job's escrow figures. The jobs are
+#: ordered in a subquery and the task lock is a LATERAL under a bare LIMIT 1, so jobs are tried in order until
+#: one has a task no other claim holds, and a task is locked only in the job answered (an ORDER BY over the
+#: join would lock one task in every matching job).
+#: The job conditions are ``mismatch`` in SQL over the jobs' generated ``req_*`` columns (the claim checks the
+#: answer with ``mismatch`` again).
+_CLAIM = f"""
+SELECT n.operator, n.multiplier, n.engines, n.gpu_count, n.gpu_vendor, n.gpu_models, n.min_gpu_vram_gb,
+       n.ram_gb, n.location, c.*, m.budget, m.spent, m.reserved, m.closed,
+       (SELECT coalesce(sum(o.quote), 0) FROM {chain_outbox.fullname} AS o
+        WHERE o.job_id = c.job_id AND o.kind = 'assign' AND o.status = 'pending') AS pending
+FROM {node_status.fullname} AS n
+LEFT JOIN LATERAL (
+    SELECT j.job_id, j.state AS job_state, j.chain_job_id, j.price_per_minute, j.settings,
+           t.task_id, t.seq, t.frames, t.attempt, t.ref_minutes
+    FROM (
+        SELECT j.job_id, j.state, j.chain_job_id, j.price_per_minute, j.settings, j.priority
+        FROM {jobs.fullname} AS j
+        WHERE j.state IN ('active', 'paused') AND j.chain_job_id IS NOT NULL
+          AND j.job_id <> ALL(CAST(%(skip)s AS bigint[]))
+          AND NOT EXISTS (SELECT 1 FROM {job_node_failures.fullname} AS b
+                          WHERE b.job_id = j.job_id AND b.node_id = n.node_id AND b.blocklisted)
+          AND j.req_engine = ANY(n.engines)
+          AND n.gpu_count >= j.req_gpus
+          AND j.req_gpu_vendor IN ('any', n.gpu_vendor)
+          AND (j.req_gpu_model IS NULL
+               OR EXISTS (SELECT 1 FROM unnest(n.gpu_models) AS g(name) WHERE strpos(lower(g.name), j.req_gpu_model) > 0))
+          AND (j.req_vram_gb IS NULL OR n.min_gpu_vram_gb >= j.req_vram_gb)
+          AND (j.req_ram_gb IS NULL OR n.ram_gb >= j.req_ram_gb)
+          AND j.req_location IN ('any', n.location)
+          AND (j.req_tier <> 'tier-2' OR n.multiplier >= %(tier2_min)s)
+          AND (j.req_tier <> 'tier-3' OR n.operator = ANY(CAST(%(trusted)s AS text[])))
+        ORDER BY j.priority DESC, j.job_id
+    ) AS j
+    CROSS JOIN LATERAL (
+        SELECT t.task_id, t.seq, t.frames, t.attempt, t.ref_minutes
+        FROM {tasks.fullname} AS t
+        WHERE t.job_id = j.job_id AND t.state = 'queued'
+          AND (CAST(%(max_frames)s AS integer) IS NULL OR cardinality(t.frames) <= CAST(%(max_frames)s AS integer))
+        ORDER BY t.priority DESC, t.seq
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ) AS t
+    LIMIT 1
+) AS c ON true
+LEFT JOIN {mirror.jobs.fullname} AS m ON m.job_id = c.chain_job_id
+WHERE n.node_id = %(node_id)s
+"""
+
+#: The lease: task, its frames and the ``assign`` outbox row, in one statement.
+_LEASE = f"""
+WITH leased AS (
+    UPDATE {tasks.fullname} SET state = 'assigned', attempt = %(attempt)s, node_id = %(node_id)s,
+        lease_deadline = %(deadline)s, quote = %(quote)s, updated_at = %(now)s
+    WHERE task_id = %(task_id)s
+), assigned AS (
+    UPDATE {frames.fullname} SET state = 'assigned', updated_at = %(now)s WHERE task_id = %(task_id)s AND job_id = %(job_id)s
+)
+INSERT INTO {chain_outbox.fullname} (kind, job_id, task_id, attempt, chain_job_id, chain_task_id, node_id, quote,
+                                     status, tries, next_try_at, created_at)
+VALUES ('assign', %(job_id)s, %(task_id)s, %(attempt)s, %(chain_job_id)s, %(seq)s, %(node_id)s, %(quote)s, 'pending', 0, %(now)s, %(now)s)
+"""
+
+#: Heartbeat facts that matching reads, as ``node_status`` columns.
+_FACT_COLUMNS = ("engines", "gpu_count", "gpu_vendor", "gpu_models", "min_gpu_vram_gb", "ram_gb", "location")
+
+
+def _fact_values(facts: NodeFacts) -> dict[str, Any]:
+    """``node_status`` column values of a node's facts."""
+    return {
+        "engines": list(facts.engines),
+        "gpu_count": facts.gpu_count,
+        "gpu_vendor": facts.gpu_vendor,
+        "gpu_models": list(facts.gpu_models),
+        "min_gpu_vram_gb": facts.min_gpu_vram_gb,
+        "ram_gb": facts.ram_gb,
+        "location": facts.location,
+    }
+
+
+def _row_facts(row: Any) -> NodeFacts:
+    """The node facts stored with its last heartbeat."""
+    return NodeFacts(
+        gpu_count=row.gpu_count,
+        gpu_vendor=row.gpu_vendor,
+        gpu_models=tuple(row.gpu_models),
+        min_gpu_vram_gb=row.min_gpu_vram_gb,
+        ram_gb=row.ram_gb,
+        location=row.location,
+        engines=tuple(row.engines),
+        multiplier=row.multiplier,
+        operator=row.operator,
+    )
 
 
 def claim(engine: Engine, node_id: int, settings: Settings, max_frames: int | None = None) -> dict[str, Any] | None:
     """Lease the best matching queued task to the node (one transaction); None when nothing matches."""
     now = utcnow()
-    with engine.begin() as conn:
-        status = conn.execute(select(node_status).where(node_status.c.node_id == node_id)).first()
-        if status is None:
+    params: dict[str, Any] = {
+        "node_id": node_id,
+        "max_frames": max_frames,
+        "tier2_min": settings.tier2_min_multiplier,
+        "trusted": sorted({o.lower() for o in settings.trusted_operators}),
+        "skip": [],
+    }
+    # Not psycopg's pipeline mode: it saves round trips but cost more CPU than it saved here (measured).
+    with _driver_connection(engine) as driver:
+        with driver.transaction():
+            lease = _claim(driver, node_id, settings, params, now)
+        if lease is not None:
+            _touch(driver, lease["job_id"], False)  # after the commit (see bump)
+    return lease
+
+
+def _claim(
+    driver: Any, node_id: int, settings: Settings, params: dict[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """The claim inside its transaction."""
+    for _ in range(200):  # at most the 200 first candidate jobs, as one candidate list used to be
+        # dict rows: psycopg's namedtuple rows build their class with exec(), which CPython 3.11 does not make
+        # safe in threads running side by side (the API's thread pool).
+        found = driver.cursor(row_factory=dict_row).execute(_CLAIM, params, prepare=True).fetchone()
+        if found is None:
             return None  # no heartbeat yet: nothing is known to match
-        facts = node_facts(status.telemetry, status.operator)
-        blocked = select(job_node_failures.c.job_id).where(
-            job_node_failures.c.node_id == node_id, job_node_failures.c.blocklisted)
-        candidates = conn.execute(
-            select(jobs.c.job_id, jobs.c.settings, jobs.c.state, jobs.c.chain_job_id, jobs.c.price_per_minute)
-            .where(jobs.c.state.in_(CLAIMABLE_JOB_STATES), jobs.c.chain_job_id.is_not(None),
-                   jobs.c.job_id.not_in(blocked),
-                   select(tasks.c.task_id).where(tasks.c.job_id == jobs.c.job_id, tasks.c.state == "queued")
-                   .exists())
-            .order_by(jobs.c.priority.desc(), jobs.c.job_id).limit(200)
-        ).all()
-        for job in candidates:
-            try:
-                job_cfg = job_settings(job.settings)
-            except ValueError:  # settings this server can no longer read (e.g. another bpy): not claimable here
-                log.warning("job %s: stored settings do not validate here; skipped", job.job_id)
-                continue
-            if mismatch(job_cfg, facts, settings) is not None:
-                continue
-            query = (select(tasks).where(tasks.c.job_id == job.job_id, tasks.c.state == "queued")
-                     .order_by(tasks.c.priority.desc(), tasks.c.seq).limit(1).with_for_update(skip_locked=True))
-            if max_frames is not None:
-                query = query.where(func.cardinality(tasks.c.frames) <= max_frames)
-            task = conn.execute(query).first()
-            if task is None:
-                continue
-            quote = task_quote(settings, int(job.price_per_minute), facts.multiplier, task.ref_minutes)
-            available = escrow_available(conn, job.job_id, int(job.chain_job_id))
-            if available is None or available < quote:
-                if job.state != "paused":
-                    bump(conn, job.job_id, state="paused",
-                         pause_reason=f"the escrow cannot cover the next task's quote ({quote}); top it up")
-                continue
-            if job.state == "paused":
-                bump(conn, job.job_id, state="active", pause_reason=None)
-            attempt = task.attempt + 1
-            deadline = now + timedelta(seconds=settings.lease_s)
-            conn.execute(update(tasks).where(tasks.c.task_id == task.task_id).values(
-                state="assigned", attempt=attempt, node_id=node_id, lease_deadline=deadline, quote=quote,
-                updated_at=now))
-            conn.execute(update(frames).where(frames.c.task_id == task.task_id, frames.c.job_id == job.job_id)
-                         .values(state="assigned", updated_at=now))
-            conn.execute(insert(chain_outbox).values(
-                kind="assign", job_id=job.job_id, task_id=task.task_id, attempt=attempt,
-                chain_job_id=job.chain_job_id, chain_task_id=task.seq, node_id=node_id, quote=quote,
-                status="pending", tries=0, next_try_at=now, created_at=now))
-            bump(conn, job.job_id)
-            return {"task_id": int(task.task_id), "job_id": int(job.job_id), "attempt": attempt,
-                    "chain_job_id": str(job.chain_job_id), "chain_task_id": str(task.seq),
-                    "frames": list(task.frames), "settings": job.settings, "lease_deadline": deadline,
-                    "quote": str(quote)}
+        row = SimpleNamespace(**found)
+        if row.engines is None:  # a heartbeat stored before its facts had columns: store them now
+            _store_facts(driver, node_id, row.operator)
+            continue
+        if row.job_id is None:
+            return None  # nothing matches
+        job_id = int(row.job_id)
+        params["skip"] = [*params["skip"], job_id]  # a job passed over below is not tried again
+        try:
+            job_cfg = job_settings(row.settings)
+        except ValueError:  # settings this server can no longer read (e.g. another bpy): not claimable here
+            log.warning("job %s: stored settings do not validate here; skipped", job_id)
+            continue
+        facts = _row_facts(row)
+        if mismatch(job_cfg, facts, settings) is not None:
+            continue  # the SQL conditions are a filter; mismatch decides
+        quote = task_quote(settings, int(row.price_per_minute), facts.multiplier, row.ref_minutes)
+        closed = row.budget is None or row.closed
+        available = None if closed else int(row.budget) - int(row.spent) - int(row.reserved) - int(row.pending)
+        if available is None or available < quote:
+            if row.job_state != "paused":
+                _set_state(
+                    driver, job_id, "paused", f"the escrow cannot cover the next task's quote ({quote}); top it up"
+                )
+            continue
+        if row.job_state == "paused":
+            _set_state(driver, job_id, "active", None)
+        attempt = int(row.attempt) + 1
+        deadline = now + timedelta(seconds=settings.lease_s)
+        driver.execute(
+            _LEASE,
+            {
+                "attempt": attempt,
+                "node_id": node_id,
+                "deadline": deadline,
+                "quote": quote,
+                "now": now,
+                "task_id": row.task_id,
+                "job_id": job_id,
+                "chain_job_id": row.chain_job_id,
+                "seq": row.seq,
+            },
+            prepare=True,
+        )
+        return {
+            "task_id": int(row.task_id),
+            "job_id": job_id,
+            "attempt": attempt,
+            "chain_job_id": str(row.chain_job_id),
+            "chain_task_id": str(row.seq),
+            "frames": list(row.frames),
+            "settings": row.settings,
+            "lease_deadline": deadline,
+            "quote": str(quote),
+        }
     return None
+
+
+def _store_facts(driver: Any, node_id: int, operator: str) -> None:
+    """Fill the fact columns of a heartbeat stored before they existed (from its telemetry)."""
+    telemetry = driver.execute(
+        f"SELECT telemetry FROM {node_status.fullname} WHERE node_id = %(n)s", {"n": node_id}
+    ).fetchone()[0]
+    values = _fact_values(node_facts(telemetry, operator))
+    sets = ", ".join(f"{name} = %({name})s" for name in values)
+    driver.execute(
+        f"UPDATE {node_status.fullname} SET {sets} WHERE node_id = %(node_id)s", {**values, "node_id": node_id}
+    )
+
+
+def _set_state(driver: Any, job_id: int, state: str, reason: str | None) -> None:
+    """:func:`bump` with a new state and pause reason, on the claim's driver connection."""
+    driver.execute(
+        f"UPDATE {jobs.fullname} SET state = %(state)s, pause_reason = %(reason)s, "
+        "version = version + 1, updated_at = %(now)s WHERE job_id = %(job_id)s",
+        {"state": state, "reason": reason, "now": utcnow(), "job_id": job_id},
+    )
 
 
 def _leased(conn: Any, task_id: int, node_id: int, now: datetime) -> Any:
@@ -273,22 +516,28 @@ def _leased(conn: Any, task_id: int, node_id: int, now: datetime) -> Any:
     return row
 
 
-def task_heartbeat(engine: Engine, node_id: int, task_id: int, frames_done: list[int],
-                   settings: Settings) -> tuple[datetime, bool]:
+def task_heartbeat(
+    engine: Engine, node_id: int, task_id: int, frames_done: list[int], settings: Settings
+) -> tuple[datetime, bool]:
     """Extend the lease; mark the task rendering; answer (new deadline, cancel)."""
     now = utcnow()
     with engine.begin() as conn:
         row = _leased(conn, task_id, node_id, now)
         state = conn.execute(select(jobs.c.state).where(jobs.c.job_id == row.job_id)).scalar_one()
         deadline = now + timedelta(seconds=settings.lease_s)
-        conn.execute(update(tasks).where(tasks.c.task_id == task_id)
-                     .values(state="rendering", lease_deadline=deadline, updated_at=now))
-        changed = conn.execute(update(frames).where(
-            frames.c.task_id == task_id, frames.c.job_id == row.job_id, frames.c.state == "assigned")
-            .values(state="rendering", updated_at=now)).rowcount
-        if changed:
-            bump(conn, row.job_id)
-        return deadline, state == "cancelled"
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.task_id == task_id)
+            .values(state="rendering", lease_deadline=deadline, updated_at=now)
+        )
+        changed = conn.execute(
+            update(frames)
+            .where(frames.c.task_id == task_id, frames.c.job_id == row.job_id, frames.c.state == "assigned")
+            .values(state="rendering", updated_at=now)
+        ).rowcount
+    if changed:
+        touch(engine, row.job_id)
+    return deadline, state == "cancelled"
 
 
 def _requeue(conn: Any, row: Any, now: datetime, settings: Settings, *, failed: bool = False) -> None:
@@ -296,20 +545,42 @@ def _requeue(conn: Any, row: Any, now: datetime, settings: Settings, *, failed: 
     job = conn.execute(select(jobs.c.chain_job_id, jobs.c.state).where(jobs.c.job_id == row.job_id)).one()
     chain_job_id = job.chain_job_id
     if job.state == "cancelled":  # the coordinator's close_job requeues it on chain (reason 4)
-        conn.execute(update(tasks).where(tasks.c.task_id == row.task_id).values(
-            state="cancelled", node_id=None, lease_deadline=None, updated_at=now))
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.task_id == row.task_id)
+            .values(state="cancelled", node_id=None, lease_deadline=None, updated_at=now)
+        )
         bump(conn, row.job_id)
         return
     out_of_attempts = failed and row.attempt >= settings.task_max_attempts
     state = "failed" if out_of_attempts else "queued"
-    conn.execute(update(tasks).where(tasks.c.task_id == row.task_id).values(
-        state=state, node_id=None, lease_deadline=None, updated_at=now))
-    conn.execute(update(frames).where(frames.c.task_id == row.task_id, frames.c.job_id == row.job_id)
-                 .values(state="failed" if out_of_attempts else "queued", sha256=None, updated_at=now))
-    conn.execute(pg_insert(chain_outbox).values(
-        kind="requeue", job_id=row.job_id, task_id=row.task_id, attempt=row.attempt, chain_job_id=chain_job_id,
-        chain_task_id=row.seq, node_id=row.node_id, status="pending", tries=0, next_try_at=now, created_at=now,
-    ).on_conflict_do_nothing())
+    conn.execute(
+        update(tasks)
+        .where(tasks.c.task_id == row.task_id)
+        .values(state=state, node_id=None, lease_deadline=None, updated_at=now)
+    )
+    conn.execute(
+        update(frames)
+        .where(frames.c.task_id == row.task_id, frames.c.job_id == row.job_id)
+        .values(state="failed" if out_of_attempts else "queued", sha256=None, updated_at=now)
+    )
+    conn.execute(
+        pg_insert(chain_outbox)
+        .values(
+            kind="requeue",
+            job_id=row.job_id,
+            task_id=row.task_id,
+            attempt=row.attempt,
+            chain_job_id=chain_job_id,
+            chain_task_id=row.seq,
+            node_id=row.node_id,
+            status="pending",
+            tries=0,
+            next_try_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
     bump(conn, row.job_id)
 
 
@@ -326,15 +597,46 @@ def fail_task(engine: Engine, node_id: int, task_id: int, error: str, settings: 
             return False
         failures = conn.execute(
             pg_insert(job_node_failures)
-            .values(job_id=row.job_id, node_id=node_id, failures=1, blocklisted=settings.blocklist_failures <= 1,
-                    last_error=error[:2000])
-            .on_conflict_do_update(index_elements=["job_id", "node_id"], set_={
-                "failures": job_node_failures.c.failures + 1,
-                "blocklisted": job_node_failures.c.failures + 1 >= settings.blocklist_failures,
-                "last_error": error[:2000]})
+            .values(
+                job_id=row.job_id,
+                node_id=node_id,
+                failures=1,
+                blocklisted=settings.blocklist_failures <= 1,
+                last_error=error[:2000],
+            )
+            .on_conflict_do_update(
+                index_elements=["job_id", "node_id"],
+                set_={
+                    "failures": job_node_failures.c.failures + 1,
+                    "blocklisted": job_node_failures.c.failures + 1 >= settings.blocklist_failures,
+                    "last_error": error[:2000],
+                },
+            )
             .returning(job_node_failures.c.blocklisted)
         ).scalar_one()
         return bool(failures)
+
+
+class TaskNotFound(LookupError):
+    """No such task, or it is leased to another node."""
+
+
+def release_task(engine: Engine, node_id: int, task_id: int, reason: str, settings: Settings) -> str:
+    """The node gives its leased task back at once (e.g. on SIGTERM), not counted as a failure; the task's state.
+
+    The task returns to the queue (``cancelled`` for a cancelled job) and the chain's assignment is requeued
+    through the outbox, as for an expired lease; the node's failures on the job do not change."""
+    now = utcnow()
+    with engine.begin() as conn:
+        row = conn.execute(select(tasks).where(tasks.c.task_id == task_id).with_for_update()).first()
+        if row is None or (row.node_id is not None and row.node_id != node_id):
+            raise TaskNotFound(f"no task {task_id} of this node")
+        if row.state not in LEASED:
+            raise LeaseGone(f"task {task_id} is {row.state}, not leased to this node: nothing to release")
+        _requeue(conn, row, now, settings)
+        state = conn.execute(select(tasks.c.state).where(tasks.c.task_id == task_id)).scalar_one()
+    log.info("node %s released task %s (job %s): %s", node_id, task_id, row.job_id, reason[:200] or "no reason given")
+    return str(state)
 
 
 def sweep_expired(engine: Engine, settings: Settings, limit: int = 500) -> int:
@@ -342,30 +644,53 @@ def sweep_expired(engine: Engine, settings: Settings, limit: int = 500) -> int:
     now = utcnow()
     with engine.begin() as conn:
         rows = conn.execute(
-            select(tasks).where(tasks.c.state.in_(LEASED), tasks.c.lease_deadline < now)
-            .order_by(tasks.c.lease_deadline).limit(limit).with_for_update(skip_locked=True)
+            select(tasks)
+            .where(tasks.c.state.in_(LEASED), tasks.c.lease_deadline < now)
+            .order_by(tasks.c.lease_deadline)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
         ).all()
         for row in rows:
             _requeue(conn, row, now, settings)
         return len(rows)
 
 
-def job_finished(conn: Any, job_id: int) -> None:
-    """Mark the job completed once no task is left to render."""
-    left = conn.execute(select(func.count()).select_from(tasks).where(
-        tasks.c.job_id == job_id, tasks.c.state.in_(("queued", *LEASED)))).scalar_one()
-    if left == 0:
-        conn.execute(update(jobs).where(jobs.c.job_id == job_id, jobs.c.state.in_(CLAIMABLE_JOB_STATES))
-                     .values(state="completed", pause_reason=None))
+def job_finished(conn: Any, job_id: int) -> bool:
+    """Mark the job completed once no task is left to render.
+
+    True when only leased tasks are left: they may be finishing in transactions this one cannot see yet, so
+    the caller should ``touch(…, finish=True)`` after its commit."""
+    queued, leased = conn.execute(
+        select(
+            select(tasks.c.task_id).where(tasks.c.job_id == job_id, tasks.c.state == "queued").exists(),
+            select(tasks.c.task_id).where(tasks.c.job_id == job_id, tasks.c.state.in_(LEASED)).exists(),
+        )
+    ).one()
+    if not queued and not leased:
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.job_id == job_id, jobs.c.state.in_(CLAIMABLE_JOB_STATES))
+            .values(state="completed", pause_reason=None)
+        )
+    return not queued and leased
 
 
 # ----------------------------------------------------------------------------- the chain outbox
 
 
 #: escrow abort codes (chain/SPEC.md), for aborts reported without a reason name.
-ESCROW_ABORTS = {1: "E_ZERO_AMOUNT", 2: "E_JOB_NOT_FOUND", 3: "E_NOT_CREATOR", 4: "E_NOT_COORDINATOR",
-                 5: "E_JOB_CLOSED", 6: "E_INSUFFICIENT_ESCROW", 7: "E_TASK_NOT_FOUND", 8: "E_BAD_TASK_STATE",
-                 13: "E_TASKS_IN_FLIGHT", 14: "E_NODE_NOT_ELIGIBLE"}
+ESCROW_ABORTS = {
+    1: "E_ZERO_AMOUNT",
+    2: "E_JOB_NOT_FOUND",
+    3: "E_NOT_CREATOR",
+    4: "E_NOT_COORDINATOR",
+    5: "E_JOB_CLOSED",
+    6: "E_INSUFFICIENT_ESCROW",
+    7: "E_TASK_NOT_FOUND",
+    8: "E_BAD_TASK_STATE",
+    13: "E_TASKS_IN_FLIGHT",
+    14: "E_NODE_NOT_ELIGIBLE",
+}
 
 
 def _abort_name(exc: BaseException) -> str | None:
@@ -415,13 +740,22 @@ def _give_up_assignment(conn: Any, row: Any, reason: str, now: datetime, setting
     """The chain refused an assignment: the task goes back to the queue; an uncovered quote pauses the job."""
     task = conn.execute(select(tasks).where(tasks.c.task_id == row.task_id).with_for_update()).first()
     if task is not None and task.attempt == row.attempt and task.state in LEASED:
-        conn.execute(update(tasks).where(tasks.c.task_id == task.task_id).values(
-            state="queued", node_id=None, lease_deadline=None, updated_at=now))
-        conn.execute(update(frames).where(frames.c.task_id == task.task_id, frames.c.job_id == task.job_id)
-                     .values(state="queued", updated_at=now))
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.task_id == task.task_id)
+            .values(state="queued", node_id=None, lease_deadline=None, updated_at=now)
+        )
+        conn.execute(
+            update(frames)
+            .where(frames.c.task_id == task.task_id, frames.c.job_id == task.job_id)
+            .values(state="queued", updated_at=now)
+        )
     if reason == "E_INSUFFICIENT_ESCROW":
-        conn.execute(update(jobs).where(jobs.c.job_id == row.job_id, jobs.c.state == "active").values(
-            state="paused", pause_reason="the escrow cannot cover the next task's quote; top it up"))
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.job_id == row.job_id, jobs.c.state == "active")
+            .values(state="paused", pause_reason="the escrow cannot cover the next task's quote; top it up")
+        )
     bump(conn, row.job_id)
 
 
@@ -431,12 +765,21 @@ async def process_outbox(engine: Engine, chain: Any, coordinator: Any, settings:
     earlier = chain_outbox.alias("earlier")
     with engine.connect() as conn:
         rows = conn.execute(
-            select(chain_outbox).where(
-                chain_outbox.c.status == "pending", chain_outbox.c.next_try_at <= now,
-                ~select(earlier.c.id).where(
-                    earlier.c.job_id == chain_outbox.c.job_id, earlier.c.task_id == chain_outbox.c.task_id,
-                    earlier.c.status == "pending", earlier.c.id < chain_outbox.c.id).exists())
-            .order_by(chain_outbox.c.id).limit(limit)
+            select(chain_outbox)
+            .where(
+                chain_outbox.c.status == "pending",
+                chain_outbox.c.next_try_at <= now,
+                ~select(earlier.c.id)
+                .where(
+                    earlier.c.job_id == chain_outbox.c.job_id,
+                    earlier.c.task_id == chain_outbox.c.task_id,
+                    earlier.c.status == "pending",
+                    earlier.c.id < chain_outbox.c.id,
+                )
+                .exists(),
+            )
+            .order_by(chain_outbox.c.id)
+            .limit(limit)
         ).all()
     settled = 0
     for row in rows:
@@ -446,22 +789,40 @@ async def process_outbox(engine: Engine, chain: Any, coordinator: Any, settings:
             reason = _abort_name(exc)
             with engine.begin() as conn:
                 if reason in FINAL_ABORTS:
-                    conn.execute(update(chain_outbox).where(chain_outbox.c.id == row.id).values(
-                        status="rejected", tries=row.tries + 1, last_error=f"{reason}: {exc}"[:2000]))
+                    conn.execute(
+                        update(chain_outbox)
+                        .where(chain_outbox.c.id == row.id)
+                        .values(status="rejected", tries=row.tries + 1, last_error=f"{reason}: {exc}"[:2000])
+                    )
                     if row.kind == "assign":
                         _give_up_assignment(conn, row, reason or "", utcnow(), settings)
                     settled += 1
                 else:
                     delay = min(60.0, settings.scheduler_interval_s * 2 ** min(row.tries, 5))
-                    conn.execute(update(chain_outbox).where(chain_outbox.c.id == row.id).values(
-                        tries=row.tries + 1, last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
-                        next_try_at=utcnow() + timedelta(seconds=delay)))
-                log.warning("chain outbox %s %s (job %s task %s): %s", row.kind, "rejected" if reason in FINAL_ABORTS
-                            else "will retry", row.job_id, row.task_id, exc)
+                    conn.execute(
+                        update(chain_outbox)
+                        .where(chain_outbox.c.id == row.id)
+                        .values(
+                            tries=row.tries + 1,
+                            last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
+                            next_try_at=utcnow() + timedelta(seconds=delay),
+                        )
+                    )
+                log.warning(
+                    "chain outbox %s %s (job %s task %s): %s",
+                    row.kind,
+                    "rejected" if reason in FINAL_ABORTS else "will retry",
+                    row.job_id,
+                    row.task_id,
+                    exc,
+                )
             continue
         with engine.begin() as conn:
-            conn.execute(update(chain_outbox).where(chain_outbox.c.id == row.id).values(
-                status="done", tries=row.tries + 1, txn_hash=txn_hash, last_error=None))
+            conn.execute(
+                update(chain_outbox)
+                .where(chain_outbox.c.id == row.id)
+                .values(status="done", tries=row.tries + 1, txn_hash=txn_hash, last_error=None)
+            )
         settled += 1
     return settled
 
@@ -469,16 +830,32 @@ async def process_outbox(engine: Engine, chain: Any, coordinator: Any, settings:
 def queue_close(conn: Any, job_id: int, chain_job_id: int) -> None:
     """Outbox the coordinator's ``close_job`` (refunds the rest to the creator's vault)."""
     now = utcnow()
-    conn.execute(pg_insert(chain_outbox).values(
-        kind="close", job_id=job_id, task_id=0, attempt=0, chain_job_id=chain_job_id, chain_task_id=0,
-        status="pending", tries=0, next_try_at=now, created_at=now).on_conflict_do_nothing())
+    conn.execute(
+        pg_insert(chain_outbox)
+        .values(
+            kind="close",
+            job_id=job_id,
+            task_id=0,
+            attempt=0,
+            chain_job_id=chain_job_id,
+            chain_task_id=0,
+            status="pending",
+            tries=0,
+            next_try_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
 
 
 def pending_outbox(engine: Engine) -> int:
     """Rows still to submit (tests, metrics)."""
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(chain_outbox)
-                                .where(chain_outbox.c.status == "pending")).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count()).select_from(chain_outbox).where(chain_outbox.c.status == "pending")
+            ).scalar_one()
+        )
 
 
 async def background_loop(app: Any) -> None:
@@ -540,5 +917,3 @@ def coordinator_key(app: Any, settings: Settings) -> Any | None:
         except Exception:  # noqa: BLE001 - no keys configured: the outbox waits
             return None
     return key
-
-

@@ -11,3 +11,8 @@ metadata = MetaData()
 import api.auth_tables  # noqa: E402, F401
 import api.job_tables  # noqa: E402, F401
 import api.upload_tables  # noqa: E402, F401
+import api.verification_tables  # noqa: E402, F401
+import api.worker_tables  # noqa: E402, F401
+import rewards.epoch_tables  # noqa: E402, F401
+import rewards.leaderboard_tables  # noqa: E402, F401
+import rewards.points_tables  # noqa: E402, F401

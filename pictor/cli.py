@@ -21,6 +21,18 @@ def _add_worker_app() -> None:
 
 
 _add_worker_app()
+app.add_typer(__import__("checker_node.cli", fromlist=["checker_app"]).checker_app, name="checker")
+
+
+def _add_creator_apps() -> None:
+    """``pictor wallet …`` and ``pictor job …`` (pictor/creator_cli.py imports only typer at module level)."""
+    from pictor.creator_cli import job_app, wallet_app
+
+    app.add_typer(wallet_app, name="wallet")
+    app.add_typer(job_app, name="job")
+
+
+_add_creator_apps()
 
 
 @app.command()
@@ -51,11 +63,55 @@ def chain_demo(
 def demo(
     data_dir: Path | None = typer.Option(None, help="A fresh (empty) folder for the demo's state (default: a new temporary one)."),
     frames: int = typer.Option(8, help="Frames of the generated scene to render."),
+    out: Path = typer.Option(Path("out"), help="Folder the rendered frames are written to."),
 ) -> None:
-    """The main job end to end: localnet, PostgreSQL, indexer, API, a worker rendering a real job, settlement."""
+    """Same as `pictor up --demo`."""
     from pictor.demo import main
 
-    raise typer.Exit(main(data_dir, frames))
+    raise typer.Exit(main(data_dir, frames, out))
+
+
+@app.command()
+def up(
+    demo: bool = typer.Option(False, "--demo", help="Run the main job on a fresh stack with two workers, then stop."),
+    data_dir: Path | None = typer.Option(None, help="State folder (default: PICTOR_DATA_DIR; --demo: a new temp one)."),
+    frames: int = typer.Option(8, help="--demo: frames of the generated scene."),
+    out: Path = typer.Option(Path("out"), help="--demo: folder the rendered frames are written to."),
+    port: int = typer.Option(8080, help="Localnet REST API port (0: a free one)."),
+    faucet_port: int = typer.Option(8081, help="Localnet faucet port (0: a free one)."),
+    api_port: int = typer.Option(8000, help="API port (0: a free one)."),
+) -> None:
+    """Start PostgreSQL, the localnet, the indexer and the API and wait (Ctrl-C stops them); --demo: the main job."""
+    if demo:
+        from pictor.demo import main as demo_main
+
+        raise typer.Exit(demo_main(data_dir, frames, out))
+    from pictor.up import main
+
+    raise typer.Exit(main(data_dir, port, faucet_port, api_port))
+
+
+@bench_app.command("verify")
+def bench_verify(
+    quick: bool = typer.Option(False, help="A small corpus for development (320×180, 16 samples, 3 + 1 frames)."),
+    width: int | None = typer.Option(None, help="Frame width (default 960)."),
+    height: int | None = typer.Option(None, help="Frame height (default 540)."),
+    samples: int | None = typer.Option(None, help="Cycles samples (default 32)."),
+    frames: int | None = typer.Option(None, help="First-process honest frames per scene (default 8)."),
+    rerenders: int | None = typer.Option(None, help="Of those, re-rendered by another process (default 4)."),
+    extra_regimes: bool = typer.Option(False, help="Also denoised and JPEG honest frames."),
+    cache: Path | None = typer.Option(None, help="Render cache (default: PICTOR_BENCH_CACHE or ~/.cache/pictor)."),
+) -> None:
+    """Checker verification on real renders of 3 scenes: detection per tamper class, false rejects, CPU cost."""
+    from bench.verify import main
+
+    argv = ["--quick"] if quick else []
+    for flag, value in (("--width", width), ("--height", height), ("--samples", samples), ("--frames", frames)):
+        argv += [flag, str(value)] if value is not None else []
+    argv += ["--rerenders", str(rerenders)] if rerenders is not None else []
+    argv += ["--extra-regimes"] if extra_regimes else []
+    argv += ["--cache", str(cache)] if cache is not None else []
+    raise typer.Exit(main(argv))
 
 
 @bench_app.command("localnet")
@@ -151,6 +207,28 @@ def indexer(
         asyncio.run(run_indexer(config, PictorChain.from_settings(**overrides)))
 
 
+LEADERBOARD_DATA = Path("/tmp/pictor-bench-leaderboard")
+
+
+@bench_app.command("leaderboard")
+def bench_leaderboard(
+    users: Annotated[int, typer.Option(help="Distinct addresses with points.")] = 1_000_000,
+    rows: Annotated[int, typer.Option(help="Points ledger rows.")] = 10_000_000,
+    samples: Annotated[int, typer.Option(help="Reads timed per kind (top 100, my rank).")] = 2000,
+    fresh: Annotated[int, typer.Option(help="Ledger rows added after the snapshot (read through the merge).")] = 1000,
+    seconds: Annotated[float, typer.Option(help="How long the HTTP clients run.")] = 10.0,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 32,
+    data_dir: Annotated[Path, typer.Option(help="The generated database, kept between runs.")] = LEADERBOARD_DATA,
+) -> None:
+    """Top-100 and my-rank read p99, full snapshot refresh time, GET /leaderboard requests/s through uvicorn."""
+    from bench.leaderboard import run_bench
+
+    figures = run_bench(
+        users=users, rows=rows, samples=samples, fresh=fresh, seconds=seconds, clients=clients, data_dir=data_dir
+    )
+    print(json.dumps(figures))
+
+
 @bench_app.command("indexer")
 def bench_indexer(
     events: Annotated[int, typer.Option(help="Pictor events in the benchmark history (at least).")] = 200_000,
@@ -172,7 +250,18 @@ def api(
 
     from api.app import create_app
 
+    __import__("os").environ.setdefault("PICTOR_LEADERBOARD_BACKGROUND", "true")  # the served API refreshes boards
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command("close-epoch")
+def close_epoch(
+    epoch: Annotated[int | None, typer.Option(help="Close this epoch (default: every epoch that has ended).")] = None,
+) -> None:
+    """Close reward epochs: rank, pay the bands, publish the Merkle root on chain (resumes an interrupted close)."""
+    from rewards.epochs import close_cli
+
+    raise typer.Exit(close_cli(epoch))
 
 
 def main() -> None:

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     # Signed node (worker/checker) requests.
     node_request_max_skew_s: int = Field(default=60, ge=1, description="Accepted clock skew of signed node requests.")
     node_request_max_body: int = Field(default=16 * 1024 * 1024, description="Largest signed node request body.")
+    # Operator-created workers (api/workers.py) and large frames (api/node_tasks.py frame parts).
+    worker_enrollment_ttl_s: int = Field(default=24 * 3600, ge=60, description="Lifetime of a worker enrollment token.")
+    public_api_url: str | None = Field(default=None, description="API URL put in worker configs; None: the request's.")
+    public_node_url: str | None = Field(default=None, description="Chain node URL put in worker configs; None: node_url.")
+    frame_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest frame a node may upload in parts.")
     # Uploads.
     blob_dir: Path | None = Field(default=None, description="Content-addressed blob store; default <data_dir>/blobs.")
     upload_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest accepted upload.")
@@ -49,6 +54,9 @@ class Settings(BaseSettings):
     zip_max_total_bytes: int = Field(default=8 * 1024**3, ge=1, description="Most bytes a .zip project may expand to.")
     zip_max_ratio: int = Field(default=200, ge=1, description="Largest compression ratio of one .zip entry.")
     inspect_timeout_s: float = Field(default=120.0, gt=0, description="Time limit of a scene inspection.")
+    pretest_timeout_s: float = Field(default=120.0, gt=0, description="Time limit of a job's pre-test render.")
+    pretest_max_pixels: int = Field(default=320 * 180, ge=64, description="Most pixels of the reduced pre-test frame.")
+    pretest_max_samples: int = Field(default=16, ge=1, description="Most samples of the reduced pre-test frame.")
     # Jobs, pricing and the scheduler (api/jobs.py, api/scheduler.py).
     tier_prices: dict[str, int] = Field(
         default={"tier-1": 40_000, "tier-2": 60_000, "tier-3": 100_000, "none": 50_000},
@@ -68,6 +76,29 @@ class Settings(BaseSettings):
     review_window_s: int = Field(default=7 * 24 * 3600, ge=0, description="How long a creator may review frames.")
     scheduler_interval_s: float = Field(default=2.0, gt=0, description="Lease sweep and chain outbox period.")
     scheduler_background: bool = Field(default=True, description="Run the sweep/outbox loop inside the API.")
+    # Rewards: points (rewards/points.py).
+    admin_addresses: list[str] = Field(default_factory=list, description="Accounts allowed /rewards/admin (JSON list).")
+    rewards_online_max_gap_s: int = Field(default=600, ge=1, description="Longest heartbeat gap still counted online.")
+    rewards_liveness_idle_s: int = Field(default=6 * 3600, ge=60, description="Online without work this long: check.")
+    rewards_liveness_deadline_s: int = Field(default=2 * 3600, ge=60, description="Time a node has to pass a check.")
+    # The creator command line (pictor/creator_cli.py).
+    api_url: str = Field(default="http://127.0.0.1:8000", description="The Pictor API the creator CLI talks to.")
+    wallet_key: Path | None = Field(default=None, description="Creator CLI key file; default <data_dir>/wallet.key.")
+    # Verification (api/verification.py, checker_node).
+    verify_lease_s: int = Field(default=900, ge=5, description="A checker's lease on a verification; heartbeats extend it.")
+    verify_max_rounds: int = Field(default=3, ge=1, description="Checkers asked per task attempt (unsure → the next).")
+    verify_finalize_interval_s: float = Field(default=10.0, gt=0, description="Period of the review-window finalizer.")
+    # Reward epochs (rewards/epochs.py): epoch n covers [origin + (n-1)·length, origin + n·length).
+    rewards_epoch_length_s: int = Field(default=7 * 24 * 3600, ge=60, description="Length of a reward epoch.")
+    rewards_epoch_origin_s: int = Field(default=1_767_571_200, ge=0, description="Start of epoch 1 (Unix s; a Monday).")
+    rewards_close_background: bool = Field(default=False, description="The API closes ended epochs (needs admin.key).")
+    rewards_close_interval_s: float = Field(default=300.0, gt=0, description="How often the API looks for ended epochs.")
+    # Leaderboards (rewards/leaderboard.py): snapshots refreshed on a schedule inside the API.
+    leaderboard_background: bool = Field(
+        default=False, description="Refresh leaderboards (and credit point sources) in the API; `pictor api` sets it."
+    )
+    leaderboard_refresh_s: float = Field(default=60.0, gt=0, description="Period of the leaderboard snapshot refresh.")
+    leaderboard_cache_ttl_s: float = Field(default=1.0, ge=0, description="GET /leaderboard answers reused (0: off).")
 
     @property
     def blobs_path(self) -> Path:

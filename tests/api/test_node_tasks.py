@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from api_helpers import ChainEnv, make_settings, session_for
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from test_jobs_support import OTHER, SMALL, make_upload, telemetry
 
 from api import scheduler
 from api.app import create_app
-from api.job_tables import chain_outbox, tasks
+from api.job_tables import chain_outbox, job_node_failures, tasks
 from chain.errors import NodeUnavailable
 from chain.keys import account_address, generate_account, load_localnet_keys
 from indexer import schema as mirror
@@ -55,16 +55,13 @@ def app(funded: ChainEnv, tmp_path: Path) -> Iterator[tuple[TestClient, Engine, 
     url = create_database_like(funded.template_url)
     engine = get_engine(url)
     application = create_app(engine, funded.chain())
-    application.state.settings = make_settings(tmp_path, scheduler_background=False,
-                                               keys_dir=funded.data_dir / "keys")
+    application.state.settings = make_settings(tmp_path, scheduler_background=False, keys_dir=funded.data_dir / "keys")
     try:
         with TestClient(application) as client:
             yield client, engine, url
     finally:
         engine.dispose()
         drop_database(url)
-
-
 
 
 def on_chain(env: ChainEnv, work) -> object:
@@ -88,8 +85,9 @@ def index(env: ChainEnv, url: str) -> None:
     on_chain(env, work)
 
 
-def create_and_open(client: TestClient, engine: Engine, env: ChainEnv, url: str, *, budget: int | None = None,
-                    **settings: object) -> tuple[int, str, dict]:
+def create_and_open(
+    client: TestClient, engine: Engine, env: ChainEnv, url: str, *, budget: int | None = None, **settings: object
+) -> tuple[int, str, dict]:
     """Create a job as the module's creator, sign its open_job payload, index it, link the escrow."""
     user = account_address(env.onchain_user)
     token = session_for(engine, user)
@@ -125,8 +123,11 @@ def node_client(client: TestClient, env: ChainEnv) -> TestClient:
 
 def node_id_of(engine: Engine, env: ChainEnv) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(select(mirror.nodes.c.node_id)
-                                .where(mirror.nodes.c.account == env.staked_worker.address)).scalar_one())
+        return int(
+            conn.execute(
+                select(mirror.nodes.c.node_id).where(mirror.nodes.c.account == env.staked_worker.address)
+            ).scalar_one()
+        )
 
 
 def test_create_open_escrow_activates_and_others_get_404(app, funded) -> None:
@@ -137,8 +138,12 @@ def test_create_open_escrow_activates_and_others_get_404(app, funded) -> None:
     assert int(job.json()["escrow"]["budget"]) == int(job.json()["budget"])
     assert {f["state"] for f in job.json()["frames"]} == {"queued"} and len(job.json()["frames"]) == 6
     other = {"Authorization": f"Bearer {session_for(engine, OTHER)}"}
-    for method, path in [("GET", f"/jobs/{job_id}"), ("POST", f"/jobs/{job_id}/cancel"),
-                         ("GET", f"/jobs/{job_id}/events"), ("POST", f"/jobs/{job_id}/frames/1/accept")]:
+    for method, path in [
+        ("GET", f"/jobs/{job_id}"),
+        ("POST", f"/jobs/{job_id}/cancel"),
+        ("GET", f"/jobs/{job_id}/events"),
+        ("POST", f"/jobs/{job_id}/frames/1/accept"),
+    ]:
         assert client.request(method, path, headers=other).status_code == 404, path
     # Another creator cannot claim this escrow for a job of theirs.
     mine = client.post("/jobs", json={"upload_id": make_upload(engine, OTHER), "settings": SMALL}, headers=other)
@@ -180,17 +185,37 @@ def test_node_flow_render_complete_and_outbox(app, funded) -> None:
             out = io.BytesIO()
             Image.new("RGB", (64, 64), (frame * 40, 10, 10)).save(out, "PNG")
             images[frame] = out.getvalue()
-        bad = node.put(f"/nodes/tasks/{task_id}/frames/1", content=images[1],
-                       headers={"X-Pictor-Content-Sha256": hashlib.sha256(b"other").hexdigest()})
+        bad = node.put(
+            f"/nodes/tasks/{task_id}/frames/1",
+            content=images[1],
+            headers={"X-Pictor-Content-Sha256": hashlib.sha256(b"other").hexdigest()},
+        )
         assert bad.status_code == 400 and "sha256" in bad.json()["detail"]
         for frame, data in images.items():
-            put = node.put(f"/nodes/tasks/{task_id}/frames/{frame}", content=data,
-                           headers={"X-Pictor-Content-Sha256": hashlib.sha256(data).hexdigest()})
+            put = node.put(
+                f"/nodes/tasks/{task_id}/frames/{frame}",
+                content=data,
+                headers={"X-Pictor-Content-Sha256": hashlib.sha256(data).hexdigest()},
+            )
             assert put.status_code == 200, put.text
-        manifest = {"job_id": job_id, "task_id": task_id, "attempt": 1, "device": "CPU",
-                    "node": funded.staked_worker.address,
-                    "frames": [{"frame": f, "sha256": hashlib.sha256(d).hexdigest(), "render_seconds": 0.5,
-                                "width": 64, "height": 64, "format": "PNG"} for f, d in images.items()]}
+        manifest = {
+            "job_id": job_id,
+            "task_id": task_id,
+            "attempt": 1,
+            "device": "CPU",
+            "node": funded.staked_worker.address,
+            "frames": [
+                {
+                    "frame": f,
+                    "sha256": hashlib.sha256(d).hexdigest(),
+                    "render_seconds": 0.5,
+                    "width": 64,
+                    "height": 64,
+                    "format": "PNG",
+                }
+                for f, d in images.items()
+            ],
+        }
         canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
         forged = generate_account().sign(canonical).signature.hex()
         refused = node.post(f"/nodes/tasks/{task_id}/complete", json={"manifest": manifest, "signature": forged})
@@ -254,8 +279,9 @@ def test_node_flow_render_complete_and_outbox(app, funded) -> None:
     assert on_chain_task.node_id == node_id_of(engine, funded)
     index(funded, url)
     with engine.connect() as conn:
-        assigned = conn.execute(select(mirror.task_assignments).where(
-            mirror.task_assignments.c.job_id == chain_job_id)).all()
+        assigned = conn.execute(
+            select(mirror.task_assignments).where(mirror.task_assignments.c.job_id == chain_job_id)
+        ).all()
         row = conn.execute(select(chain_outbox)).one()
     assert len(assigned) == 1 and row.status == "done" and row.tries == 2
 
@@ -280,6 +306,41 @@ def test_cancel_flag_reaches_the_worker(app, funded) -> None:
         kinds = conn.execute(select(chain_outbox.c.kind).order_by(chain_outbox.c.id)).scalars().all()
         states = set(conn.execute(select(tasks.c.state).where(tasks.c.job_id == job_id)).scalars())
     assert kinds == ["assign", "close"] and states == {"cancelled"}
+
+
+def test_release_gives_the_lease_back_without_a_failure(app, funded) -> None:
+    client, engine, url = app
+    job_id, _, _ = create_and_open(client, engine, funded, url)
+    node = node_client(client, funded)
+    try:
+        node.post("/nodes/heartbeat", json={"telemetry": telemetry()})
+        lease = node.post("/nodes/claim").json()
+        task_id = lease["task_id"]
+        assert node.post(f"/nodes/tasks/{task_id}/release", json={"reason": "SIGTERM", "x": 1}).status_code == 422
+        assert node.post(f"/nodes/tasks/{task_id}/release", json={"reason": "x" * 2001}).status_code == 422
+        assert node.post("/nodes/tasks/999999/release", json={"reason": "SIGTERM"}).status_code == 404
+        released = node.post(f"/nodes/tasks/{task_id}/release", json={"reason": "SIGTERM"})
+        assert released.status_code == 200 and released.json() == {"status": "released", "state": "queued"}
+        again = node.post(f"/nodes/tasks/{task_id}/release", json={"reason": "SIGTERM"})
+        assert again.status_code == 409 and "not leased" in again.json()["detail"]
+        assert node.post(f"/nodes/tasks/{task_id}/heartbeat", json={}).status_code == 409  # the lease is gone
+        second = node.post("/nodes/claim").json()
+        assert second["task_id"] == task_id and second["attempt"] == 2
+        with engine.begin() as conn:  # leased to another node: not this node's to release, and nothing changes
+            conn.execute(update(tasks).where(tasks.c.task_id == task_id).values(node_id=10**6))
+        assert node.post(f"/nodes/tasks/{task_id}/release", json={"reason": "SIGTERM"}).status_code == 404
+        assert node.post(f"/nodes/tasks/{task_id}/release", json={}).status_code == 404  # the reason is optional
+    finally:
+        client.auth = None
+    with engine.connect() as conn:
+        row = conn.execute(select(tasks).where(tasks.c.task_id == task_id)).one()
+        kinds = (
+            conn.execute(select(chain_outbox.c.kind).where(chain_outbox.c.job_id == job_id).order_by(chain_outbox.c.id))
+            .scalars()
+            .all()
+        )
+        assert conn.execute(select(job_node_failures)).first() is None
+    assert row.state == "assigned" and row.attempt == 2 and kinds == ["assign", "requeue", "assign"]
 
 
 def test_claim_mismatch_answers_204(app, funded) -> None:
@@ -309,8 +370,10 @@ def test_exhausted_escrow_pauses_until_top_up(app, funded) -> None:
     job = client.get(f"/jobs/{job_id}", headers=headers).json()
     assert job["state"] == "paused" and "top it up" in job["pause_reason"]
     chain_job_id = int(job["escrow"]["chain_job_id"])
-    on_chain(funded, lambda chain: chain.submit_and_wait(funded.onchain_user,
-                                                         chain.payloads.escrow_top_up(chain_job_id, 10**6)))
+    on_chain(
+        funded,
+        lambda chain: chain.submit_and_wait(funded.onchain_user, chain.payloads.escrow_top_up(chain_job_id, 10**6)),
+    )
     index(funded, url)
     assert client.get(f"/jobs/{job_id}", headers=headers).json()["state"] == "active"  # resumed on read
     node = node_client(client, funded)
@@ -326,8 +389,9 @@ def test_background_task_assigns_on_chain_after_a_claim(funded, tmp_path: Path) 
     url = create_database_like(funded.template_url)
     engine = get_engine(url)
     application = create_app(engine, funded.chain())
-    application.state.settings = make_settings(tmp_path, keys_dir=funded.data_dir / "keys",
-                                               scheduler_interval_s=30)  # only the claim's kick can wake it
+    application.state.settings = make_settings(
+        tmp_path, keys_dir=funded.data_dir / "keys", scheduler_interval_s=30
+    )  # only the claim's kick can wake it
     try:
         with TestClient(application) as client:
             job_id, _, _ = create_and_open(client, engine, funded, url)

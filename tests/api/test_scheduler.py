@@ -47,24 +47,32 @@ def beat(engine: Engine, node_id: int, **tele) -> list[int]:
     return scheduler.record_heartbeat(engine, node_id, OPERATOR, telemetry(**tele), "test")
 
 
-@pytest.mark.parametrize(("overrides", "tele", "why"), [
-    ({"engine": "eevee"}, {"engines": ["CYCLES"]}, "engine"),
-    ({"device": "GPU"}, {"gpus": 0}, "device"),
-    ({"device": "GPU", "hardware": {"min_vram_gb": 24}}, {"gpus": 1, "vram_mb": 8192}, "vram"),
-    ({"device": "GPU", "hardware": {"gpu_vendor": "amd"}}, {"gpus": 1}, "gpu vendor"),
-    ({"device": "GPU", "hardware": {"gpu_model": "A100"}}, {"gpus": 1}, "gpu model"),
-    ({"hardware": {"min_ram_gb": 64}}, {"ram_mb": 16384}, "ram"),
-    ({"worker_location": "asia"}, {"location": "europe"}, "location"),
-    ({"pricing_tier": "tier-2"}, {"multiplier": 0.5}, "tier"),
-    ({"pricing_tier": "tier-3"}, {}, "tier"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "tele", "why"),
+    [
+        ({"engine": "eevee"}, {"engines": ["CYCLES"]}, "engine"),
+        ({"device": "GPU"}, {"gpus": 0}, "device"),
+        ({"device": "GPU", "hardware": {"min_vram_gb": 24}}, {"gpus": 1, "vram_mb": 8192}, "vram"),
+        ({"device": "GPU", "hardware": {"gpu_vendor": "amd"}}, {"gpus": 1}, "gpu vendor"),
+        ({"device": "GPU", "hardware": {"gpu_model": "A100"}}, {"gpus": 1}, "gpu model"),
+        ({"hardware": {"min_ram_gb": 64}}, {"ram_mb": 16384}, "ram"),
+        ({"worker_location": "asia"}, {"location": "europe"}, "location"),
+        ({"pricing_tier": "tier-2"}, {"multiplier": 0.5}, "tier"),
+        ({"pricing_tier": "tier-3"}, {}, "tier"),
+    ],
+)
 def test_claim_matching_mismatch_gets_nothing(env, overrides, tele, why) -> None:
     engine, settings = env
     new_job(engine, settings, 1, **overrides)
     beat(engine, 7, **tele)
-    status = engine.connect().execute(select(scheduler.node_status)).first()
-    assert scheduler.mismatch(parse_job_settings({**SMALL, **overrides}),
-                              scheduler.node_facts(status.telemetry, OPERATOR), settings) == why
+    with engine.connect() as conn:
+        status = conn.execute(select(scheduler.node_status)).first()
+    assert (
+        scheduler.mismatch(
+            parse_job_settings({**SMALL, **overrides}), scheduler.node_facts(status.telemetry, OPERATOR), settings
+        )
+        == why
+    )
     assert scheduler.claim(engine, 7, settings) is None
 
 
@@ -84,7 +92,106 @@ def test_claim_matches_and_orders_by_job_then_task_priority(env) -> None:
     assert scheduler.claim(engine, 7, settings, max_frames=1) is None  # every chunk has 2 frames
     with engine.connect() as conn:
         out = conn.execute(select(chain_outbox).order_by(chain_outbox.c.id)).all()
-    assert [(r.kind, r.job_id, r.attempt, r.chain_task_id) for r in out] == [("assign", gpu, 1, 3), ("assign", low, 1, 1)]
+    assert [(r.kind, r.job_id, r.attempt, r.chain_task_id) for r in out] == [
+        ("assign", gpu, 1, 3),
+        ("assign", low, 1, 1),
+    ]
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_claim_fills_the_facts_of_a_heartbeat_stored_before_they_had_columns(env, gpus) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1, **({"device": "GPU", "hardware": {"gpu_model": "4090"}} if gpus else {}))
+    beat(engine, 7, gpus=gpus)
+    with engine.begin() as conn:  # as revision 0009 leaves a row written before it
+        conn.execute(
+            update(scheduler.node_status).values(
+                engines=None,
+                gpu_count=None,
+                gpu_vendor=None,
+                gpu_models=None,
+                min_gpu_vram_gb=None,
+                ram_gb=None,
+                location=None,
+            )
+        )
+    assert scheduler.claim(engine, 7, settings)["job_id"] == job
+    with engine.connect() as conn:
+        row = conn.execute(select(scheduler.node_status)).one()
+    assert row.gpu_count == gpus and "CYCLES" in row.engines and len(row.gpu_models) == gpus
+
+
+def test_last_tasks_completed_side_by_side_still_complete_the_job(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1, frames="1-2", frames_per_node=1)
+    beat(engine, 7)
+    leases = [scheduler.claim(engine, 7, settings) for _ in range(2)]
+    with engine.connect() as first, engine.connect() as second:
+        rechecks = []
+        for conn, lease in zip((first, second), leases, strict=True):  # both open before either commits
+            conn.begin()
+            conn.execute(update(tasks).where(tasks.c.task_id == lease["task_id"]).values(state="rendered"))
+            rechecks.append(scheduler.job_finished(conn, job))  # each still sees the other's task leased
+        first.commit()
+        second.commit()
+    assert rechecks == [True, True]
+    with engine.connect() as conn:
+        assert conn.execute(select(jobs.c.state).where(jobs.c.job_id == job)).scalar_one() == "active"
+        version = conn.execute(select(jobs.c.version).where(jobs.c.job_id == job)).scalar_one()
+    scheduler.touch(engine, job, finish=True)  # the look after the commit
+    with engine.connect() as conn:
+        row = conn.execute(select(jobs.c.state, jobs.c.version).where(jobs.c.job_id == job)).one()
+    assert row.state == "completed" and row.version == version + 1
+
+
+def test_touch_bumps_the_version_after_each_claim(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1, frames="1-4", frames_per_node=1)
+    beat(engine, 7)
+
+    def version() -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(jobs.c.version).where(jobs.c.job_id == job)).scalar_one()
+
+    before = version()
+    scheduler.claim(engine, 7, settings)
+    assert version() == before + 1
+    scheduler.touch(engine, job)
+    assert version() == before + 2
+
+
+def test_a_failed_claim_changes_nothing_and_leaves_the_connection_usable(env) -> None:
+    import psycopg
+
+    engine, settings = env
+    job = new_job(engine, settings, 1, frames="1-2", frames_per_node=1)
+    beat(engine, 7)
+    with engine.begin() as conn:  # an assign row already there for the first task's first attempt
+        first = conn.execute(select(tasks).where(tasks.c.job_id == job, tasks.c.seq == 1)).one()
+        conn.execute(
+            chain_outbox.insert().values(
+                kind="assign",
+                job_id=job,
+                task_id=first.task_id,
+                attempt=1,
+                chain_job_id=1,
+                chain_task_id=1,
+                node_id=9,
+                quote=1,
+                status="pending",
+                tries=0,
+                next_try_at=scheduler.utcnow(),
+                created_at=scheduler.utcnow(),
+            )
+        )
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        scheduler.claim(engine, 7, settings)
+    with engine.connect() as conn:
+        assert conn.execute(select(tasks.c.state).where(tasks.c.task_id == first.task_id)).scalar_one() == "queued"
+        assert conn.execute(select(frames.c.state).where(frames.c.task_id == first.task_id)).scalar_one() == "queued"
+    with engine.begin() as conn:
+        conn.execute(chain_outbox.delete())
+    assert scheduler.claim(engine, 7, settings)["task_id"] == first.task_id  # the pool's connections still work
 
 
 def test_no_heartbeat_no_claim(env) -> None:
@@ -133,15 +240,23 @@ def test_lease_heartbeat_extends_and_expiry_requeues(env) -> None:
     with pytest.raises(scheduler.LeaseGone):
         scheduler.task_heartbeat(engine, 8, task_id, [], settings)  # not this node's
     with engine.begin() as conn:  # time passes beyond the deadline
-        conn.execute(update(tasks).where(tasks.c.task_id == task_id)
-                     .values(lease_deadline=scheduler.utcnow() - timedelta(seconds=1)))
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.task_id == task_id)
+            .values(lease_deadline=scheduler.utcnow() - timedelta(seconds=1))
+        )
     assert scheduler.sweep_expired(engine, settings) == 1
     with pytest.raises(scheduler.LeaseGone):
         scheduler.task_heartbeat(engine, 7, task_id, [], settings)
     with engine.connect() as conn:
         row = conn.execute(select(tasks).where(tasks.c.task_id == task_id)).one()
-        kinds = conn.execute(select(chain_outbox.c.kind).where(chain_outbox.c.task_id == task_id)
-                             .order_by(chain_outbox.c.id)).scalars().all()
+        kinds = (
+            conn.execute(
+                select(chain_outbox.c.kind).where(chain_outbox.c.task_id == task_id).order_by(chain_outbox.c.id)
+            )
+            .scalars()
+            .all()
+        )
     assert row.state == "queued" and row.node_id is None and kinds == ["assign", "requeue"]
     beat(engine, 8)
     again = scheduler.claim(engine, 8, settings)
@@ -166,6 +281,71 @@ def test_blocklist_after_three_failures(env) -> None:
     assert row.failures == 3 and row.blocklisted and "crashed" in row.last_error
 
 
+def test_release_requeues_at_once_without_counting_a_failure(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1, frames="1-10", frames_per_node=1)
+    beat(engine, 7)
+    beat(engine, 8)
+    for _ in range(4):  # more releases than the blocklist allows failures: releasing is not failing
+        lease = scheduler.claim(engine, 7, settings)
+        assert lease is not None and lease["job_id"] == job
+        assert scheduler.release_task(engine, 7, lease["task_id"], "SIGTERM", settings) == "queued"
+    with engine.connect() as conn:
+        row = conn.execute(select(tasks).where(tasks.c.task_id == lease["task_id"])).one()
+        frame_states = set(conn.execute(select(frames.c.state).where(frames.c.task_id == lease["task_id"])).scalars())
+        kinds = (
+            conn.execute(
+                select(chain_outbox.c.kind)
+                .where(chain_outbox.c.task_id == lease["task_id"])
+                .order_by(chain_outbox.c.id)
+            )
+            .scalars()
+            .all()
+        )
+        assert conn.execute(select(job_node_failures)).first() is None
+    assert row.state == "queued" and row.node_id is None and row.lease_deadline is None and frame_states == {"queued"}
+    assert kinds == ["assign", "requeue"] * 4  # the chain's assignment is given back each time
+    again = scheduler.claim(engine, 7, settings)  # not blocklisted; the released task is first again
+    assert again["task_id"] == lease["task_id"] and again["attempt"] == 5
+
+
+def test_release_only_a_live_lease_of_the_same_node(env) -> None:
+    engine, settings = env
+    new_job(engine, settings, 1, frames="1-10", frames_per_node=1)
+    beat(engine, 7)
+    lease = scheduler.claim(engine, 7, settings)
+    with pytest.raises(scheduler.TaskNotFound):
+        scheduler.release_task(engine, 8, lease["task_id"], "not mine", settings)  # another node's lease
+    with pytest.raises(scheduler.TaskNotFound):
+        scheduler.release_task(engine, 7, 10**9, "", settings)  # no such task
+    with engine.connect() as conn:
+        queued = conn.execute(select(tasks.c.task_id).where(tasks.c.state == "queued").limit(1)).scalar_one()
+    with pytest.raises(scheduler.LeaseGone):
+        scheduler.release_task(engine, 7, queued, "", settings)  # not leased at all
+    with engine.begin() as conn:  # the lease expired (not yet swept): still this node's to give back
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.task_id == lease["task_id"])
+            .values(lease_deadline=scheduler.utcnow() - timedelta(seconds=1))
+        )
+    assert scheduler.release_task(engine, 7, lease["task_id"], "late", settings) == "queued"
+    with pytest.raises(scheduler.LeaseGone):
+        scheduler.release_task(engine, 7, lease["task_id"], "twice", settings)
+    with engine.connect() as conn:
+        row = conn.execute(select(tasks).where(tasks.c.task_id == lease["task_id"])).one()
+    assert row.state == "queued" and row.attempt == 1
+
+
+def test_release_of_a_cancelled_job_cancels_the_task(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1)
+    beat(engine, 7)
+    lease = scheduler.claim(engine, 7, settings)
+    with engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.job_id == job).values(state="cancelled"))
+    assert scheduler.release_task(engine, 7, lease["task_id"], "stopping", settings) == "cancelled"
+
+
 def test_cancel_reaches_heartbeats(env) -> None:
     engine, settings = env
     job = new_job(engine, settings, 1)
@@ -178,8 +358,9 @@ def test_cancel_reaches_heartbeats(env) -> None:
     assert scheduler.claim(engine, 7, settings) is None
     assert scheduler.fail_task(engine, 7, lease["task_id"], "cancelled", settings) is False
     with engine.connect() as conn:
-        assert conn.execute(select(tasks.c.state).where(tasks.c.task_id == lease["task_id"])).scalar_one() \
-            == "cancelled"
+        assert (
+            conn.execute(select(tasks.c.state).where(tasks.c.task_id == lease["task_id"])).scalar_one() == "cancelled"
+        )
         assert conn.execute(select(job_node_failures)).first() is None
 
 
@@ -247,8 +428,9 @@ class FlakyChain:
         self.submitted.append((kind, job_id, task_id))
         if kind == "assign":
             old = self.state.get((job_id, task_id))
-            self.state[(job_id, task_id)] = SimpleNamespace(state=1, node_id=payload[3],
-                                                            attempt=(old.attempt if old else 0) + 1)
+            self.state[(job_id, task_id)] = SimpleNamespace(
+                state=1, node_id=payload[3], attempt=(old.attempt if old else 0) + 1
+            )
         elif kind == "requeue":
             self.state[(job_id, task_id)].state = 0
         if mode == "lost":
@@ -277,8 +459,11 @@ def test_outbox_retries_without_doubling(env) -> None:
     assert row.status == "done" and row.tries == 3
     # An expired lease: the requeue follows the assignment, in order, once.
     with engine.begin() as conn:
-        conn.execute(update(tasks).where(tasks.c.task_id == lease["task_id"])
-                     .values(lease_deadline=scheduler.utcnow() - timedelta(seconds=1)))
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.task_id == lease["task_id"])
+            .values(lease_deadline=scheduler.utcnow() - timedelta(seconds=1))
+        )
     scheduler.sweep_expired(engine, settings)
     assert asyncio.run(scheduler.process_outbox(engine, chain, object(), settings)) == 1
     assert asyncio.run(scheduler.process_outbox(engine, chain, object(), settings)) == 0
@@ -336,8 +521,11 @@ def test_background_task_sweeps_expired_leases(db_url: str, tmp_path: Path) -> N
         beat(engine, 7)
         task_id = scheduler.claim(engine, 7, settings)["task_id"]
         with engine.begin() as conn:
-            conn.execute(update(tasks).where(tasks.c.task_id == task_id)
-                         .values(lease_deadline=scheduler.utcnow() - timedelta(seconds=1)))
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.task_id == task_id)
+                .values(lease_deadline=scheduler.utcnow() - timedelta(seconds=1))
+            )
         app = create_app(engine, NoChain())  # type: ignore[arg-type]
         app.state.settings = settings
         with TestClient(app):
@@ -359,7 +547,6 @@ def test_node_facts_read_the_agents_telemetry() -> None:
     assert scheduler.node_facts({"benchmark": {"multiplier": 0.4}}, OPERATOR).multiplier == 0.4
     facts = scheduler.node_facts({"multiplier": "fast"}, OPERATOR)
     assert facts.multiplier == 1.0 and facts.location == "any" and facts.gpu_count == 0 and "CYCLES" in facts.engines
-
 
 
 def test_task_quote_is_exact_integer_arithmetic() -> None:
