@@ -216,4 +216,5 @@ def start_checker(config: Path, *, log_path: Path, cwd: Path | None = None, env:
         return subprocess.Popen(
             [sys.executable, "-m", "pictor.cli", "checker", "run", "--config", str(config)],
             cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: a terminal's Ctrl-C reaches only its owner
         )  # fmt: skip

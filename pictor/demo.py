@@ -1,46 +1,46 @@
-"""``pictor demo``: the network's main job end to end, on the embedded defaults, with nothing faked.
+"""``pictor up --demo`` (also ``pictor demo``): the network's main job end to end, with nothing faked.
 
-A fresh data directory gets a localnet (subprocess), the embedded PostgreSQL (migrated), the indexer
-(a background task of this process) and the API (uvicorn in a thread, its scheduler loop on). A creator
-wallet is funded, minted PICTOR and deposits; a worker operator stakes and registers a node with
-``pictor worker init``; the creator signs in with Aptos (AIP-116), uploads a generated .blend, reads the
-scene inspection and the estimate, creates the job, signs ``escrow::open_job`` and links it; ``pictor worker
-run`` (subprocess) claims, renders in Blender, uploads, signs the manifest and submits the result on chain.
-The frames are downloaded as a zip into the data directory.
+A fresh data directory gets the stack of :mod:`pictor.up` (localnet, embedded PostgreSQL, indexer, API). Two
+worker operators and one checker operator (three different accounts) stake and register their nodes with
+``pictor worker init`` / ``pictor checker init``; two ``pictor worker run`` processes and one ``pictor checker
+run`` start. A creator wallet is made, funded from the faucet and deposits into the vault, signs in with Aptos
+(AIP-116) and submits a generated animated scene through the creator CLI's own code (:mod:`pictor.creator_cli`:
+upload, inspection, estimate, job, ``escrow::open_job`` signed by the wallet, escrow linked), then watches the
+job's live event stream while the two workers claim, render in Blender, upload, sign their manifests and submit
+their results on chain, and the checker node re-renders crops of each frame and attests each task on chain
+(printed as the mirror shows each attestation). The frames are downloaded into ``--out``.
 
-Then the money loop is closed on the localnet: checker node verification is issue #5 and not wired into
-the API yet, so *this script* registers and stakes a checker node and attests each submitted task from it,
-the creator accepts and closes the job, and the final balances are printed with conservation checked.
+With quorum 1 a passing attestation verifies the task; the localnet's review window is a day, so the creator
+accepts the frames (at the API, and ``escrow::accept_task`` on chain, which pays worker, checker and treasury);
+were the window 0 the attestation itself would settle. The creator closes the job (refund); the on-chain trail
+from the mirror (escrow opened, attestations, each settlement, the refund), the final balances with
+conservation checked and the points each participant earned are printed, and ``<data dir>/demo.json`` keeps a
+summary.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import io
 import json
-import os
+import math
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-APT = 10**8
+from pictor.up import NodeAgent, Services, StackError, log_tail
+
 PICTOR = 10**8
-CREATOR_MINT = 100 * PICTOR
+FUND = 100 * PICTOR
 DEPOSIT = 100 * PICTOR
+#: The escrow the creator locks (`pictor job submit --budget 1`): far above the quotes, the rest is refunded.
 BUDGET = 1 * PICTOR
-GAS = 2 * APT
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CHECKER_NOTE = "checker step done by the demo script until issue #5 wires the checker node"
+WORKERS = 2
+#: How long the checker may take to verify every task once the last frame is rendered (loaded 2-core box).
+VERIFY_TIMEOUT_S = 240
+SUMMARY = "demo.json"
 
 
 class DemoError(RuntimeError):
@@ -48,64 +48,17 @@ class DemoError(RuntimeError):
 
 
 def _fmt(amount: int) -> str:
-    """PICTOR base units as PICTOR (8 decimals, trailing zeros dropped)."""
-    from chain.demo import fmt_pictor
+    """PICTOR base units as PICTOR with 8 decimals (the creator CLI's format)."""
+    from pictor.creator_cli import format_amount
 
-    return fmt_pictor(amount)
-
-
-class _Services:
-    """Everything the demo starts, stopped in reverse order (idempotent; also from a signal or an error)."""
-
-    def __init__(self) -> None:
-        self._stops: list[tuple[str, Callable[[], None]]] = []
-        self._lock = threading.Lock()
-
-    def add(self, name: str, stop: Callable[[], None]) -> None:
-        with self._lock:
-            self._stops.append((name, stop))
-
-    def stop_all(self) -> None:
-        while True:
-            with self._lock:
-                if not self._stops:
-                    return
-                name, stop = self._stops.pop()
-            try:
-                stop()
-            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
-                print(f"  (stopping {name}: {type(exc).__name__}: {exc})", file=sys.stderr)
-
-
-class _Api:
-    """The API app served by uvicorn in a thread on a free 127.0.0.1 port (lifespan on: the scheduler runs)."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign] # Ctrl-C is ours
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise DemoError("the API did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
+    return format_amount(amount)
 
 
 class _Demo:
     """One run: its data dir, services, printer, timeline and the transactions it saw."""
 
-    def __init__(self, root: Path, frames: int, services: _Services) -> None:
-        self.root, self.frames, self.services = root, frames, services
+    def __init__(self, root: Path, frames: int, out: Path, services: Services) -> None:
+        self.root, self.frames, self.out, self.services = root, frames, out, services
         self.t0 = time.monotonic()
         self.timeline: list[tuple[float, str]] = []
         self.txns: list[tuple[int, str, str, str]] = []  # version, hash, sender, step
@@ -123,381 +76,314 @@ class _Demo:
         return self.record(step, sender_name, await chain.submit_and_wait(sender, payload))
 
 
-def _worker_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pictor.cli", "worker", *args]
+def _logs(nodes: list[NodeAgent]) -> str:
+    return "".join(f"\n{n.name} ({n.log}):\n{log_tail(n.log)}" for n in nodes)
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
+async def follow_verification(demo: _Demo, api: Any, stack: Any, job_id: int, chunks: list[list[int]],
+                              checker: NodeAgent, nodes: list[NodeAgent], rendered: asyncio.Event) -> list[dict[str, Any]]:  # fmt: skip
+    """Print each attestation of the job as the mirror shows it (its task's frames, the checker node, the
+    transaction) until every task has a passing attestation and every frame is verified at the API; answers
+    the job's attestations. Runs beside the render watch; times out ``VERIFY_TIMEOUT_S`` after ``rendered``."""
+    printed: set[str] = set()
+    deadline: float | None = None
+    while True:
+        stack.check()
+        for node in nodes:
+            if not node.alive():
+                raise DemoError(f"{node.name} exited (code {node.proc and node.proc.poll()}):{_logs([node])}")
+        events = (await api.get(f"/jobs/{job_id}/trail"))["events"]
+        attested = [e for e in events if e["event"] == "attested"]
+        for e in attested:
+            if e["txn_hash"] in printed:
+                continue
+            printed.add(e["txn_hash"])
+            seq, verdict = int(e["task_id"]), "verified" if e["pass"] else "FAILED verification (requeued)"
+            for frame in chunks[seq - 1]:
+                demo.step(f"frame {frame} {verdict} by checker node {e['node_id']} (task {seq}, tx {e['txn_hash']},"
+                          f" v{e['txn_version']})")  # fmt: skip
+        passed = {int(e["task_id"]) for e in attested if e["pass"]}
+        frames = (await api.get(f"/jobs/{job_id}"))["frames"]
+        if passed >= set(range(1, len(chunks) + 1)) and all(f["state"] == "verified" for f in frames):
+            return attested
+        for f in frames:  # an unsure verdict sends nothing on chain: only the API knows it
+            if f["state"] != "verifying":
+                continue
+            seen = (await api.get(f"/jobs/{job_id}/frames/{f['frame']}/verification"))["verifications"]
+            for v in seen:
+                if v["verdict"] == "unsure":
+                    reasons = ((v["frame"] or {}).get("evidence") or {}).get("reasons")
+                    raise DemoError(f"frame {f['frame']}: checker node {v['checker_node_id']} is unsure ({reasons});"
+                                    " a checker of a second operator would decide, and the demo runs one")  # fmt: skip
+        if rendered.is_set():
+            deadline = deadline or time.monotonic() + VERIFY_TIMEOUT_S
+            if time.monotonic() > deadline:
+                states = {f["frame"]: f["state"] for f in frames}
+                raise DemoError(f"not every frame verified by the checker in {VERIFY_TIMEOUT_S} s: {states}"
+                                + _logs([checker]))  # fmt: skip
+        await asyncio.sleep(0.5)
 
 
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+async def accept_and_close(demo: _Demo, chain: Any, api: Any, creator: Any, job: Any, n_tasks: int,
+                           frames: list[int]) -> tuple[Any, Any]:  # fmt: skip
+    """The creator's review: accepts every frame at the API and every verified task on chain
+    (``escrow::accept_task`` pays worker, checker and treasury; a task settled at quorum, with no review window,
+    needs nothing), then closes the job; answers the close transaction and its ``JobClosed``."""
+    from chain.events import JobClosed
+    from chain.payloads import TASK_SETTLED, TASK_VERIFIED
+
+    for frame in frames:
+        await api.post(f"/jobs/{job.job_id}/frames/{frame}/accept")
+    pay = chain.payloads
+    for seq in range(1, n_tasks + 1):
+        state = (await chain.views.task(job.chain_job_id, seq)).state
+        if state == TASK_VERIFIED:
+            await demo.send(chain, f"escrow::accept_task task {seq}", "creator", creator,
+                            pay.escrow_accept_task(job.chain_job_id, seq))  # fmt: skip
+        elif state != TASK_SETTLED:
+            raise DemoError(f"task {seq} is in chain state {state}, neither verified nor settled")
+    close = await demo.send(chain, "escrow::close_job", "creator", creator, pay.escrow_close_job(job.chain_job_id))
+    closed = close.event(JobClosed)
+    demo.step(f"creator accepted {len(frames)} frames and {n_tasks} tasks, closed the job (refund"
+              f" {_fmt(closed.refund_credit + closed.refund_balance)} PICTOR)")  # fmt: skip
+    return close, closed
 
 
-async def _ok(response: Any, what: str, codes: tuple[int, ...] = (200, 201)) -> Any:
-    if response.status_code not in codes:
-        raise DemoError(f"{what}: HTTP {response.status_code} {response.text[:500]}")
-    return response.json()
+def credit_points(engine: Any, settings: Any, names: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """One rewards credit pass (``rewards.points.credit_sources``); per participant its points and why
+    (credited and withheld ledger lines)."""
+    from sqlalchemy import select
+
+    from rewards.points import credit_sources, total_points
+    from rewards.points_tables import points_ledger, points_withheld
+
+    credit_sources(engine, settings)
+    out: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for name, address in names.items():
+            credited = conn.execute(select(points_ledger.c.points, points_ledger.c.reason)
+                                    .where(points_ledger.c.address == address)
+                                    .order_by(points_ledger.c.entry_id)).all()  # fmt: skip
+            withheld = conn.execute(select(points_withheld.c.reason).where(points_withheld.c.address == address)
+                                    .order_by(points_withheld.c.created_at)).scalars().all()  # fmt: skip
+            out[name] = {"address": address, "points": total_points(conn, address),
+                         "credited": [f"+{r.points} {r.reason}" for r in credited], "withheld": list(withheld)}  # fmt: skip
+    return out
 
 
 async def _run(demo: _Demo) -> dict[str, Any]:  # noqa: C901, PLR0915 - one linear walk-through
-    import httpx
-    from sqlalchemy import select
-
-    from api.app import create_app
-    from api.auth import signing_message
-    from chain.client import PictorChain
     from chain.demo import MODULE_STORE_SEEDS, object_address
-    from chain.events import JobClosed, NodeRegistered, TaskSettled, TaskVerified
-    from chain.keys import (
-        account_address,
-        generate_account,
-        load_key_file,
-        load_localnet_keys,
-        registration_proof,
-        write_key_file,
-    )
-    from chain.localnet import start_localnet_process
-    from chain.payloads import ROLE_CHECKER, ROLE_WORKER, TASK_SUBMITTED
-    from indexer import schema as mirror
-    from indexer.runner import Indexer, IndexerConfig
-    from pictor import db
-    from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS, Settings
+    from chain.keys import account_address, load_role_keys
+    from pictor import creator_cli as cc
+    from pictor.render_settings import parse_job_settings
+    from pictor.up import CheckerNode, provision_node, start_stack, stop_indexer
     from worker_node.render.scenegen import SceneSpec, generate_scene
 
     root, services, n = demo.root, demo.services, demo.frames
-
-    # ------------------------------------------------------------------ the embedded defaults
-    localnet = await asyncio.to_thread(start_localnet_process, root / "localnet")
-    services.add("localnet", localnet.stop)
-    demo.step(f"localnet up at {localnet.node_url} (pid {localnet.pid})")
-    pgdata = root / "postgres"
-    url = await asyncio.to_thread(db.start_embedded, pgdata)
-    services.add("embedded PostgreSQL", lambda: db.stop_embedded(pgdata))
-    await asyncio.to_thread(db.upgrade, url)
-    engine = db.get_engine(url)
-    services.add("database engine", engine.dispose)
-    demo.step(f"embedded PostgreSQL up in {pgdata}, migrated")
-
-    def client() -> PictorChain:
-        return PictorChain(localnet.node_url, LOCALNET_PACKAGE_ADDRESS, chain_id=LOCALNET_CHAIN_ID,
-                           faucet_url=localnet.faucet_url, wait_timeout=60)
-
-    chain = client()
-    indexer_chain = client()
-    indexer = Indexer(indexer_chain, IndexerConfig(database_url=url, poll_interval=0.2))
-    indexer_task = asyncio.create_task(indexer.run(), name="indexer")
-    settings = Settings(data_dir=root / "api", keys_dir=localnet.keys_dir, node_url=localnet.node_url,
-                        faucet_url=localnet.faucet_url, chain_id=LOCALNET_CHAIN_ID, signin_chain_id=None,
-                        scheduler_interval_s=0.5)  # fmt: skip
-    app = create_app(engine, client())
-    app.state.settings = settings
-    api = await asyncio.to_thread(_Api, app)
-    services.add("API", api.stop)
-    demo.step(f"indexer following the chain; API serving at {api.url}")
-    worker_proc: subprocess.Popen[bytes] | None = None
-
-    def indexer_alive() -> None:
-        if indexer_task.done():
-            error = None if indexer_task.cancelled() else indexer_task.exception()
-            raise DemoError(f"the indexer stopped: {error!r}")
-
+    stack = await start_stack(root, services, step=demo.step)
+    chain = stack.chain()
+    nodes: list[NodeAgent] = []
     try:
-        keys = load_localnet_keys(root / "localnet")
-        pay, views = chain.payloads, chain.views
-        params, split = await views.params(), await views.fee_split()
+        keys = load_role_keys(stack.keys_dir)
+        split = await chain.views.fee_split()
 
-        # ------------------------------------------------------------------ wallets
-        creator, worker_op, checker_op = generate_account(), generate_account(), generate_account()
-        addr = {"creator": account_address(creator), "worker operator": account_address(worker_op),
-                "checker operator": account_address(checker_op), "treasury": account_address(keys.treasury)}
-        for results in await asyncio.gather(*(chain.fund(account_address(a), GAS)
-                                              for a in (creator, worker_op, checker_op))):  # fmt: skip
-            for r in results:
-                demo.record("faucet: APT for gas", "faucet", r)
-        worker_stake, checker_stake = max(params.min_worker_stake, 1), max(params.min_checker_stake, 1)
-        await demo.send(chain, "token::mint to creator", "admin", keys.admin, pay.token_mint(addr["creator"], CREATOR_MINT))
-        await demo.send(chain, "token::mint to worker operator", "admin", keys.admin,
-                        pay.token_mint(addr["worker operator"], worker_stake))
-        await demo.send(chain, "vault::deposit", "creator", creator, pay.vault_deposit(DEPOSIT))
-        demo.step(f"creator {addr['creator'][:12]}… funded: {_fmt(CREATOR_MINT)} PICTOR minted, {_fmt(DEPOSIT)} deposited")
-        await demo.send(chain, "staking::stake (worker)", "worker operator", worker_op,
-                        pay.staking_stake(ROLE_WORKER, worker_stake))
+        # ------------------------------------------------------------------ two worker nodes and a checker node
+        roles = [*((f"worker-{i}", "worker") for i in range(1, WORKERS + 1)), ("checker", "checker")]
+        nodes = list(await asyncio.gather(*(
+            provision_node(chain, keys, stack.api_url, root / name, name, role, demo.record)
+            for name, role in roles)))  # fmt: skip
+        workers = [node for node in nodes if not isinstance(node, CheckerNode)]
+        (checker,) = (node for node in nodes if isinstance(node, CheckerNode))
+        for node in nodes:
+            pid = node.start()
+            services.add(node.name, node.stop)
+            demo.step(f"{node.name}: operator {node.operator_address[:12]}… staked, `pictor {node.role} init`"
+                      f" registered node {node.node_id}; `pictor {node.role} run` started (pid {pid}, log {node.log})")  # fmt: skip
+        by_node = {w.node_id: w.name for w in workers}
 
-        # ------------------------------------------------------------------ the worker node (pictor worker init)
-        wdir = root / "worker"
-        wdir.mkdir(parents=True, exist_ok=True)
-        write_key_file(wdir / "operator.key", worker_op)
-        config = {"worker_id": "demo-worker", "api_url": api.url, "operator_address": addr["worker operator"],
-                  "node_url": localnet.node_url, "package_address": LOCALNET_PACKAGE_ADDRESS,
-                  "chain_id": LOCALNET_CHAIN_ID, "heartbeat_s": 1, "task_heartbeat_s": 1, "poll_s": 0.5,
-                  "max_backoff_s": 2, "shutdown_grace_s": 20, "benchmark": False}  # fmt: skip
-        (wdir / "worker-config.json").write_text(json.dumps(config, indent=2))
-        init = await asyncio.to_thread(
-            subprocess.run, _worker_command("init", "--config", str(wdir / "worker-config.json"),
-                                            "--operator-key", str(wdir / "operator.key")),
-            cwd=REPO_ROOT, env=_child_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
-        (wdir / "init.log").write_text(init.stdout + init.stderr)
-        if init.returncode != 0:
-            raise DemoError(f"pictor worker init failed (exit {init.returncode}):\n{_tail(wdir / 'init.log')}")
-        node_key = load_key_file(wdir / "node.key")
-        worker_node = account_address(node_key)
-        for r in await chain.fund(worker_node, GAS):  # the node account pays for escrow::submit_result
-            demo.record("faucet: APT for gas", "faucet", r)
-        registered = next((line for line in init.stdout.splitlines() if line.startswith("registered on chain")), "")
-        demo.step(f"worker operator staked {_fmt(worker_stake)} PICTOR; `pictor worker init` -> {registered}")
-        worker_log = open(wdir / "worker.log", "ab")  # noqa: SIM115 - the child writes to it
-        worker_proc = subprocess.Popen(
-            _worker_command("run", "--config", str(wdir / "worker-config.json")), cwd=REPO_ROOT, env=_child_env(),
-            stdout=worker_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
-        worker_log.close()
-        proc = worker_proc
-
-        def stop_worker() -> None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
-
-        services.add("worker agent", stop_worker)
-        demo.step(f"`pictor worker run` started (pid {proc.pid}, log {wdir / 'worker.log'})")
-
-        async with httpx.AsyncClient(base_url=api.url, timeout=120) as http:
-            # -------------------------------------------------------------- sign in with Aptos (AIP-116)
-            challenge = await _ok(await http.post("/auth/nonce", json={"address": addr["creator"]}), "sign-in nonce")
-            signature = creator.sign(signing_message(challenge["message"])).data()
-            session = await _ok(await http.post("/auth/sign-in", json={
-                "address": addr["creator"], "public_key": "0x" + creator.public_key().key.encode().hex(),
-                "signature": "0x" + signature.hex(), "nonce": challenge["nonce"]}), "sign-in")  # fmt: skip
-            http.headers["Authorization"] = f"Bearer {session['token']}"
+        # ------------------------------------------------------------------ the creator, through the CLI's code
+        key_file = root / "creator" / "wallet.key"
+        creator = cc.create_wallet(key_file)
+        address = account_address(creator)
+        for r in await cc.fund_wallet(chain, creator, FUND):
+            demo.record("faucet: APT, token::faucet", "creator", r)
+        demo.record("vault::deposit", "creator", await cc.deposit(chain, creator, DEPOSIT))
+        demo.step(f"creator wallet {key_file} ({address[:12]}…): {_fmt(FUND)} PICTOR from the faucet,"
+                  f" {_fmt(DEPOSIT)} deposited into the vault")  # fmt: skip
+        async with cc.CreatorApi(stack.api_url) as api:
+            await cc.ensure_session(api, creator, key_file)
             demo.step("creator signed in with Aptos (AIP-116 message signed by the wallet key)")
-
-            # -------------------------------------------------------------- scene, upload, inspection, estimate
+            # The cube turns once over the scene's range: its last frame repeats the first, which the checker
+            # rightly calls a copy (unsure). The scene runs one frame past the job's, so every frame differs.
             blend = await asyncio.to_thread(generate_scene, root / "scene" / "demo.blend", SceneSpec(
-                frame_start=1, frame_end=n, resolution_x=160, resolution_y=120, samples=16))  # fmt: skip
-            upload = await _ok(await http.post("/uploads", params={"filename": "demo.blend"},
-                                               content=blend.read_bytes()), "upload")  # fmt: skip
-            upload_id = upload["id"]
-            demo.step(f"generated {blend} ({blend.stat().st_size:,} bytes), uploaded as {upload_id}")
-            scene = await _ok(await http.get(f"/uploads/{upload_id}/scene"), "scene inspection")
-            info = scene.get("scene") or {}
-            active = next((sc for sc in info.get("scenes", []) if sc.get("active")), {})
-            print(f"  scene inspection (GET /uploads/{{id}}/scene, Blender {info.get('blender')}):"
-                  f" scene {active.get('name')!r}, {active.get('engine')}, frames"
-                  f" {active.get('frame_start')}-{active.get('frame_end')},"
-                  f" {active.get('resolution_x')}x{active.get('resolution_y')}, samples {active.get('samples')},"
-                  f" cameras {active.get('cameras')}, missing files {info.get('missing_files')}")  # fmt: skip
-            per_node = max(1, -(-n // 2))
-            job_settings = {"frames": f"1-{n}" if n > 1 else "1", "frames_per_node": per_node,
-                            "resolution": "custom", "resolution_x": 160, "resolution_y": 120, "samples": 16,
-                            "engine": "cycles", "device": "CPU", "denoising": False,
-                            "adaptive_sampling": False}  # fmt: skip
-            body = {"upload_id": upload_id, "settings": job_settings}
-            est = await _ok(await http.post("/jobs/estimate", json=body), "estimate")
-            cost = {k: _fmt(int(v)) for k, v in est.get("cost", {}).items()}
-            print(f"  estimate (POST /jobs/estimate): {est.get('frames')} frames in {est.get('tasks')} tasks, cost"
-                  f" {cost} PICTOR, quoted total {_fmt(int(est['quoted_total']))} PICTOR, matching workers"
-                  f" {est.get('matching_workers')}, eta {est.get('eta_seconds')}s")  # fmt: skip
-            # The creator locks a budget above the quotes (the rest comes back when the job closes).
-            body["budget"] = max(BUDGET, int(est["quoted_total"]))
-            created = await _ok(await http.post("/jobs", json=body), "create job", (201,))
-            job_id = created["job_id"]
-            budget, price = (int(a) for a in created["escrow_payload"]["arguments"])
-            demo.step(f"job {job_id} created: budget {_fmt(budget)} PICTOR at {_fmt(price)} PICTOR per reference minute")
+                frame_start=1, frame_end=n + 1, resolution_x=160, resolution_y=120, samples=16))  # fmt: skip
+            demo.step(f"generated an animated scene of {n} frames: {blend} ({blend.stat().st_size:,} bytes)")
+            settings = cc.job_settings(f"1-{n}" if n > 1 else "1", engine="cycles", device="CPU", samples=16,
+                                       resolution="160x120", chunk=max(1, math.ceil(n / (2 * WORKERS))))  # fmt: skip
+            settings.update(denoising=False, adaptive_sampling=False)  # fast, deterministic CPU frames
+            chunks = parse_job_settings(settings).chunks()  # task seq i (the escrow's task id) = chunk i
+            job = await cc.submit_job(api, chain, creator, blend, settings, budget=BUDGET,
+                                      echo=lambda s: print(f"  {s}", flush=True))  # fmt: skip
+            demo.record("escrow::open_job", "creator", job.opened)
+            demo.step(f"job {job.job_id} paid: escrow {job.chain_job_id} opened with {_fmt(job.budget)} PICTOR"
+                      f" (transaction {job.opened.hash})")  # fmt: skip
 
-            # -------------------------------------------------------------- the creator's wallet opens the escrow
-            opened = await demo.send(chain, "escrow::open_job", "creator", creator, pay.escrow_open_job(budget, price))
-            deadline = time.monotonic() + 60
-            while True:
-                indexer_alive()
-                linked = await http.post(f"/jobs/{job_id}/escrow", json={"txn_hash": opened.hash})
-                if linked.status_code == 200:
-                    break
-                if linked.status_code == 409:  # the API's background task linked it between two calls
-                    current = await _ok(await http.get(f"/jobs/{job_id}"), "job")
-                    if current["state"] == "active" and (current.get("escrow") or {}).get("chain_job_id"):
-                        break
-                if linked.status_code != 202 or time.monotonic() > deadline:
-                    raise DemoError(f"linking the escrow: HTTP {linked.status_code} {linked.text[:300]}")
-                await asyncio.sleep(0.3)
-            job = await _ok(await http.get(f"/jobs/{job_id}"), "job")
-            chain_job = int(job["escrow"]["chain_job_id"])
-            demo.step(f"escrow::open_job v{opened.version} signed by the creator; job {job_id} is {job['state']}"
-                      f" (on-chain job {chain_job})")
+            # -------------------------------------------------------------- live progress (SSE) and attestations
+            seen: list[str] = []
 
-            # -------------------------------------------------------------- the worker renders
-            deadline = time.monotonic() + 240
-            seen: set[str] = set()
-            while True:
-                if proc.poll() is not None:
-                    raise DemoError(f"the worker agent exited ({proc.returncode}):\n{_tail(wdir / 'worker.log')}")
-                job = await _ok(await http.get(f"/jobs/{job_id}"), "job")
-                states = [f["state"] for f in job["frames"]]
-                counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
-                if counts not in seen:
-                    seen.add(counts)
-                    demo.step(f"frames: {counts}")
-                if "failed" in states:
-                    raise DemoError(f"a frame failed:\n{_tail(wdir / 'worker.log')}")
-                if all(s not in ("queued", "assigned", "rendering") for s in states):
-                    break
-                if time.monotonic() > deadline:
-                    raise DemoError(f"frames not rendered in time: {counts}\n{_tail(wdir / 'worker.log')}")
-                await asyncio.sleep(0.5)
-            n_tasks = len({f["task_id"] for f in job["frames"]})
-            while True:  # the agent submits each result on chain after completing it at the API
-                infos = [await views.task(chain_job, seq) for seq in range(1, n_tasks + 1)]
-                if all(i.state >= TASK_SUBMITTED for i in infos):
-                    break
-                if time.monotonic() > deadline:
-                    raise DemoError(f"results not submitted on chain:\n{_tail(wdir / 'worker.log')}")
-                await asyncio.sleep(0.3)
-            demo.step(f"all {n} frames rendered; {n_tasks} results submitted on chain by the worker node")
-            esc = (await _ok(await http.get(f"/jobs/{job_id}"), "job"))["escrow"] or {}
-            print(f"  escrow (mirror, GET /jobs/{{id}}): budget {_fmt(int(esc.get('budget', 0)))}, spent"
-                  f" {_fmt(int(esc.get('spent', 0)))}, reserved {_fmt(int(esc.get('reserved', 0)))} PICTOR")  # fmt: skip
-            stop_worker()
+            def show(status: dict[str, Any]) -> None:
+                line = cc.status_line(status)
+                if not seen or seen[-1] != line:
+                    seen.append(line)
+                    demo.step(line)
 
-            # -------------------------------------------------------------- download
-            frames_zip = root / "frames.zip"
-            response = await http.get(f"/jobs/{job_id}/frames.zip")
-            if response.status_code != 200:
-                raise DemoError(f"frames.zip: HTTP {response.status_code} {response.text[:300]}")
-            frames_zip.write_bytes(response.content)
-            frames_dir = root / "frames"
-            with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
-                names = zf.namelist()
-                zf.extractall(frames_dir)
-            demo.step(f"downloaded {len(names)} frames ({len(response.content):,} bytes) to {frames_zip}")
+            rendered = asyncio.Event()
+            watching = asyncio.create_task(cc.watch_job(api, job.job_id, show, timeout_s=300))
+            verifying = asyncio.create_task(
+                follow_verification(demo, api, stack, job.job_id, chunks, checker, nodes, rendered)
+            )
+            try:  # a failure of either (a checker that is unsure, a node that died) ends the wait at once
+                await asyncio.wait((watching, verifying), return_when=asyncio.FIRST_COMPLETED)
+                if verifying.done():
+                    verifying.result()
+                code, words = cc.watch_outcome(await watching)
+                if code:
+                    raise DemoError(words + _logs(nodes))
+                demo.step(f"{words}; the checker node verifies and attests each task on chain")
+                rendered.set()
+                attested = await verifying
+            finally:
+                for task in (watching, verifying):
+                    task.cancel()
+            infos = [await chain.views.task(job.chain_job_id, seq) for seq in range(1, len(chunks) + 1)]
+            demo.step(f"every frame verified: {len(chunks)} tasks attested on chain by checker node {checker.node_id}")
+            for seq, (info, frames) in enumerate(zip(infos, chunks, strict=True), 1):
+                print(f"  task {seq}: frames {frames} rendered by {by_node.get(info.node_id, '?')}"
+                      f" (node {info.node_id}, attempt {info.attempt}), verified by checker node {checker.node_id}")  # fmt: skip
+            for node in nodes:
+                node.stop()
+            demo.step("worker and checker nodes stopped (SIGTERM)")
 
+            # -------------------------------------------------------------- download (the CLI's code)
+            written = await cc.download_frames(api, job.job_id, demo.out)
+            demo.step(f"downloaded {len(written)} frames to {demo.out}")
+            detail = await api.get(f"/jobs/{job.job_id}")
             print("\nframes (from GET /jobs/{id}):")
-            rendered = [f for f in job["frames"] if f["state"] in ("rendered", "verifying", "verified", "accepted")]
-            for f in job["frames"]:
-                secs = f["render_seconds"]
+            for f in detail["frames"]:
                 print(f"  frame {f['frame']:>3}  {f['state']:<10} {f['width']}x{f['height']}"
-                      f"  render {float(secs):.2f}s  sha256 {str(f['sha256'])[:16]}…")  # fmt: skip
-            print(f"rendered frames: {len(rendered)}/{n}")
+                      f"  render {float(f['render_seconds']):.2f}s  sha256 {str(f['sha256'])[:16]}…")  # fmt: skip
+            verified = [f for f in detail["frames"] if f["state"] == "verified"]
+            print(f"rendered frames: {len(verified)}/{n} by {WORKERS} worker nodes, verified by checker node"
+                  f" {checker.node_id}")  # fmt: skip
 
-            # -------------------------------------------------------------- close the money loop (issue #5 stand-in)
-            print(f"\n--- {CHECKER_NOTE} ---")
-            checker_node = generate_account()
-            await demo.send(chain, "token::mint to checker operator", "admin", keys.admin,
-                            pay.token_mint(addr["checker operator"], checker_stake))
-            await demo.send(chain, "staking::stake (checker)", "checker operator", checker_op,
-                            pay.staking_stake(ROLE_CHECKER, checker_stake))
-            reg = await demo.send(chain, "registry::register_node (checker)", "checker operator", checker_op,
-                                  pay.registry_register_node(ROLE_CHECKER, checker_node.public_key().key.encode(),
-                                                             registration_proof(checker_node, addr["checker operator"],
-                                                                                ROLE_CHECKER)))  # fmt: skip
-            for r in await chain.fund(account_address(checker_node), GAS):
-                demo.record("faucet: APT for gas", "faucet", r)
-            demo.step(f"checker node {reg.event(NodeRegistered).node_id} registered, operator staked"
-                      f" {_fmt(checker_stake)} PICTOR [{CHECKER_NOTE}]")
-            settlements = []
-            for seq in range(1, n_tasks + 1):
-                info = await views.task(chain_job, seq)
-                evidence = hashlib.sha256(b"demo attestation of " + bytes(info.result_hash)).digest()
-                attested = await demo.send(chain, f"attestation::attest (pass) task {seq}", "checker node", checker_node,
-                                           pay.attestation_attest(chain_job, seq, info.result_hash, True, evidence))
-                settled = attested.events_of(TaskSettled)
-                if not settled:
-                    if not attested.events_of(TaskVerified):
-                        raise DemoError(f"task {seq}: a passing attestation did not verify it")
-                    accepted = await demo.send(chain, f"escrow::accept_task task {seq}", "creator", creator,
-                                               pay.escrow_accept_task(chain_job, seq))
-                    settled = accepted.events_of(TaskSettled)
-                settlements.extend(settled)
-            closed = (await demo.send(chain, "escrow::close_job", "creator", creator,
-                                      pay.escrow_close_job(chain_job))).event(JobClosed)  # fmt: skip
-            demo.step(f"{n_tasks} tasks attested and settled, job closed (refund"
-                      f" {_fmt(closed.refund_credit + closed.refund_balance)} PICTOR) [{CHECKER_NOTE}]")
+            # -------------------------------------------------------------- the creator accepts and closes
+            close, closed = await accept_and_close(demo, chain, api, creator, job, len(chunks),
+                                                   [f["frame"] for f in detail["frames"]])  # fmt: skip
 
             # -------------------------------------------------------------- the mirror catches up
             end = (await chain.ledger_info()).ledger_version
             deadline = time.monotonic() + 60
             while True:
-                indexer_alive()
-                escrow = (await http.get(f"/audit/jobs/{chain_job}"))
-                if escrow.status_code == 200 and escrow.json().get("closed") and int(escrow.json()["last_version"]) <= end:
+                stack.check()
+                escrow = await api.http.get(f"/audit/jobs/{job.chain_job_id}")
+                escrow_row = escrow.json() if escrow.status_code == 200 else {}
+                if escrow_row.get("closed") and int(escrow_row["last_version"]) <= end:
                     break
                 if time.monotonic() > deadline:
                     raise DemoError(f"the indexer did not mirror the closed job: {escrow.text[:300]}")
                 await asyncio.sleep(0.3)
-            escrow_row = escrow.json()
+            trail = await api.get(f"/jobs/{job.job_id}/trail")
+        events = trail["events"]
+        attested = [e for e in events if e["event"] == "attested"]
+        settlements = [e for e in events if e["event"] == "settled"]
+
+        # ------------------------------------------------------------------ the on-chain trail (from the mirror)
+        print(
+            f"\non-chain trail of job {job.job_id} (escrow {job.chain_job_id}), from the mirror (GET /jobs/{{id}}/trail):"
+        )
+        print(f"  escrow opened   v{job.opened.version:<6} {job.opened.hash}  budget {_fmt(job.budget)} PICTOR"
+              f" from the creator's vault")  # fmt: skip
+        for e in attested:
+            print(f"  task {e['task_id']} attested v{e['txn_version']:<6} {e['txn_hash']}  {'pass' if e['pass'] else 'FAIL'}"
+                  f" by checker node {e['node_id']} (operator {e['operator'][:12]}…)")  # fmt: skip
+        for s in settlements:
+            print(f"  task {s['task_id']} settled v{s['txn_version']:<6} {s['txn_hash']}  charge {_fmt(int(s['charge']))}:"
+                  f" worker {_fmt(int(s['worker_amount']))} ({by_node.get(int(s['node_id']), '?')}), checker"
+                  f" {_fmt(int(s['checker_amount']))}, treasury {_fmt(int(s['treasury_amount']))}")  # fmt: skip
+        refund = int(closed.refund_credit) + int(closed.refund_balance)
+        print(f"  refund at close v{close.version:<6} {close.hash}  {_fmt(refund)} PICTOR back to the creator's vault")
+        print(f"  escrow in the mirror (/audit/jobs/{job.chain_job_id}): budget {_fmt(int(escrow_row['budget']))},"
+              f" spent {_fmt(int(escrow_row['spent']))}, closed {escrow_row['closed']}")  # fmt: skip
+        print("\nevery transaction of the demo (the worker and checker nodes' own are in the trail above):")
+        for version, txn_hash, sender, step in sorted(demo.txns):
+            print(f"  v{version:<6} {txn_hash}  {sender:<17} {step}")
+
+        # ------------------------------------------------------------------ conservation
+        charge = sum(int(s["charge"]) for s in settlements)
+        worker_amt = sum(int(s["worker_amount"]) for s in settlements)
+        checker_amt = sum(int(s["checker_amount"]) * len(s["checkers"]) for s in settlements)
+        treasury_amt = sum(int(s["treasury_amount"]) for s in settlements)
+        views = chain.views
+        names = {
+            "creator": address,
+            **{f"{node.name} operator": node.operator_address for node in nodes},
+            "treasury": account_address(keys.treasury),
+        }
+        vaults = {name: await views.vault_account(a) for name, a in names.items()}
+        supply = await views.token_supply()
+        accounts = [*names.values(), account_address(keys.admin), account_address(keys.coordinator),
+                    *(node.node_address for node in nodes)]  # fmt: skip
+        wallets = sum([await views.token_balance(a) for a in dict.fromkeys(accounts)])
+        stores = [await chain.fungible_store_balance(object_address(chain.package_address, seed))
+                  for seed in MODULE_STORE_SEEDS.values()]  # fmt: skip
+        escrow_stores = 0
+        for j in range(1, await views.next_job_id()):
+            escrow_stores += await chain.fungible_store_balance(await views.job_store(j))
+        held = wallets + sum(stores) + escrow_stores
+        operators = sum(vaults[f"{w.name} operator"].balance for w in workers)
+        per_worker = {w.name: sum(int(s["worker_amount"]) for s in settlements
+                                  if by_node.get(int(s["node_id"])) == w.name) for w in workers}  # fmt: skip
+        checks = {
+            "the checker node attested every task, passing": {int(e["task_id"]) for e in attested
+                if e["pass"] and int(e["node_id"]) == checker.node_id} == set(range(1, len(chunks) + 1)),
+            "the checker's operator is neither worker's": checker.operator_address not in
+                {w.operator_address for w in workers},
+            "one settlement per task, naming the checker's operator": sorted(int(s["task_id"]) for s in settlements)
+                == list(range(1, len(chunks) + 1)) and all(s["checkers"] == [checker.operator_address]
+                                                           for s in settlements),
+            f"worker share = {split.worker_bps / 100:g}% of each charge":
+                worker_amt == sum(int(s["charge"]) * split.worker_bps // 10_000 for s in settlements),
+            "worker + checker + treasury = charged": worker_amt + checker_amt + treasury_amt == charge,
+            "refund = budget - charged": refund == job.budget - charge,
+            "creator vault = deposit - charged": vaults["creator"].credit + vaults["creator"].balance
+                == DEPOSIT - charge,
+            "each worker operator vault = its node's worker share": all(
+                vaults[f"{w.name} operator"].balance == per_worker[w.name] for w in workers),
+            "worker operator vaults = worker share": operators == worker_amt,
+            "checker operator vault = checker share": vaults["checker operator"].balance == checker_amt > 0,
+            "treasury vault = treasury share": vaults["treasury"].balance == treasury_amt,
+            "every escrow store empty after close": escrow_stores == 0,
+            "supply = wallets + vault + escrow + staking + rewards stores": supply == held,
+        }  # fmt: skip
+
+        # ------------------------------------------------------------------ points (rewards), no window waited for
+        points = await asyncio.to_thread(credit_points, stack.engine, stack.settings,
+                                         {k: v for k, v in names.items() if k != "treasury"})  # fmt: skip
     finally:
-        if worker_proc is not None and worker_proc.poll() is None:
-            worker_proc.terminate()
-        indexer_task.cancel()
-        await asyncio.gather(indexer_task, return_exceptions=True)
-        await indexer_chain.close()
+        for node in nodes:
+            if node.alive():
+                node.stop()
+        await stop_indexer(stack)
+        await chain.close()
 
-    # ---------------------------------------------------------------------- report
-    with engine.connect() as conn:
-        rows: list[tuple[int, str, str]] = []
-        for table in (mirror.escrow_ledger, mirror.task_assignments, mirror.task_results, mirror.attestations,
-                      mirror.task_verifications, mirror.task_settlements):  # fmt: skip
-            for r in conn.execute(select(table.c.txn_version, table.c.txn_hash).where(table.c.job_id == chain_job)):
-                rows.append((int(r.txn_version), str(r.txn_hash), table.name))
-    by_version: dict[int, tuple[str, list[str]]] = {}
-    for version, txn_hash, table in sorted(rows):
-        by_version.setdefault(version, (txn_hash, []))[1].append(table)
-    senders = {v: (s, step) for v, _, s, step in demo.txns}
-    print(f"\non-chain transactions of job {chain_job} (from the indexer's mirror):")
-    for version, (txn_hash, tables) in sorted(by_version.items()):
-        who, step = senders.get(version, ("coordinator" if "task_assignments" in tables else "worker node", ""))
-        print(f"  v{version:<6} {txn_hash}  {who:<16} {step or ', '.join(dict.fromkeys(tables))}")
-    print(f"\nescrow in the mirror (/audit/jobs/{chain_job}): budget {_fmt(int(escrow_row['budget']))}, spent"
-          f" {_fmt(int(escrow_row['spent']))}, reserved {_fmt(int(escrow_row['reserved']))},"
-          f" closed {escrow_row['closed']}")  # fmt: skip
-
-    charge = sum(int(s.charge) for s in settlements)
-    worker_amt = sum(int(s.worker_amount) for s in settlements)
-    checker_amt = sum(int(s.checker_amount) for s in settlements)
-    treasury_amt = sum(int(s.treasury_amount) for s in settlements)
-    total = worker_amt + checker_amt + treasury_amt
-    refund = int(closed.refund_credit) + int(closed.refund_balance)
-    vaults = {name: await views.vault_account(a) for name, a in addr.items()}
-    supply = await views.token_supply()
-    accounts = [*addr.values(), account_address(keys.admin), account_address(keys.coordinator), worker_node,
-                account_address(checker_node)]  # fmt: skip
-    wallets = sum([await views.token_balance(a) for a in dict.fromkeys(accounts)])
-    stores = [await chain.fungible_store_balance(object_address(chain.package_address, seed))
-              for seed in MODULE_STORE_SEEDS.values()]  # fmt: skip
-    escrow_stores = 0
-    for j in range(1, await views.next_job_id()):
-        escrow_stores += await chain.fungible_store_balance(await views.job_store(j))
-    await chain.close()
-    held = wallets + sum(stores) + escrow_stores
-    checks = {
-        f"worker share = {split.worker_bps / 100:g}% of each charge":
-            worker_amt == sum(int(s.charge) * split.worker_bps // 10_000 for s in settlements),
-        "worker + checker + treasury = charged": total == charge,
-        "refund = budget - charged": refund == budget - charge,
-        "creator vault = deposit - charged": vaults["creator"].credit + vaults["creator"].balance == DEPOSIT - charge,
-        "worker operator vault = worker share": vaults["worker operator"].balance == worker_amt,
-        "checker operator vault = checker share": vaults["checker operator"].balance == checker_amt,
-        "treasury vault = treasury share": vaults["treasury"].balance == treasury_amt,
-        "every escrow store empty after close": escrow_stores == 0,
-        "supply = wallets + vault + escrow + staking + rewards stores": supply == held,
-    }
-    print(f"\nsettlement [{CHECKER_NOTE}]:")
+    print("\nsettlement:")
     print(f"  charged {_fmt(charge)} PICTOR for {n} frames: worker {_fmt(worker_amt)} ({split.worker_bps / 100:g}%),"
           f" checker {_fmt(checker_amt)} ({split.checker_bps / 100:g}%), treasury {_fmt(treasury_amt)} (rest);"
-          f" creator refund {_fmt(refund)} of the {_fmt(budget)} budget  (base units: charged {charge} ="
+          f" creator refund {_fmt(refund)} of the {_fmt(job.budget)} budget  (base units: charged {charge} ="
           f" {worker_amt} + {checker_amt} + {treasury_amt})")  # fmt: skip
     print("final vault balances (PICTOR):")
     for name, v in vaults.items():
-        print(f"  {name:<17} {addr[name]}  balance {_fmt(v.balance):>14}  credit {_fmt(v.credit)}")
+        print(f"  {name:<18} {names[name]}  balance {_fmt(v.balance):>14}  credit {_fmt(v.credit)}")
     print(f"  supply {_fmt(supply)} = held {_fmt(held)} (wallets {_fmt(wallets)}, module stores"
           f" {_fmt(sum(stores))}, escrows {_fmt(escrow_stores)})")  # fmt: skip
     for text, ok in checks.items():
@@ -505,13 +391,29 @@ async def _run(demo: _Demo) -> dict[str, Any]:  # noqa: C901, PLR0915 - one line
     conserved = all(checks.values())
     print(f"conservation: {'holds' if conserved else 'BROKEN'}")
 
+    print("\npoints (one rewards.points.credit_sources pass; online time counts only for closed UTC days):")
+    for name, p in points.items():
+        print(f"  {name:<18} {p['points']:>4} points")
+        for line in p["credited"]:
+            print(f"      {line}")
+        if p["withheld"]:
+            print(f"      withheld {len(p['withheld'])}: {p['withheld'][0]}")
+
     print("\ntimeline:")
     for at, text in demo.timeline:
         print(f"  {at:6.1f}s  {text}")
-    print(f"\nframes: {frames_dir} (zip: {frames_zip}); data dir {root}")
+    print(f"\nframes: {demo.out}; data dir {root}")
+    summary = {
+        "frames": n, "verified": len(verified), "conserved": conserved, "checks": checks,
+        "nodes": {node.name: {"role": node.role, "pid": node.proc.pid if node.proc else None, "node_id": node.node_id,
+                              "operator": node.operator_address, "node_address": node.node_address} for node in nodes},
+        "creator": address, "attestations": attested, "settlements": settlements,
+        "refund": {"txn_hash": close.hash, "amount": str(refund)}, "points": points,
+    }  # fmt: skip
+    (root / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     if not conserved:
         raise DemoError("a money check failed (see above)")
-    return {"rendered": len(rendered), "conserved": conserved}
+    return summary
 
 
 async def _main_async(demo: _Demo) -> dict[str, Any]:
@@ -524,8 +426,8 @@ async def _main_async(demo: _Demo) -> dict[str, Any]:
         await asyncio.sleep(0)
 
 
-def main(data_dir: Path | None = None, frames: int = 8) -> int:
-    """``pictor demo``: 0 when every frame rendered and every money check held; 1 with a message otherwise."""
+def main(data_dir: Path | None = None, frames: int = 8, out: Path = Path("out")) -> int:
+    """``pictor up --demo``: 0 when every frame rendered and every money check held; 1 (2: bad options) otherwise."""
     if frames < 1 or frames > 250:
         print("demo failed: --frames must be between 1 and 250", file=sys.stderr)
         return 2
@@ -537,20 +439,30 @@ def main(data_dir: Path | None = None, frames: int = 8) -> int:
             print(f"demo failed: {root} is not empty (the demo needs a fresh data dir)", file=sys.stderr)
             return 2
         root.mkdir(parents=True, exist_ok=True)
-    services = _Services()
-    demo = _Demo(root, frames, services)
-    print(f"Pictor demo: {frames} frames, data dir {root}", flush=True)
+    out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        print(f"demo failed: --out {out} is not a folder", file=sys.stderr)
+        return 2
+    services = Services()
+    demo = _Demo(root, frames, out, services)
+    print(
+        f"Pictor demo: {frames} frames, {WORKERS} worker nodes and a checker node, data dir {root}, frames to {out}",
+        flush=True,
+    )
     try:
         asyncio.run(_main_async(demo))
     except KeyboardInterrupt:
         print("\ndemo interrupted; stopping everything it started", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line for any failure, then clean up
-        print(f"\ndemo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        from pictor.creator_cli import CliError
+
+        kind = "" if isinstance(exc, DemoError | StackError | CliError) else f"{type(exc).__name__}: "
+        print(f"\ndemo failed: {kind}{exc}", file=sys.stderr)
         return 1
     finally:
         services.stop_all()
-        if data_dir is None:  # a temporary dir keeps the frames, logs and chain; the stopped database goes
+        if data_dir is None:  # a temporary dir keeps the logs and chain; the stopped database goes
             shutil.rmtree(root / "postgres", ignore_errors=True)
     print(f"demo finished in {time.monotonic() - demo.t0:.0f}s")
     return 0

@@ -134,7 +134,14 @@ def start_localnet_process(
     log = open(data_dir / LOG_FILE, "ab")  # noqa: SIM115 - the child keeps writing after we return
     try:
         proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            # its own session: a terminal's Ctrl-C goes to its owner, which stops it after the services above it
+            cmd,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     finally:
         log.close()
