@@ -10,10 +10,11 @@ expanded in counter mode (:class:`HashRng`), so
 
 Size: Golem uses 3 crops of at least 1% of each side (and at least 8 pixels). 1% of a 1920×1080 frame is
 19×10 pixels: too few pixels for SSIM's 7×7 windows to say much and, on a small frame, below the one
-pixel that Blender needs ("Image too small"). The default here is 10% of each side (at least
-:data:`MIN_CROP_PIXELS`): three such crops are 3% of the frame's pixels — about 3% of a full render's
-path-tracing work, plus Blender's per-render overhead — and each compares over ~2,000 pixels at 1080p.
-A smaller fraction is allowed down to 1% (the issue's floor).
+pixel that Blender needs ("Image too small"). This function's default is 10% of each side (at least
+:data:`MIN_CROP_PIXELS`); the verifier uses ``crop_fraction`` from ``thresholds.json`` (6%: five crops —
+three random, two aimed by the low-resolution reference — are 1.8% of the frame's pixels, which keeps
+the checker under a tenth of the worker's CPU at 960×540). A smaller fraction is allowed down to 1%
+(the issue's floor).
 """
 
 from __future__ import annotations

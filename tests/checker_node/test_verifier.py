@@ -10,15 +10,26 @@ import pytest
 from cn_helpers import CHECKER_KEY, JOB
 
 from checker_node.verify.compare import CropMetrics, fingerprint, load_frame
-from checker_node.verify.crops import choose_crops
-from checker_node.verify.tamper import add_noise, save_png
+from checker_node.verify.crops import CropBox, choose_crops, crop_size
+from checker_node.verify.tamper import (
+    add_noise,
+    blank,
+    colour_shift,
+    jpeg_recompress,
+    paste_region,
+    save_png,
+    upscale,
+)
 from checker_node.verify.verifier import (
     FAIL,
     PASS,
+    SKIPPED,
     UNSURE,
     Band,
     Evidence,
+    ReferenceConfig,
     Thresholds,
+    VerifyConfig,
     crop_render_params,
     regime_for,
     verify_frame,
@@ -40,22 +51,30 @@ def entry(path, frame: int) -> dict:
 def test_honest_frame_passes(rendered, tmp_path):
     path = rendered.frames[2]
     others = [fingerprint(load_frame(rendered.frames[3]))]
+    config = VerifyConfig()
     verdict = verify_frame(path, entry(path, 2), rendered.scene, JOB, CHECKER_KEY, others, work_dir=tmp_path)
     assert verdict.verdict == PASS, verdict.reasons
     data = verdict.evidence.data
     assert data["regime"] == "exact" and data["frame"] == 2 and data["result_sha256"] == sha(path)
-    assert len(data["crops"]) == 3
+    kinds = [c["kind"] for c in data["crops"]]
+    assert kinds == ["random"] * config.crop_count + ["targeted"] * config.targeted_crops
     for crop in data["crops"]:
         assert crop["verdict"] == PASS
         left, top, right, bottom = crop["box"]
-        assert (right - left, bottom - top) == (13, 10)
+        assert (right - left, bottom - top) == crop_size(128, 96, config.crop_fraction)
         # Only dither separates an honest crop from the frame: no pixel is off by more than 2/255.
         assert crop["metrics"]["max_abs_diff"] <= 2 / 255 + 1e-6
         assert crop["render_seconds"] > 0
-    assert data["versions"]["bpy"] == "5.0.1" and data["thresholds"]["crop_count"] == 3
-    # An auditor recomputes the windows from public inputs.
-    boxes = choose_crops(128, 96, result_sha256=sha(path), checker_public_key=CHECKER_KEY, frame=2)
-    assert [list(b.as_tuple()) for b in boxes] == [c["box"] for c in data["crops"]]
+    # The low-resolution reference agrees with the honest frame everywhere.
+    reference = data["reference"]
+    assert reference["size"] == [32, 24] and reference["verdict"] == PASS
+    assert reference["worst_score"] < config.reference.fail_score
+    assert data["versions"]["bpy"] == "5.0.1" and data["thresholds"]["crop_count"] == config.crop_count
+    # An auditor recomputes the random windows from public inputs.
+    boxes = choose_crops(
+        128, 96, result_sha256=sha(path), checker_public_key=CHECKER_KEY, frame=2, fraction=config.crop_fraction
+    )
+    assert [list(b.as_tuple()) for b in boxes] == [c["box"] for c in data["crops"] if c["kind"] == "random"]
     assert all(c["ok"] for c in data["whole_frame"])
     # The evidence hash is the sha256 of the canonical JSON, and survives a round trip through the API.
     assert verdict.evidence_hash == hashlib.sha256(verdict.evidence.canonical_json()).hexdigest()
@@ -63,23 +82,91 @@ def test_honest_frame_passes(rendered, tmp_path):
     assert Evidence.from_json(served).evidence_hash == verdict.evidence_hash
 
 
+def test_honest_rerender_by_another_process_passes(rendered, tmp_path):
+    from worker_node.render import RenderSession  # noqa: PLC0415
+
+    with RenderSession(rendered.scene, JOB, output_dir=tmp_path / "w", threads=1, tile_size=16) as session:
+        path = session.render_frame(3).path
+    verdict = verify_frame(path, entry(path, 3), rendered.scene, JOB, CHECKER_KEY, work_dir=tmp_path / "c")
+    assert verdict.verdict == PASS, verdict.reasons
+
+
+def _tampered(kind: str, rendered, cheats, tmp_path):
+    """Frame 2 as a cheating worker uploads it (saved again as PNG, so its bytes are the same in every run)."""
+    pixels = load_frame(rendered.frames[2]).pixels
+    if kind == "wrong_frame":
+        tampered = load_frame(rendered.frames[3]).pixels
+    elif kind == "lower_samples":
+        tampered = load_frame(cheats.lower_samples).pixels
+    elif kind == "noise":
+        tampered = add_noise(pixels, 0.03, seed=5)
+    elif kind == "blank":
+        tampered = blank(pixels)
+    elif kind == "pasted_region":
+        tampered, _box = paste_region(pixels, load_frame(rendered.frames[4]).pixels, 0.05, seed=3)
+    elif kind == "resized":
+        tampered = upscale(load_frame(cheats.half_resolution).pixels, 128, 96)
+    elif kind == "jpeg_q30":
+        tampered = jpeg_recompress(pixels, 30)
+    elif kind == "colour_shift":
+        tampered = colour_shift(pixels)
+    else:
+        tampered = load_frame(cheats.another_scene).pixels
+    return save_png(tampered, tmp_path / f"{kind}.png")
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "wrong_frame",
+        "lower_samples",
+        "noise",
+        "blank",
+        "pasted_region",
+        "resized",
+        "jpeg_q30",
+        "colour_shift",
+        "another_scene",
+    ],
+)
+def test_every_tamper_class_fails(kind, rendered, cheat_renders, tmp_path):
+    path = _tampered(kind, rendered, cheat_renders, tmp_path)
+    verdict = verify_frame(path, entry(path, 2), rendered.scene, JOB, CHECKER_KEY, work_dir=tmp_path / "w")
+    assert verdict.verdict == FAIL, verdict.reasons
+    data = verdict.evidence.data
+    if kind == "blank":
+        assert data["crops"] == [] and any(r.startswith("not_blank") for r in verdict.reasons)
+    else:
+        assert any(c["verdict"] == FAIL for c in data["crops"]) or data["reference"]["verdict"] == FAIL
+
+
+def test_the_reference_points_a_crop_at_a_pasted_patch(rendered, tmp_path):
+    pixels = load_frame(rendered.frames[2]).pixels
+    tampered, box = paste_region(pixels, load_frame(rendered.frames[4]).pixels, 0.05, seed=3)
+    path = save_png(tampered, tmp_path / "pasted.png")
+    # Judge by the crops alone (no reference verdict): a targeted crop must land on the patch and fail.
+    config = VerifyConfig(reference=ReferenceConfig(fail_score=None))
+    verdict = verify_frame(path, entry(path, 2), rendered.scene, JOB, CHECKER_KEY, config=config, work_dir=tmp_path)
+    assert verdict.verdict == FAIL, verdict.reasons
+    worst = verdict.evidence.data["reference"]["worst_blocks"][0]
+    assert CropBox(*worst[:4]).intersection(box) > 0
+    targeted = [c for c in verdict.evidence.data["crops"] if c["kind"] == "targeted"]
+    assert any(CropBox(*c["box"]).intersection(box) > 0 and c["verdict"] == FAIL for c in targeted)
+
+
 def test_noisy_frame_fails(rendered, tmp_path):
     pixels = load_frame(rendered.frames[2]).pixels
     path = save_png(add_noise(pixels, 0.03, seed=5), tmp_path / "noisy.png")
     verdict = verify_frame(path, entry(path, 2), rendered.scene, JOB, CHECKER_KEY, work_dir=tmp_path / "w")
     assert verdict.verdict == FAIL
-    assert all(c["verdict"] == FAIL for c in verdict.evidence.data["crops"])
-    assert any("crop" in reason for reason in verdict.reasons)
-
-
-def test_wrong_frame_fails(rendered, tmp_path):
-    # The worker uploads frame 3's image for frame 2. Crops on static background cannot tell two frames
-    # apart, and Blender's file carries its render time (so its sha256, hence the crops, vary from run to
-    # run): re-saving the pixels makes the file, and so the crop windows, the same in every run.
-    path = save_png(load_frame(rendered.frames[3]).pixels, tmp_path / "frame3.png")
-    verdict = verify_frame(path, entry(path, 2), rendered.scene, JOB, CHECKER_KEY, work_dir=tmp_path / "w")
-    assert verdict.verdict == FAIL
-    assert any(c["verdict"] == FAIL for c in verdict.evidence.data["crops"])
+    # The first crop fails the frame; the others are not worth the CPU.
+    first, *rest = verdict.evidence.data["crops"]
+    assert first["verdict"] == FAIL and rest and all(c["verdict"] == SKIPPED for c in rest)
+    assert [r for r in verdict.reasons if "crop" in r] == [verdict.reasons[-1]]
+    # Without stop_on_fail every crop is rendered, and every one fails.
+    config = VerifyConfig(stop_on_fail=False)
+    full = verify_frame(path, entry(path, 2), rendered.scene, JOB, CHECKER_KEY, config=config, work_dir=tmp_path / "x")
+    assert full.verdict == FAIL and all(c["verdict"] == FAIL for c in full.evidence.data["crops"])
 
 
 def test_hard_whole_frame_failures_skip_the_renders(rendered, tmp_path):

@@ -8,10 +8,15 @@ original stdout, which is claimed as the protocol channel before bpy is imported
 is pointed at stderr, so Blender's own printing ("Fra:1 Mem:…", warnings) lands in the log, never
 in the protocol.
 
-serve: ``{"op": "init", "blend": PATH, "params": RenderParams, "threads": N|null, "gpu_backends": [...]}``
+serve: ``{"op": "init", "blend": PATH, "params": RenderParams, "threads": N|null, "gpu_backends": [...],
+"tile_size": N|null, "persistent_data": bool|null}``
 → ``{"type": "ready", …}`` or ``{"type": "error", "kind": "settings"|"load", "error": …}`` (then exit);
-``{"op": "render", "id": N, "frame": F, "path": OUT}`` → ``{"type": "frame", "id": N, "frame": F,
-"path": OUT, "render_seconds": S}`` or ``{"type": "error", "id": N, "kind": "render", …}``;
+``{"op": "render", "id": N, "frame": F, "path": OUT, "region": REGION|null}`` → ``{"type": "frame", "id": N,
+"frame": F, "path": OUT, "render_seconds": S, "width": W, "height": H}`` or ``{"type": "error", "id": N,
+"kind": "render"|"settings", …}``. ``REGION`` (optional, for one request only; the session's settings are
+restored afterwards) is ``{"border": {"min_x", "min_y", "max_x", "max_y"}|null, "crop_to_border": bool,
+"resolution_percentage": N|null, "samples": N|null, "denoising": bool|null}``: a checker renders its crop
+windows and a low-resolution reference of one frame in one process this way.
 ``{"op": "quit"}`` → ``{"type": "bye"}``. SIGTERM: the frame being rendered is finished and
 reported, then ``{"type": "stopped"}`` and exit 0; when idle, ``stopped`` and exit 0 at once.
 """
@@ -19,6 +24,7 @@ reported, then ``{"type": "stopped"}`` and exit 0; when idle, ``stopped`` and ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import json
 import os
@@ -27,6 +33,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +186,98 @@ def apply_params(bpy: Any, params: Any, *, threads: int | None, gpu_backends: li
     return scene, facts
 
 
+def apply_performance(scene: Any, *, tile_size: int | None, persistent_data: bool | None) -> None:
+    """Node-side tuning that never changes a pixel: Cycles' tile size, and keeping synced data between renders."""
+    if tile_size is not None:
+        if not isinstance(tile_size, int) or isinstance(tile_size, bool) or not 8 <= tile_size <= 8192:
+            raise Problem("settings", f"tile_size must be an integer from 8 to 8192, not {tile_size!r}")
+        scene.cycles.use_auto_tile = True
+        scene.cycles.tile_size = tile_size
+    if persistent_data is not None:
+        scene.render.use_persistent_data = bool(persistent_data)
+
+
+_REGION_KEYS = frozenset({"border", "crop_to_border", "resolution_percentage", "samples", "denoising"})
+
+
+@contextlib.contextmanager
+def _region(scene: Any, region: dict[str, Any] | None, facts: dict[str, Any]) -> Iterator[tuple[int, int]]:
+    """Apply one request's region (border, size, samples) around a render, then restore the session's settings.
+
+    Yields the pixel size the render will have.
+    """
+    if not region:
+        yield facts["width"], facts["height"]
+        return
+    from pictor.render_settings import BorderWindow, output_size  # noqa: PLC0415
+
+    if not isinstance(region, dict) or set(region) - _REGION_KEYS:
+        raise Problem("protocol", f"region must be an object with keys from {sorted(_REGION_KEYS)}")
+    render, cycles = scene.render, scene.cycles
+    saved = {
+        "use_border": render.use_border,
+        "use_crop_to_border": render.use_crop_to_border,
+        "border": (render.border_min_x, render.border_max_x, render.border_min_y, render.border_max_y),
+        "resolution_percentage": render.resolution_percentage,
+        "samples": cycles.samples,
+        "use_denoising": cycles.use_denoising,
+    }
+    try:
+        percentage = region.get("resolution_percentage")
+        if percentage is not None:
+            if not isinstance(percentage, int) or isinstance(percentage, bool) or not 1 <= percentage <= 32767:
+                raise Problem("settings", f"resolution_percentage must be 1..32767, not {percentage!r}")
+            render.resolution_percentage = percentage
+        samples = region.get("samples")
+        if samples is not None:
+            if render.engine != "CYCLES" or not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+                raise Problem("settings", "a region's samples need Cycles and a positive integer")
+            cycles.samples = samples
+        if region.get("denoising") is not None:
+            if render.engine != "CYCLES":
+                raise Problem("settings", "a region's denoising needs Cycles")
+            cycles.use_denoising = bool(region["denoising"])
+        width, height = output_size(render.resolution_x, render.resolution_y, render.resolution_percentage)
+        if "border" in region:
+            raw = region["border"]
+            if raw is None:
+                render.use_border = False
+                render.use_crop_to_border = False
+            else:
+                try:
+                    border = BorderWindow.model_validate(raw)
+                except ValueError as exc:
+                    raise Problem("settings", f"bad region border: {exc}") from None
+                left, top, right, bottom = border.pixel_box(width, height)
+                if right <= left or bottom <= top:
+                    raise Problem("settings", f"the border window selects no whole pixel of the {width}×{height} frame")
+                render.use_border = True
+                render.use_crop_to_border = bool(region.get("crop_to_border", True))
+                render.border_min_x, render.border_max_x = border.min_x, border.max_x
+                render.border_min_y, render.border_max_y = border.min_y, border.max_y
+                if render.use_crop_to_border:
+                    width, height = right - left, bottom - top
+        elif render.use_border and render.use_crop_to_border:
+            # The session's own border stays; its size follows the (possibly new) percentage.
+            border = BorderWindow(
+                min_x=render.border_min_x,
+                max_x=render.border_max_x,
+                min_y=render.border_min_y,
+                max_y=render.border_max_y,
+            )
+            left, top, right, bottom = border.pixel_box(width, height)
+            width, height = right - left, bottom - top
+        yield width, height
+    finally:
+        render.use_border = saved["use_border"]
+        render.use_crop_to_border = saved["use_crop_to_border"]
+        render.border_min_x, render.border_max_x, render.border_min_y, render.border_max_y = saved["border"]
+        render.resolution_percentage = saved["resolution_percentage"]
+        if render.engine == "CYCLES":
+            cycles.samples = saved["samples"]
+            cycles.use_denoising = saved["use_denoising"]
+
+
 def _mute_file_outputs(bpy: Any) -> None:
     """Mute compositor File Output nodes: a stranger's .blend must not write files anywhere on this node."""
     for tree in bpy.data.node_groups:
@@ -310,6 +409,7 @@ def serve(channel: Channel) -> int:
             threads=init.get("threads"),
             gpu_backends=list(init.get("gpu_backends") or DEFAULT_GPU_BACKENDS),
         )
+        apply_performance(scene, tile_size=init.get("tile_size"), persistent_data=init.get("persistent_data"))
     except Problem as exc:
         log(f"{exc.kind} error: {exc}")
         channel.send({"type": "error", "kind": exc.kind, "error": str(exc)})
@@ -344,8 +444,10 @@ def serve(channel: Channel) -> int:
                 raise Problem("protocol", f"unknown op {op!r}")
             if not isinstance(frame, int) or isinstance(frame, bool):
                 raise Problem("protocol", f"frame must be an integer, not {frame!r}")
-            log(f"rendering frame {frame}")
-            seconds = render_frame(bpy, scene, frame, request["path"])
+            region = request.get("region")
+            log(f"rendering frame {frame}" + (f" (region {region})" if region else ""))
+            with _region(scene, region, facts) as (width, height):
+                seconds = render_frame(bpy, scene, frame, request["path"])
             log(f"frame {frame} done in {seconds:.3f} s")
             channel.send(
                 {
@@ -354,6 +456,8 @@ def serve(channel: Channel) -> int:
                     "frame": frame,
                     "path": request["path"],
                     "render_seconds": seconds,
+                    "width": width,
+                    "height": height,
                 }
             )
         except Problem as exc:

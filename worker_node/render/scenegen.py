@@ -135,8 +135,9 @@ def _fill_scene(bpy: Any, scene: Any, spec: SceneSpec, *, cube_name: str, camera
     mesh.materials.append(material)
     cube = bpy.data.objects.new(cube_name, mesh)
     scene.collection.objects.link(cube)
-    # One full turn over the frame range, so every frame is different.
-    span = max(1, spec.frame_end - spec.frame_start)
+    # A full turn lands one frame past the range: keyed on the last frame, that frame would repeat the first
+    # (and a checker rightly calls it a copy).
+    span = max(1, spec.frame_end - spec.frame_start) + 1
     for frame, angle in ((spec.frame_start, 0.0), (spec.frame_start + span, 6.2832)):
         cube.rotation_euler = (0.3, 0.2, angle)
         cube.keyframe_insert("rotation_euler", frame=frame)

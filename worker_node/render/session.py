@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from pictor.render_settings import JobRenderSettings, RenderParams
+from pictor.render_settings import BorderWindow, JobRenderSettings, RenderParams
 from worker_node.render.errors import (
     RenderCancelled,
     RenderError,
@@ -54,6 +54,37 @@ class FrameResult:
         return data
 
 
+@dataclass(frozen=True)
+class RenderRegion:
+    """One request's departure from the session's settings: a border window, a resolution percentage, samples.
+
+    A checker renders its crop windows (``border``) and a low-resolution reference of the whole frame
+    (``resolution_percentage``, ``samples``, ``denoising``) in one Blender process this way; the session's
+    own settings are restored after the request, so a worker's later frames are unaffected.
+    """
+
+    #: The window to render (None: the whole frame, even when the session has a border).
+    border: BorderWindow | None = None
+    #: Write only the window's pixels (True) or a full-size image with the window filled in.
+    crop_to_border: bool = True
+    #: Replaces the session's resolution percentage for this request (the border applies to the new size).
+    resolution_percentage: int | None = None
+    #: Cycles samples for this request only.
+    samples: int | None = None
+    #: Cycles denoising for this request only (None: the session's).
+    denoising: bool | None = None
+
+    def to_request(self) -> dict[str, Any]:
+        """The protocol's ``region`` object."""
+        return {
+            "border": self.border.model_dump() if self.border is not None else None,
+            "crop_to_border": self.crop_to_border,
+            "resolution_percentage": self.resolution_percentage,
+            "samples": self.samples,
+            "denoising": self.denoising,
+        }
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -84,6 +115,8 @@ class RenderSession:
         on_alert: Callable[[int, float], None] | None = None,
         load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S,
         threads: int | None = None,
+        tile_size: int | None = None,
+        persistent_data: bool | None = None,
         gpu_backends: list[str] | None = None,
         log_path: str | os.PathLike[str] | None = None,
         file_prefix: str = "frame_",
@@ -94,6 +127,8 @@ class RenderSession:
 
         A :class:`JobRenderSettings` brings its own limits (``timeouts.stop_after_s`` per frame,
         ``timeouts.alert_after_s`` for ``on_alert(frame, seconds)``) unless they are given here.
+        ``threads``, ``tile_size`` (Cycles tiles, pixels a side) and ``persistent_data`` (keep the synced
+        scene between renders: a checker's repeated crops skip the BVH build) tune the node, never the pixels.
         """
         if isinstance(settings, JobRenderSettings):
             frame_timeout_s = settings.timeouts.stop_after_s if frame_timeout_s is None else frame_timeout_s
@@ -110,6 +145,8 @@ class RenderSession:
         self.on_alert = on_alert
         self.load_timeout_s = load_timeout_s
         self.threads = threads
+        self.tile_size = tile_size
+        self.persistent_data = persistent_data
         self.gpu_backends = gpu_backends
         self.log_path = Path(log_path) if log_path else self.output_dir / "render.log"
         self.file_prefix = file_prefix
@@ -138,6 +175,8 @@ class RenderSession:
                 "params": self.params.model_dump(mode="json"),
                 "threads": self.threads,
                 "gpu_backends": self.gpu_backends,
+                "tile_size": self.tile_size,
+                "persistent_data": self.persistent_data,
             }
         )
         try:
@@ -235,9 +274,17 @@ class RenderSession:
     # -- rendering ---------------------------------------------------------------------------------
 
     def render_frame(
-        self, frame: int, *, output_path: str | os.PathLike[str] | None = None, timeout_s: float | None = None
+        self,
+        frame: int,
+        *,
+        output_path: str | os.PathLike[str] | None = None,
+        timeout_s: float | None = None,
+        region: RenderRegion | None = None,
     ) -> FrameResult:
-        """Render one frame and return its file, sha256, timings and size."""
+        """Render one frame and return its file, sha256, timings and size.
+
+        ``region`` changes the border, size or samples for this request only (see :class:`RenderRegion`).
+        """
         if isinstance(frame, bool) or not isinstance(frame, int):
             raise TypeError("frame must be an int")
         self._check_usable()
@@ -261,7 +308,10 @@ class RenderSession:
         try:
             # A failed send is not the end: the process may have stopped on SIGTERM, its last words still unread.
             with contextlib.suppress(ChildGone):
-                self._proc.send({"op": "render", "id": request_id, "frame": frame, "path": str(path)})
+                request: dict[str, Any] = {"op": "render", "id": request_id, "frame": frame, "path": str(path)}
+                if region is not None:
+                    request["region"] = region.to_request()
+                self._proc.send(request)
             while True:
                 message = self._proc.receive(deadline, alert_at=alert_at, on_alert=alert)
                 kind = message.get("type")
@@ -288,7 +338,8 @@ class RenderSession:
                 f"the render process {self._proc.exit_description()} while rendering frame {frame}",
                 log_tail=self._proc.log_tail(),
             ) from None
-        return self._result(frame, path, float(message["render_seconds"]), started)
+        size = (message.get("width"), message.get("height")) if region is not None else None
+        return self._result(frame, path, float(message["render_seconds"]), started, size)
 
     def _check_usable(self) -> None:
         """Raise the error that explains why no frame can be rendered now."""
@@ -311,13 +362,15 @@ class RenderSession:
             self._proc.kill()
             self._proc.close(grace_s=0)  # pipes too: a failed start() never reaches __exit__
 
-    def _result(self, frame: int, path: Path, render_seconds: float, started: float) -> FrameResult:
-        """Hash and identify the written file, and check it is what the settings asked for."""
+    def _result(
+        self, frame: int, path: Path, render_seconds: float, started: float, size: tuple[Any, Any] | None = None
+    ) -> FrameResult:
+        """Hash and identify the written file, and check it is what the settings (or the request's region) asked for."""
         try:
             info = read_image_info(path)
         except (OSError, ImageInfoError) as exc:
             raise RenderFailed(f"frame {frame}: the written file cannot be read: {exc}") from None
-        expected = (self.info.get("width"), self.info.get("height"))
+        expected = size if size is not None else (self.info.get("width"), self.info.get("height"))
         if (info.width, info.height) != expected:
             raise RenderFailed(
                 f"frame {frame}: Blender wrote {info.width}×{info.height} pixels, the settings ask for "
@@ -339,4 +392,4 @@ class RenderSession:
         )
 
 
-__all__ = ["FrameResult", "RenderError", "RenderSession", "sha256_file"]
+__all__ = ["FrameResult", "RenderError", "RenderRegion", "RenderSession", "sha256_file"]
