@@ -30,6 +30,7 @@ from chain.keys import ROLE_WORKER, normalize_address, verify_signature
 from indexer import schema as mirror
 from pictor import node_signing as ns
 from pictor.blobs import BlobStore
+from rewards import liveness
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
@@ -104,7 +105,23 @@ async def heartbeat(body: HeartbeatBody, node: CurrentNode, request: Request) ->
         raise HTTPException(413, "telemetry is limited to 64 KiB")
     cancel = await run_in_threadpool(scheduler.record_heartbeat, get_engine(request), node.node_id, node.operator,
                                      body.telemetry, body.version)
-    return {"server_time": _iso(scheduler.utcnow()), "cancel_tasks": cancel}
+    answer: dict[str, Any] = {"server_time": _iso(scheduler.utcnow()), "cancel_tasks": cancel}
+    challenge = await run_in_threadpool(liveness.issue_challenge, get_engine(request), node.node_id, scheduler.utcnow())
+    if challenge is not None:  # an open liveness check: render this and POST it to /nodes/liveness/{check_id}
+        answer["liveness"] = challenge
+    return answer
+
+
+@router.post("/liveness/{check_id}", summary="Answer a liveness challenge with the rendered PNG")
+async def liveness_answer(check_id: int, node: CurrentNode, request: Request) -> dict[str, Any]:
+    """Judge the PNG against the API's own render and settle the check (passed/failed); 404 for a check that is
+    not this node's, 409 once settled, 413 over ``liveness.LIVENESS_MAX_BYTES``."""
+    body = await request.body()  # already read (and bounded) by the signature check
+    try:
+        return await liveness.answer_check_async(request.app.state, get_app_settings(request), get_engine(request),
+                                                 node.node_id, check_id, body, scheduler.utcnow())
+    except liveness.LivenessError as exc:
+        raise HTTPException(exc.status, exc.message) from None
 
 
 def _scene(engine: Engine, job_id: int) -> dict[str, Any]:

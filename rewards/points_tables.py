@@ -183,6 +183,8 @@ liveness_checks = Table(
     Column("status", String(16), nullable=False),  # pending | passed | failed | excused
     Column("resolved_at", DateTime(timezone=True)),
     Column("reason", Text),
+    Column("challenge", JSONB),  # the seed and frame sent to the node (null until its next heartbeat)
+    Column("evidence", JSONB),  # how the answer was judged (metrics), once settled
     Index("liveness_checks_node", "node_id", "requested_at"),
     Index("liveness_checks_status", "status", "deadline"),
     schema=SCHEMA,

@@ -254,6 +254,10 @@ def resolve_liveness_checks(conn: Any, now: datetime) -> dict[str, int]:
             status, reason = "passed", f"rendered task {rendered.task_id} after the check was asked"
         elif now <= check.deadline:
             continue
+        elif check.challenge is not None:
+            # rewards/liveness.py issued a liveness render: the node was asked for work it could do, so silence
+            # fails the check even when the network had no jobs to give.
+            status, reason = "failed", f"no answer to the liveness render asked before {check.deadline.isoformat()}"
         elif (
             conn.execute(
                 select(tasks.c.task_id)
@@ -285,7 +289,13 @@ def resolve_liveness_checks(conn: Any, now: datetime) -> dict[str, int]:
 
 
 def record_liveness_result(
-    engine: Engine, check_id: int, passed: bool, reason: str, now: datetime | None = None
+    engine: Engine,
+    check_id: int,
+    passed: bool,
+    reason: str,
+    now: datetime | None = None,
+    *,
+    evidence: dict[str, Any] | None = None,
 ) -> bool:
     """Settle a pending check from a liveness render run elsewhere (a checker); False when not pending."""
     with engine.begin() as conn:
@@ -296,7 +306,12 @@ def record_liveness_result(
                     liveness_checks.c.check_id == check_id,
                     liveness_checks.c.status == "pending",
                 )
-                .values(status="passed" if passed else "failed", resolved_at=now or utcnow(), reason=reason)
+                .values(
+                    status="passed" if passed else "failed",
+                    resolved_at=now or utcnow(),
+                    reason=reason,
+                    evidence=evidence,
+                )
             ).rowcount
         )
 

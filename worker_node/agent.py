@@ -27,6 +27,10 @@ One task at a time, as NODE_API.md describes it:
    The node account pays the gas: the operator funds it (nothing here funds anything). A failed
    submission is logged; the API already holds the signed result.
 
+Liveness: a node heartbeat's answer may carry a ``liveness`` challenge (NODE_API.md, "Liveness renders"); the
+agent renders its tiny scene once (:func:`render_liveness`, a RenderSession in a thread) and posts the PNG to
+``POST /nodes/liveness/{check_id}``.
+
 Failures: a Blender error or crash fails the task (``/fail`` with the message and the log tail) and the
 agent carries on with the next claim. SIGTERM (or SIGINT): Blender finishes the frame it is rendering; that
 frame is uploaded; if it was the chunk's last the task completes, otherwise the lease is given back
@@ -43,6 +47,7 @@ import json
 import logging
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -56,7 +61,7 @@ from aptos_sdk.account import Account
 from chain.errors import ChainError
 from chain.keys import account_address, load_key_file
 from pictor.node_signing import NodeAuth
-from pictor.render_settings import Device, JobRenderSettings, SettingsError, parse_job_settings
+from pictor.render_settings import Device, JobRenderSettings, RenderParams, SettingsError, parse_job_settings
 from worker_node.cache import SceneCache, SceneCacheError, SceneRef
 from worker_node.config import WorkerConfig
 from worker_node.render import (
@@ -69,6 +74,7 @@ from worker_node.render import (
     RenderStopped,
     RenderTimeout,
 )
+from worker_node.render.scenegen import SceneSpec, generate_scene
 from worker_node.telemetry import NodeTelemetry, collect_telemetry
 
 log = logging.getLogger("pictor.worker")
@@ -99,6 +105,107 @@ def result_hash(manifest: dict[str, Any]) -> bytes:
 def reference_ms(render_seconds: float, multiplier: float | None) -> int:
     """Reference-node milliseconds: render time × performance multiplier (1.0 when unknown)."""
     return max(0, round(render_seconds * 1000.0 * (multiplier or 1.0)))
+
+
+# ----------------------------------------------------------------------------- liveness renders
+
+#: The largest liveness challenge a node agrees to render (a bad server must not make it render a feature film).
+LIVENESS_MAX_PIXELS = 256 * 256
+LIVENESS_MAX_SAMPLES = 64
+#: Frames of the liveness scene's animation: the challenge's frame picks the cube's angle (one turn over them).
+LIVENESS_FRAMES = 360
+#: Generating and rendering a liveness scene takes seconds; these bound a hang.
+LIVENESS_TIMEOUT_S = 120.0
+
+
+class LivenessChallengeError(ValueError):
+    """A liveness challenge whose fields are missing or out of bounds."""
+
+
+@dataclass(frozen=True)
+class LivenessChallenge:
+    """A liveness render asked in a node heartbeat's answer (see NODE_API.md, "Liveness renders")."""
+
+    check_id: int
+    seed: int
+    width: int
+    height: int
+    samples: int
+    frame: int
+    deadline: str
+
+    @classmethod
+    def parse(cls, data: Any) -> LivenessChallenge:
+        """Validate the heartbeat's ``liveness`` object; LivenessChallengeError when it is malformed or too big."""
+        if not isinstance(data, dict):
+            raise LivenessChallengeError("liveness: not an object")
+        values: dict[str, int] = {}
+        for name in ("check_id", "seed", "width", "height", "samples", "frame"):
+            value = data.get(name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise LivenessChallengeError(f"liveness.{name}: not a non-negative integer")
+            values[name] = value
+        if min(values["width"], values["height"]) < 1 or values["width"] * values["height"] > LIVENESS_MAX_PIXELS:
+            raise LivenessChallengeError(f"liveness: {values['width']}×{values['height']} is not a small render")
+        if not 1 <= values["samples"] <= LIVENESS_MAX_SAMPLES:
+            raise LivenessChallengeError(f"liveness.samples: {values['samples']} is not 1..{LIVENESS_MAX_SAMPLES}")
+        if not 1 <= values["frame"] <= LIVENESS_FRAMES or values["seed"] > 2**31 - 1:
+            raise LivenessChallengeError("liveness: frame or seed out of range")
+        return cls(deadline=str(data.get("deadline", ""))[:64], **values)
+
+
+def liveness_scene(challenge: LivenessChallenge) -> tuple[SceneSpec, RenderParams]:
+    """The scene spec and render settings a challenge stands for, a pure function of its fields.
+
+    The seed picks the number of extra objects and Cycles' sampling seed, the frame the cube's angle; the API
+    renders its reference from the same function, so an honest node's image matches it.
+    """
+    spec = SceneSpec(
+        frame_start=1,
+        frame_end=LIVENESS_FRAMES,
+        resolution_x=challenge.width,
+        resolution_y=challenge.height,
+        samples=challenge.samples,
+        extra_objects=challenge.seed % 7,
+    )
+    params = RenderParams(
+        device=Device.CPU,  # the same pixels on every node: GPU kernels round differently
+        resolution_x=challenge.width,
+        resolution_y=challenge.height,
+        resolution_percentage=100,
+        samples=challenge.samples,
+        seed=challenge.seed,
+        denoising=False,
+        adaptive_sampling=False,
+        dither=0.0,
+    )
+    return spec, params
+
+
+def render_liveness(
+    challenge: LivenessChallenge,
+    workdir: str | Path,
+    *,
+    threads: int | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = LIVENESS_TIMEOUT_S,
+) -> bytes:
+    """Generate the challenge's scene and render its frame in a RenderSession; the PNG's bytes (RenderError)."""
+    workdir = Path(workdir)
+    spec, params = liveness_scene(challenge)
+    blend = generate_scene(workdir / "liveness.blend", spec, timeout_s=timeout_s)
+    with RenderSession(
+        blend,
+        params,
+        output_dir=workdir,
+        frame_timeout_s=timeout_s,
+        load_timeout_s=timeout_s,
+        threads=threads,
+        env=env,
+        file_prefix="liveness_",
+    ) as session:
+        result = session.render_frame(challenge.frame)
+    return result.path.read_bytes()
 
 
 # ----------------------------------------------------------------------------- HTTP
@@ -290,6 +397,9 @@ class WorkerAgent:
         self._api: NodeApi | None = None
         self._chain: Any = None
         self._background: set[asyncio.Task[Any]] = set()
+        #: Liveness checks already being answered, and the API's verdicts on them.
+        self._liveness_seen: set[int] = set()
+        self.liveness_results: list[dict[str, Any]] = []
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -421,6 +531,7 @@ class WorkerAgent:
                 body = {"telemetry": self._telemetry_payload(telemetry), "version": AGENT_VERSION}
                 response = await self.api.once("POST", "/nodes/heartbeat", json=body)
                 if response.status_code == 200:
+                    self._liveness(response.json().get("liveness"))
                     cancel = response.json().get("cancel_tasks") or []
                     run = self.current
                     if run is not None and run.task_id in cancel and not run.aborted:
@@ -433,6 +544,55 @@ class WorkerAgent:
             except Exception:  # a heartbeat must never take the agent down
                 log.exception("node heartbeat failed")
             await _sleep(self.config.heartbeat_s, self._stopping)
+
+    def _liveness(self, data: Any) -> None:
+        """Start answering a heartbeat's liveness challenge in the background (each check once)."""
+        if data is None:
+            return
+        try:
+            challenge = LivenessChallenge.parse(data)
+        except LivenessChallengeError as exc:
+            log.warning("ignoring a liveness challenge: %s", exc)
+            return
+        if challenge.check_id in self._liveness_seen:
+            return
+        self._liveness_seen.add(challenge.check_id)
+        task = asyncio.create_task(self._answer_liveness(challenge))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _answer_liveness(self, challenge: LivenessChallenge) -> None:
+        """Render the challenge (in a thread: heartbeats go on) and post the PNG to ``/nodes/liveness/{id}``."""
+        workdir = self.work_root / f"liveness-{challenge.check_id}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            try:
+                png = await asyncio.to_thread(
+                    render_liveness, challenge, workdir, threads=self.config.threads, env=self.config.render_env()
+                )
+            except (RenderError, RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+                log.error("liveness check %s: the render failed: %s", challenge.check_id, exc)
+                return  # the check then fails at its deadline; a render of real work passes it too
+            response = await self.api.call(
+                "POST",
+                f"/nodes/liveness/{challenge.check_id}",
+                content=png,
+                headers={"Content-Type": "image/png"},
+                give_up=lambda: self.stopping,
+                wake=self._stopping,
+            )
+            if response.status_code == 200:
+                answer = response.json()
+                log.info("liveness check %s: %s", challenge.check_id, answer.get("status"))
+                self.liveness_results.append(answer)
+            else:
+                log.warning(
+                    "liveness check %s refused: HTTP %s %s", challenge.check_id, response.status_code, _detail(response)
+                )
+        except ApiUnavailable as exc:
+            log.warning("liveness check %s: %s", challenge.check_id, exc)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     async def _claim(self) -> dict[str, Any] | None:
         body = {"max_frames": self.config.max_frames} if self.config.max_frames else {}

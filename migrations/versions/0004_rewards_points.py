@@ -156,6 +156,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("resolved_at", ts, nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("challenge", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("evidence", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.PrimaryKeyConstraint("check_id"),
         schema=SCHEMA,
     )

@@ -69,6 +69,9 @@ class NodeApiServer:
         self.failures: dict[tuple[str, int], int] = {}
         self.blocklist: set[tuple[str, int]] = set()
         self._faults: list[list[Any]] = []  # [method, path prefix, remaining count, status]
+        #: Liveness challenges by node address (sent with its heartbeats until answered) and the answers' bytes.
+        self.liveness: dict[str, dict[str, Any]] = {}
+        self.liveness_answers: dict[int, tuple[str, bytes]] = {}
         self.app = self._build()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -206,7 +209,27 @@ class NodeApiServer:
             with server.lock:
                 server.heartbeats.append(body)
                 cancel = [t.task_id for t in server.tasks.values() if t.cancel and t.node == node]
-            return {"server_time": datetime.now(UTC).isoformat(), "cancel_tasks": cancel}
+                challenge = server.liveness.get(node)
+                if challenge is not None and challenge["check_id"] in server.liveness_answers:
+                    challenge = None
+            answer: dict[str, Any] = {"server_time": datetime.now(UTC).isoformat(), "cancel_tasks": cancel}
+            if challenge is not None:
+                answer["liveness"] = challenge
+            return answer
+
+        @app.post("/nodes/liveness/{check_id}")
+        async def liveness(check_id: int, request: Request) -> dict[str, Any]:
+            body = await request.body()
+            node = request.state.node
+            with server.lock:
+                if server.liveness.get(node, {}).get("check_id") != check_id:
+                    raise HTTPException(404, "this node has no such liveness check")
+                if check_id in server.liveness_answers:
+                    raise HTTPException(409, "this liveness check is already answered")
+                if len(body) > 1024 * 1024:
+                    raise HTTPException(413, "a liveness answer is limited to 1 MiB")
+                server.liveness_answers[check_id] = (node, body)
+            return {"check_id": check_id, "status": "received", "reason": "stored by the test server"}
 
         @app.post("/nodes/claim")
         async def claim(request: Request) -> Response:
