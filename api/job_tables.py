@@ -111,6 +111,8 @@ tasks = Table(
     Column("manifest", JSONB),
     Column("completed_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Nodes that may not claim this task again: one whose result failed verification, or lost a dispute.
+    Column("excluded_nodes", ARRAY(BigInteger), nullable=False, server_default=text("'{}'")),
     UniqueConstraint("job_id", "seq", name="tasks_job_seq"),
     Index("tasks_lease", "state", "lease_deadline"),
     Index("tasks_node", "node_id"),

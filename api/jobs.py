@@ -544,9 +544,12 @@ def _review(engine: Engine, job_id: int, frame: int, user: str, settings: Settin
         if job.state == "cancelled":
             raise HTTPException(409, "the job is cancelled; nothing is re-rendered")
         seq = conn.execute(select(func.max(tasks.c.seq)).where(tasks.c.job_id == job_id)).scalar_one() + 1
-        old = conn.execute(select(tasks.c.ref_minutes, tasks.c.frames).where(tasks.c.task_id == row.task_id)).one()
+        old = conn.execute(select(tasks.c.ref_minutes, tasks.c.frames, tasks.c.node_id, tasks.c.excluded_nodes)
+                           .where(tasks.c.task_id == row.task_id)).one()
+        # the re-render goes to another worker than the one whose frame was rejected
+        excluded = sorted({*old.excluded_nodes, *([old.node_id] if old.node_id is not None else [])})
         task_id = conn.execute(insert(tasks).values(
-            job_id=job_id, seq=seq, frames=[frame], state="queued", priority=10, attempt=0,
+            job_id=job_id, seq=seq, frames=[frame], state="queued", priority=10, attempt=0, excluded_nodes=excluded,
             ref_minutes=old.ref_minutes / max(1, len(old.frames)), updated_at=now).returning(tasks.c.task_id)
         ).scalar_one()
         conn.execute(update(frames).where(frames.c.job_id == job_id, frames.c.frame == frame)

@@ -4,8 +4,10 @@
   blocklisted) in job priority order are matched against the node's last heartbeat (engine, device, GPU
   vendor/model/count/VRAM, RAM, location, tier); the first queued task of the first matching job is taken
   with ``SELECT … FOR UPDATE SKIP LOCKED`` (so concurrent claims never get one task), leased, and an
-  ``assign`` row is written to the chain outbox in the same transaction. Only task rows are locked; the
-  job's ``version`` is bumped right after the commit (:func:`touch`), so claims of one job do not queue.
+  ``assign`` row is written to the chain outbox in the same transaction — all in one call of the SQL
+  function ``api.claim_task`` (revision 0009). Only task rows are locked; the job's ``version`` is bumped
+  right after the commit (:func:`touch`), so claims of one job do not queue. A node in a task's
+  ``excluded_nodes`` (its result failed verification, or it lost a dispute) does not get that task again.
 * **Release**: a node gives its lease back at once (:func:`release_task`, e.g. on SIGTERM); like an expired
   lease it is not a failure.
 * **Quote** = tier price × node multiplier × the node's estimated minutes (reference minutes ÷ multiplier)
@@ -26,19 +28,16 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from functools import lru_cache
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
-import orjson
 from psycopg.pq import TransactionStatus
-from psycopg.rows import dict_row
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, all_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from api.job_tables import chain_outbox, frames, job_node_failures, jobs, node_status, tasks
@@ -150,16 +149,6 @@ def mismatch(job: JobRenderSettings, facts: NodeFacts, settings: Settings) -> st
     return None
 
 
-@lru_cache(maxsize=4096)
-def _parsed(settings_json: bytes) -> JobRenderSettings:
-    return JobRenderSettings.model_validate(orjson.loads(settings_json))
-
-
-def job_settings(raw: dict[str, Any]) -> JobRenderSettings:
-    """A stored job's settings (parsed once per distinct value)."""
-    return _parsed(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS))
-
-
 def tier_price(settings: Settings, tier: PricingTier | str) -> int:
     """Base units per reference-GPU-minute of a tier (the documented table in settings)."""
     value = tier.value if isinstance(tier, PricingTier) else tier
@@ -255,10 +244,12 @@ WHERE job_id = %(job_id)s
 
 #: :data:`_TOUCH` that also completes the job when no task is left to render (never skipped): completions of
 #: a job's last tasks committing side by side each count the other's task as still leased inside their own
-#: transaction, so the last one to commit looks again after its commit.
+#: transaction, so the last one to commit looks again after its commit. No lock is needed for that: each
+#: completion commits before its own look starts, so the look that starts last sees every completion (a look
+#: that waits for the job's row re-reads only the row, and keeps a state another look set). The advisory lock
+#: this took made the looks of a job's last tasks queue behind one another, holding their connections.
 _TOUCH_FINISH = f"""
-WITH quick AS (SELECT set_config('synchronous_commit', 'off', true),
-                      pg_advisory_xact_lock({TOUCH_LOCK_SPACE}, CAST(mod(%(job_id)s, 2147483647) AS integer))),
+WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)),
 done AS (
     SELECT NOT EXISTS (SELECT 1 FROM {tasks.fullname} AS t
                        WHERE t.job_id = %(job_id)s AND t.state IN ('queued', 'assigned', 'rendering')) AS finished
@@ -304,72 +295,25 @@ def touch(engine: Engine, job_id: int, *, finish: bool = False) -> None:
         _touch(driver, job_id, finish)
 
 
-#: One statement: the node's matching facts and the first queued task, locked, of the first claimable job that
-#: matches them (job priority, then task priority and sequence), with that job's escrow figures. The jobs are
-#: ordered in a subquery and the task lock is a LATERAL under a bare LIMIT 1, so jobs are tried in order until
-#: one has a task no other claim holds, and a task is locked only in the job answered (an ORDER BY over the
-#: join would lock one task in every matching job).
-#: The job conditions are ``mismatch`` in SQL over the jobs' generated ``req_*`` columns (the claim checks the
-#: answer with ``mismatch`` again).
-_CLAIM = f"""
-SELECT n.operator, n.multiplier, n.engines, n.gpu_count, n.gpu_vendor, n.gpu_models, n.min_gpu_vram_gb,
-       n.ram_gb, n.location, c.*, m.budget, m.spent, m.reserved, m.closed,
-       (SELECT coalesce(sum(o.quote), 0) FROM {chain_outbox.fullname} AS o
-        WHERE o.job_id = c.job_id AND o.kind = 'assign' AND o.status = 'pending') AS pending
-FROM {node_status.fullname} AS n
-LEFT JOIN LATERAL (
-    SELECT j.job_id, j.state AS job_state, j.chain_job_id, j.price_per_minute, j.settings,
-           t.task_id, t.seq, t.frames, t.attempt, t.ref_minutes
-    FROM (
-        SELECT j.job_id, j.state, j.chain_job_id, j.price_per_minute, j.settings, j.priority
-        FROM {jobs.fullname} AS j
-        WHERE j.state IN ('active', 'paused') AND j.chain_job_id IS NOT NULL
-          AND j.job_id <> ALL(CAST(%(skip)s AS bigint[]))
-          AND NOT EXISTS (SELECT 1 FROM {job_node_failures.fullname} AS b
-                          WHERE b.job_id = j.job_id AND b.node_id = n.node_id AND b.blocklisted)
-          AND j.req_engine = ANY(n.engines)
-          AND n.gpu_count >= j.req_gpus
-          AND j.req_gpu_vendor IN ('any', n.gpu_vendor)
-          AND (j.req_gpu_model IS NULL
-               OR EXISTS (SELECT 1 FROM unnest(n.gpu_models) AS g(name) WHERE strpos(lower(g.name), j.req_gpu_model) > 0))
-          AND (j.req_vram_gb IS NULL OR n.min_gpu_vram_gb >= j.req_vram_gb)
-          AND (j.req_ram_gb IS NULL OR n.ram_gb >= j.req_ram_gb)
-          AND j.req_location IN ('any', n.location)
-          AND (j.req_tier <> 'tier-2' OR n.multiplier >= %(tier2_min)s)
-          AND (j.req_tier <> 'tier-3' OR n.operator = ANY(CAST(%(trusted)s AS text[])))
-        ORDER BY j.priority DESC, j.job_id
-    ) AS j
-    CROSS JOIN LATERAL (
-        SELECT t.task_id, t.seq, t.frames, t.attempt, t.ref_minutes
-        FROM {tasks.fullname} AS t
-        WHERE t.job_id = j.job_id AND t.state = 'queued'
-          AND (CAST(%(max_frames)s AS integer) IS NULL OR cardinality(t.frames) <= CAST(%(max_frames)s AS integer))
-        ORDER BY t.priority DESC, t.seq
-        LIMIT 1
-        FOR UPDATE SKIP LOCKED
-    ) AS t
-    LIMIT 1
-) AS c ON true
-LEFT JOIN {mirror.jobs.fullname} AS m ON m.job_id = c.chain_job_id
-WHERE n.node_id = %(node_id)s
-"""
-
-#: The lease: task, its frames and the ``assign`` outbox row, in one statement.
-_LEASE = f"""
-WITH leased AS (
-    UPDATE {tasks.fullname} SET state = 'assigned', attempt = %(attempt)s, node_id = %(node_id)s,
-        lease_deadline = %(deadline)s, quote = %(quote)s, updated_at = %(now)s
-    WHERE task_id = %(task_id)s
-), assigned AS (
-    UPDATE {frames.fullname} SET state = 'assigned', updated_at = %(now)s WHERE task_id = %(task_id)s AND job_id = %(job_id)s
+#: A claim is one call of ``api.claim_task`` (revision 0009; its comment there says what it does): matching,
+#: the task lock (``FOR UPDATE SKIP LOCKED``), the escrow check with the exact quote (``api.task_quote`` =
+#: :func:`task_quote`), pause/resume, the lease, its frames and the ``assign`` outbox row, in one statement
+#: that is its own transaction (autocommit). The job conditions are :func:`mismatch` in SQL over the jobs'
+#: generated ``req_*`` columns and the heartbeat's fact columns (tests/api/test_scheduler.py checks the two
+#: agree over random jobs and nodes).
+_CLAIM = (
+    "SELECT * FROM api.claim_task(CAST(%s AS bigint), CAST(%s AS integer), CAST(%s AS float8), CAST(%s AS text[]),"
+    " %s, %s, CAST(%s AS numeric), CAST(%s AS numeric), CAST(%s AS numeric))"
 )
-INSERT INTO {chain_outbox.fullname} (kind, job_id, task_id, attempt, chain_job_id, chain_task_id, node_id, quote,
-                                     status, tries, next_try_at, created_at)
-VALUES ('assign', %(job_id)s, %(task_id)s, %(attempt)s, %(chain_job_id)s, %(seq)s, %(node_id)s, %(quote)s, 'pending', 0, %(now)s, %(now)s)
-"""
+_TELEMETRY = f"SELECT telemetry, operator FROM {node_status.fullname} WHERE node_id = %s"
 
 #: Heartbeat facts that matching reads, as ``node_status`` columns.
 _FACT_COLUMNS = ("engines", "gpu_count", "gpu_vendor", "gpu_models", "min_gpu_vram_gb", "ram_gb", "location")
+_STORE_FACTS = (
+    f"UPDATE {node_status.fullname} SET "
+    + ", ".join(f"{name} = %({name})s" for name in _FACT_COLUMNS)
+    + " WHERE node_id = %(node_id)s"
+)
 
 
 def _fact_values(facts: NodeFacts) -> dict[str, Any]:
@@ -385,127 +329,99 @@ def _fact_values(facts: NodeFacts) -> dict[str, Any]:
     }
 
 
-def _row_facts(row: Any) -> NodeFacts:
-    """The node facts stored with its last heartbeat."""
-    return NodeFacts(
-        gpu_count=row.gpu_count,
-        gpu_vendor=row.gpu_vendor,
-        gpu_models=tuple(row.gpu_models),
-        min_gpu_vram_gb=row.min_gpu_vram_gb,
-        ram_gb=row.ram_gb,
-        location=row.location,
-        engines=tuple(row.engines),
-        multiplier=row.multiplier,
-        operator=row.operator,
-    )
+@lru_cache(maxsize=64)
+def _trusted(operators: tuple[str, ...]) -> list[str]:
+    return sorted({o.lower() for o in operators})
+
+
+#: A step of a claim: the statement to run and its parameters; the step is sent the statement's first row.
+Step = tuple[str, Any]
+
+
+def _claim_steps(
+    node_id: int, settings: Settings, max_frames: int | None
+) -> Generator[Step, Any, dict[str, Any] | None]:
+    """A claim as the statements it runs, for a sync or an async connection alike (:func:`claim`,
+    :func:`claim_async`); returns the lease (None when nothing matches)."""
+    margin_num, margin_den = float(settings.quote_margin).as_integer_ratio()
+    for _ in range(2):
+        now = utcnow()
+        deadline = now + timedelta(seconds=settings.lease_s)
+        row = yield (
+            _CLAIM,
+            (
+                node_id,
+                max_frames,
+                settings.tier2_min_multiplier,
+                _trusted(tuple(settings.trusted_operators)),
+                now,
+                deadline,
+                margin_num,
+                margin_den,
+                settings.max_task_quote,
+            ),
+        )
+        if row is None:
+            return None  # no heartbeat, or nothing matches
+        status, task_id, job_id, attempt, chain_job_id, seq, task_frames, job_cfg, quote = row
+        if status == "leased":
+            # The job's version is bumped after the claim's commit (see bump), coalesced with bumps in flight.
+            yield _TOUCH, {"job_id": job_id, "now": now}
+            return {
+                "task_id": task_id,
+                "job_id": job_id,
+                "attempt": attempt,
+                "chain_job_id": chain_job_id,
+                "chain_task_id": str(seq),
+                "frames": task_frames,
+                "settings": job_cfg,
+                "lease_deadline": deadline,
+                "quote": quote,
+            }
+        # "no facts": a heartbeat stored before its facts had columns; store them from its telemetry, try again
+        telemetry, operator = yield _TELEMETRY, (node_id,)
+        yield _STORE_FACTS, {**_fact_values(node_facts(telemetry, operator)), "node_id": node_id}
+    return None
+
+
+def _run_steps(driver: Any, steps: Generator[Step, Any, dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Run a claim's statements on an autocommit psycopg connection (prepared, binary results)."""
+    try:
+        sql, params = next(steps)
+        while True:
+            cur = driver.execute(sql, params, prepare=True, binary=True)
+            sql, params = steps.send(cur.fetchone() if cur.description is not None else None)
+    except StopIteration as done:
+        return done.value
+
+
+async def _run_steps_async(aconn: Any, steps: Generator[Step, Any, dict[str, Any] | None]) -> dict[str, Any] | None:
+    """:func:`_run_steps` on an autocommit psycopg ``AsyncConnection``."""
+    try:
+        sql, params = next(steps)
+        while True:
+            cur = await aconn.execute(sql, params, prepare=True, binary=True)
+            sql, params = steps.send(await cur.fetchone() if cur.description is not None else None)
+    except StopIteration as done:
+        return done.value
 
 
 def claim(engine: Engine, node_id: int, settings: Settings, max_frames: int | None = None) -> dict[str, Any] | None:
     """Lease the best matching queued task to the node (one transaction); None when nothing matches."""
-    now = utcnow()
-    params: dict[str, Any] = {
-        "node_id": node_id,
-        "max_frames": max_frames,
-        "tier2_min": settings.tier2_min_multiplier,
-        "trusted": sorted({o.lower() for o in settings.trusted_operators}),
-        "skip": [],
-    }
-    # Not psycopg's pipeline mode: it saves round trips but cost more CPU than it saved here (measured).
     with _driver_connection(engine) as driver:
-        with driver.transaction():
-            lease = _claim(driver, node_id, settings, params, now)
-        if lease is not None:
-            _touch(driver, lease["job_id"], False)  # after the commit (see bump)
-    return lease
+        return _run_steps(driver, _claim_steps(node_id, settings, max_frames))
 
 
-def _claim(
-    driver: Any, node_id: int, settings: Settings, params: dict[str, Any], now: datetime
+def claim_on(driver: Any, node_id: int, settings: Settings, max_frames: int | None = None) -> dict[str, Any] | None:
+    """:func:`claim` on a psycopg connection in autocommit mode (the benchmark's own connections)."""
+    return _run_steps(driver, _claim_steps(node_id, settings, max_frames))
+
+
+async def claim_async(
+    aconn: Any, node_id: int, settings: Settings, max_frames: int | None = None
 ) -> dict[str, Any] | None:
-    """The claim inside its transaction."""
-    for _ in range(200):  # at most the 200 first candidate jobs, as one candidate list used to be
-        # dict rows: psycopg's namedtuple rows build their class with exec(), which CPython 3.11 does not make
-        # safe in threads running side by side (the API's thread pool).
-        found = driver.cursor(row_factory=dict_row).execute(_CLAIM, params, prepare=True).fetchone()
-        if found is None:
-            return None  # no heartbeat yet: nothing is known to match
-        row = SimpleNamespace(**found)
-        if row.engines is None:  # a heartbeat stored before its facts had columns: store them now
-            _store_facts(driver, node_id, row.operator)
-            continue
-        if row.job_id is None:
-            return None  # nothing matches
-        job_id = int(row.job_id)
-        params["skip"] = [*params["skip"], job_id]  # a job passed over below is not tried again
-        try:
-            job_cfg = job_settings(row.settings)
-        except ValueError:  # settings this server can no longer read (e.g. another bpy): not claimable here
-            log.warning("job %s: stored settings do not validate here; skipped", job_id)
-            continue
-        facts = _row_facts(row)
-        if mismatch(job_cfg, facts, settings) is not None:
-            continue  # the SQL conditions are a filter; mismatch decides
-        quote = task_quote(settings, int(row.price_per_minute), facts.multiplier, row.ref_minutes)
-        closed = row.budget is None or row.closed
-        available = None if closed else int(row.budget) - int(row.spent) - int(row.reserved) - int(row.pending)
-        if available is None or available < quote:
-            if row.job_state != "paused":
-                _set_state(
-                    driver, job_id, "paused", f"the escrow cannot cover the next task's quote ({quote}); top it up"
-                )
-            continue
-        if row.job_state == "paused":
-            _set_state(driver, job_id, "active", None)
-        attempt = int(row.attempt) + 1
-        deadline = now + timedelta(seconds=settings.lease_s)
-        driver.execute(
-            _LEASE,
-            {
-                "attempt": attempt,
-                "node_id": node_id,
-                "deadline": deadline,
-                "quote": quote,
-                "now": now,
-                "task_id": row.task_id,
-                "job_id": job_id,
-                "chain_job_id": row.chain_job_id,
-                "seq": row.seq,
-            },
-            prepare=True,
-        )
-        return {
-            "task_id": int(row.task_id),
-            "job_id": job_id,
-            "attempt": attempt,
-            "chain_job_id": str(row.chain_job_id),
-            "chain_task_id": str(row.seq),
-            "frames": list(row.frames),
-            "settings": row.settings,
-            "lease_deadline": deadline,
-            "quote": str(quote),
-        }
-    return None
-
-
-def _store_facts(driver: Any, node_id: int, operator: str) -> None:
-    """Fill the fact columns of a heartbeat stored before they existed (from its telemetry)."""
-    telemetry = driver.execute(
-        f"SELECT telemetry FROM {node_status.fullname} WHERE node_id = %(n)s", {"n": node_id}
-    ).fetchone()[0]
-    values = _fact_values(node_facts(telemetry, operator))
-    sets = ", ".join(f"{name} = %({name})s" for name in values)
-    driver.execute(
-        f"UPDATE {node_status.fullname} SET {sets} WHERE node_id = %(node_id)s", {**values, "node_id": node_id}
-    )
-
-
-def _set_state(driver: Any, job_id: int, state: str, reason: str | None) -> None:
-    """:func:`bump` with a new state and pause reason, on the claim's driver connection."""
-    driver.execute(
-        f"UPDATE {jobs.fullname} SET state = %(state)s, pause_reason = %(reason)s, "
-        "version = version + 1, updated_at = %(now)s WHERE job_id = %(job_id)s",
-        {"state": state, "reason": reason, "now": utcnow(), "job_id": job_id},
-    )
+    """:func:`claim` on a psycopg ``AsyncConnection`` in autocommit mode."""
+    return await _run_steps_async(aconn, _claim_steps(node_id, settings, max_frames))
 
 
 def _leased(conn: Any, task_id: int, node_id: int, now: datetime) -> Any:
@@ -582,6 +498,21 @@ def _requeue(conn: Any, row: Any, now: datetime, settings: Settings, *, failed: 
         .on_conflict_do_nothing()
     )
     bump(conn, row.job_id)
+
+
+def exclude_node(conn: Any, node_id: int, job_id: int, task_id: int, frame_numbers: list[int] | None = None) -> None:
+    """The node may not claim the task again (its result failed verification), nor, with ``frame_numbers``, the
+    tasks now rendering those frames again (a dispute over them was upheld: the creator's re-render task)."""
+    which = tasks.c.task_id == task_id
+    if frame_numbers:
+        which = which | tasks.c.task_id.in_(
+            select(frames.c.task_id).where(frames.c.job_id == job_id, frames.c.frame.in_(frame_numbers))
+        )
+    conn.execute(
+        update(tasks)
+        .where(tasks.c.job_id == job_id, which, literal(node_id) != all_(tasks.c.excluded_nodes))
+        .values(excluded_nodes=func.array_append(tasks.c.excluded_nodes, node_id))
+    )
 
 
 def fail_task(engine: Engine, node_id: int, task_id: int, error: str, settings: Settings) -> bool:

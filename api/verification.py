@@ -494,6 +494,7 @@ def _requeue_failed(conn: Any, row: Any, settings: Settings, now: datetime) -> N
         f"verification {row.verification_id} failed the result of attempt {row.task_attempt}",
         settings,
     )
+    scheduler.exclude_node(conn, int(row.worker_node_id), task.job_id, task.task_id)  # another worker renders it
     state = conn.execute(select(jobs.c.state).where(jobs.c.job_id == task.job_id)).scalar_one()
     scheduler.bump(conn, task.job_id, **({"state": "active"} if state == "completed" else {}))
 
@@ -564,6 +565,8 @@ def submit_verdict(
                     f"dispute upheld by verification {verification_id}",
                     settings,
                 )
+                # the creator's re-render of the disputed frames goes to another worker
+                scheduler.exclude_node(conn, int(row.worker_node_id), row.job_id, row.task_id, list(row.frame_numbers))
             outcome = "dispute upheld" if body.verdict == FAIL else "dispute rejected"
         else:
             votes = conn.execute(

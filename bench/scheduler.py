@@ -2,21 +2,28 @@
 
 A fresh embedded PostgreSQL in a temporary directory is migrated; active jobs (linked to mirror escrow rows,
 as the indexer would write them) totalling ``tasks`` one-frame tasks are inserted in bulk, ``workers`` nodes
-record a heartbeat, then one thread per node loops: :func:`api.scheduler.claim` (the code of
-``POST /nodes/claim`` minus HTTP) → mark the task rendered (the database writes of ``/tasks/{id}/complete``
-minus the signature and upload checks, then the job's version bump) until nothing is left. The threads are
-spread over ``processes`` processes (as the API runs several workers: one Python process's GIL would be
-the ceiling), and each process serves them first come first served through ``connections / processes``
-pooled connections, as an API's request threads would; a claim's latency includes that wait. The chain
-outbox is never drained (no chain). Double claims are counted afterwards from the database: tasks with
-more than one ``assign`` outbox row or lease attempt, and frames not rendered exactly once.
+record a heartbeat, then one simulated worker per node loops: the API's claim core (``api.scheduler``'s
+``claim_async`` / ``claim_on``: the statements of ``POST /nodes/claim`` minus HTTP) → mark the task rendered
+until nothing is left. The completion is one statement doing the database writes of ``/tasks/{id}/complete``
+(``api.node_tasks._complete``) without its signature and upload checks (and without SQLAlchemy), then the
+job's version bump (``api.scheduler.touch``'s statement). The workers are asyncio tasks (``--driver
+threads``: threads) spread over ``processes`` processes (as the API runs several workers: one Python
+process's GIL would be the ceiling); each process serves them first come first served through
+``connections / processes`` psycopg connections in autocommit mode, as an API's request handlers would its
+pool (the SQLAlchemy pool's checkout is left out); a claim's latency includes that wait. The chain outbox
+is never drained (no chain). Double claims are counted afterwards from the database: tasks with more than
+one ``assign`` outbox row or lease attempt, and frames not rendered exactly once. The JSON also gives the
+CPU per claim (with its completion) of the workers' processes and of PostgreSQL, which does not depend on
+what else the machine runs.
 
-    python -m bench.scheduler [--tasks 10000] [--workers 200] [--processes 2] [--connections 16]
+    python -m bench.scheduler [--tasks 10000] [--workers 200] [--processes 2] [--connections 16] [--driver D]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -24,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,18 +180,31 @@ FROM rendered_task AS r
 """
 
 
-def _complete(engine: Any, node_id: int, task_id: int) -> None:
-    """Complete a leased task (``_COMPLETE``, committed), then bump the job's version (``api.scheduler.touch``)."""
+def _complete(driver: Any, node_id: int, task_id: int) -> None:
+    """Complete a leased task (``_COMPLETE``, committed), then bump the job's version (``api.scheduler.touch``).
+
+    ``driver`` is a psycopg connection in autocommit mode: two autocommit statements, not one pipeline: in
+    pipeline mode statements up to the next Sync share one implicit transaction, and the bump must come after
+    the completion's own (synchronous) commit."""
     from api import scheduler
 
     params = {"task_id": task_id, "node_id": node_id, "now": scheduler.utcnow(), "sha256": "cd" * 32}
-    # Two autocommit statements, not one pipeline: in pipeline mode statements up to the next Sync share one
-    # implicit transaction, and the bump must come after the completion's own (synchronous) commit.
-    with scheduler._driver_connection(engine) as driver:  # noqa: SLF001 - the API's connection, autocommit
-        row = driver.execute(_COMPLETE, params, prepare=True).fetchone()
-        if row is None:
-            raise scheduler.LeaseGone(f"task {task_id} is not leased to node {node_id}")
-        scheduler._touch(driver, row[0], row[1])  # noqa: SLF001 - as touch(), on this connection
+    row = driver.execute(_COMPLETE, params, prepare=True).fetchone()
+    if row is None:
+        raise scheduler.LeaseGone(f"task {task_id} is not leased to node {node_id}")
+    scheduler._touch(driver, row[0], row[1])  # noqa: SLF001 - as touch(), on this connection
+
+
+async def _complete_async(aconn: Any, node_id: int, task_id: int) -> None:
+    """:func:`_complete` on an autocommit psycopg ``AsyncConnection``."""
+    from api import scheduler
+
+    params = {"task_id": task_id, "node_id": node_id, "now": scheduler.utcnow(), "sha256": "cd" * 32}
+    row = await (await aconn.execute(_COMPLETE, params, prepare=True)).fetchone()
+    if row is None:
+        raise scheduler.LeaseGone(f"task {task_id} is not leased to node {node_id}")
+    touch = scheduler._TOUCH_FINISH if row[1] else scheduler._TOUCH  # noqa: SLF001 - as scheduler.touch()
+    await aconn.execute(touch, {"job_id": row[0], "now": scheduler.utcnow()}, prepare=True)
 
 
 def _double_claims(engine: Any) -> dict[str, int]:
@@ -218,46 +239,55 @@ def _double_claims(engine: Any) -> dict[str, int]:
     }
 
 
-class _FifoGate:
-    """At most ``n`` holders, served strictly first come first served (a slot goes straight to the oldest waiter).
+class _FifoPool:
+    """Connections handed out strictly first come first served (a connection goes straight to the oldest waiter).
 
     Stands for the API's request threads in front of its connection pool: a pool's own queue lets a thread
     that just gave a connection back take it again at once, which starves some workers for seconds."""
 
-    def __init__(self, n: int) -> None:
-        self._free = n
+    def __init__(self, conns: list[Any]) -> None:
+        self._free = list(conns)
         self._lock = threading.Lock()
-        self._waiters: deque[threading.Event] = deque()
+        self._waiters: deque[tuple[threading.Event, list[Any]]] = deque()
 
-    def __enter__(self) -> None:
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
         with self._lock:
-            if self._free > 0 and not self._waiters:
-                self._free -= 1
-                return
-            turn = threading.Event()
-            self._waiters.append(turn)
-        turn.wait()
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            if self._waiters:
-                self._waiters.popleft().set()
+            if self._free and not self._waiters:
+                conn = self._free.pop()
             else:
-                self._free += 1
+                turn: tuple[threading.Event, list[Any]] = (threading.Event(), [])
+                self._waiters.append(turn)
+                conn = None
+        if conn is None:
+            turn[0].wait()
+            conn = turn[1][0]
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                if self._waiters:
+                    event, slot = self._waiters.popleft()
+                    slot.append(conn)
+                    event.set()
+                else:
+                    self._free.append(conn)
 
 
 def _worker_process(url: str, nodes: list[int], connections: int, settings: Any, barrier: Any, results: Any) -> None:
     """One process of simulated workers: a thread per node loops claim → complete until nothing is left."""
+    import psycopg
+
     from api import scheduler
-    from pictor.db import sqlalchemy_url
+    from pictor.db import libpq_url
 
     logging.getLogger("api.scheduler").setLevel(logging.ERROR)
-    engine = create_engine(sqlalchemy_url(url), pool_size=connections, max_overflow=0, pool_timeout=300)
+    conns = [psycopg.connect(libpq_url(url), autocommit=True) for _ in range(connections)]
+    pool = _FifoPool(conns)
     latencies: list[list[float]] = [[] for _ in nodes]
     done = [0] * len(nodes)
     errors: list[str] = []
     ready = threading.Barrier(len(nodes) + 1)
-    gate = _FifoGate(connections)
 
     def worker(index: int) -> None:
         node = nodes[index]
@@ -266,13 +296,13 @@ def _worker_process(url: str, nodes: list[int], connections: int, settings: Any,
             ready.wait()
             while True:
                 t0 = time.perf_counter()
-                with gate:  # the wait for a free request thread is part of the claim's latency
-                    lease = scheduler.claim(engine, node, settings)
+                with pool.connection() as conn:  # the wait for a connection is part of the claim's latency
+                    lease = scheduler.claim_on(conn, node, settings)
                 lat.append(time.perf_counter() - t0)
                 if lease is None:
                     return
-                with gate:
-                    _complete(engine, node, lease["task_id"])
+                with pool.connection() as conn:
+                    _complete(conn, node, lease["task_id"])
                 done[index] += 1
         except Exception as exc:  # noqa: BLE001 - reported in the result
             errors.append(f"node {node}: {exc.__class__.__name__}: {exc}")
@@ -281,20 +311,22 @@ def _worker_process(url: str, nodes: list[int], connections: int, settings: Any,
     try:
         for t in threads:
             t.start()
-        with engine.connect():  # open the pool's first connection before the clock starts
-            pass
         barrier.wait()  # every process ready: start together
         ready.wait()
         start = time.perf_counter()  # CLOCK_MONOTONIC: comparable between processes
+        cpu = time.process_time()
         for t in threads:
             t.join()
         end = time.perf_counter()
+        cpu = time.process_time() - cpu
     finally:
-        engine.dispose()
+        for conn in conns:
+            conn.close()
     results.put(
         {
             "start": start,
             "end": end,
+            "cpu_s": cpu,
             "claims": sum(done),
             "latencies": [x for lat in latencies for x in lat],
             "errors": errors,
@@ -302,7 +334,86 @@ def _worker_process(url: str, nodes: list[int], connections: int, settings: Any,
     )
 
 
-def _run(url: str, n_tasks: int, workers: int, processes: int, connections: int, settings: Any) -> dict[str, Any]:
+class _AsyncFifoPool:
+    """Connections handed out strictly first come first served (as :class:`_FifoGate`, for asyncio tasks).
+
+    ``asyncio.Queue`` lets the task that just put a connection back take it again before the waiter it woke."""
+
+    def __init__(self, conns: list[Any]) -> None:
+        self._free = list(conns)
+        self._waiters: deque[asyncio.Future[Any]] = deque()
+
+    async def get(self) -> Any:
+        if self._free and not self._waiters:
+            return self._free.pop()
+        turn: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
+        return await turn
+
+    def put(self, conn: Any) -> None:
+        if self._waiters:
+            self._waiters.popleft().set_result(conn)
+        else:
+            self._free.append(conn)
+
+
+def _async_worker_process(
+    url: str, nodes: list[int], connections: int, settings: Any, barrier: Any, results: Any
+) -> None:
+    """One process of simulated workers as asyncio tasks sharing ``connections`` async connections."""
+    import psycopg
+
+    from api import scheduler
+    from pictor.db import libpq_url
+
+    logging.getLogger("api.scheduler").setLevel(logging.ERROR)
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def main() -> tuple[float, float, int]:
+        conns = [await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True) for _ in range(connections)]
+        pool = _AsyncFifoPool(conns)
+        done = 0
+
+        async def worker(node: int) -> None:
+            nonlocal done
+            try:
+                while True:
+                    t0 = time.perf_counter()
+                    conn = await pool.get()  # the wait for a connection is part of the claim's latency
+                    try:
+                        lease = await scheduler.claim_async(conn, node, settings)
+                    finally:
+                        pool.put(conn)
+                    latencies.append(time.perf_counter() - t0)
+                    if lease is None:
+                        return
+                    conn = await pool.get()
+                    try:
+                        await _complete_async(conn, node, lease["task_id"])
+                    finally:
+                        pool.put(conn)
+                    done += 1
+            except Exception as exc:  # noqa: BLE001 - reported in the result
+                errors.append(f"node {node}: {exc.__class__.__name__}: {exc}")
+
+        await asyncio.to_thread(barrier.wait)  # every process ready: start together
+        start = time.perf_counter()  # CLOCK_MONOTONIC: comparable between processes
+        cpu = time.process_time()
+        await asyncio.gather(*(worker(n) for n in nodes))
+        end = time.perf_counter()
+        cpu = time.process_time() - cpu
+        for conn in conns:
+            await conn.close()
+        return start, end, cpu, done
+
+    start, end, cpu, claims = asyncio.run(main())
+    results.put({"start": start, "end": end, "cpu_s": cpu, "claims": claims, "latencies": latencies, "errors": errors})
+
+
+def _run(
+    url: str, n_tasks: int, workers: int, processes: int, connections: int, settings: Any, driver: str = "asyncio"
+) -> dict[str, Any]:
     from pictor.db import sqlalchemy_url
 
     setup = create_engine(sqlalchemy_url(url), future=True)
@@ -320,7 +431,7 @@ def _run(url: str, n_tasks: int, workers: int, processes: int, connections: int,
     results = ctx.Queue()
     procs = [
         ctx.Process(
-            target=_worker_process,
+            target=_async_worker_process if driver == "asyncio" else _worker_process,
             daemon=True,
             args=(
                 url,
@@ -335,10 +446,13 @@ def _run(url: str, n_tasks: int, workers: int, processes: int, connections: int,
     ]
     for proc in procs:
         proc.start()
+    server_cpu = _server_cpu_s(url)
     parts = [results.get(timeout=900) for _ in procs]
     for proc in procs:
         proc.join(60)
     elapsed = max(p["end"] for p in parts) - min(p["start"] for p in parts)
+    time.sleep(0.5)  # the workers' backends exit once their connections close: let the postmaster reap them
+    server_cpu = _server_cpu_s(url) - server_cpu  # exited backends' time is the postmaster's now
     engine = create_engine(sqlalchemy_url(url), future=True)
     try:
         checks = _double_claims(engine)
@@ -364,11 +478,35 @@ def _run(url: str, n_tasks: int, workers: int, processes: int, connections: int,
         "jobs": n_jobs,
         "processes": processes,
         "connections": connections,
+        "driver": driver,
+        # CPU per claim (and its completion), whatever else the machine runs: the simulated workers' processes
+        # over the run, and PostgreSQL's (server processes and exited backends) from the setup's end to here.
+        "worker_cpu_ms_per_claim": round(sum(p["cpu_s"] for p in parts) * 1000 / max(1, claims), 3),
+        "server_cpu_ms_per_claim": round(server_cpu * 1000 / max(1, claims), 3) if server_cpu >= 0 else None,
         "max_connections": max_conn,
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
         **{k: v for k, v in checks.items() if k != "double_claims"},
     }
+
+
+def _server_cpu_s(url: str) -> float:
+    """CPU seconds of the PostgreSQL server so far: the postmaster with its exited children (-1 if unknown)."""
+    import os
+
+    import psycopg
+
+    from pictor.db import libpq_url
+
+    try:
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            pgdata = conn.execute("SHOW data_directory").fetchone()[0]
+        pid = int((Path(pgdata) / "postmaster.pid").read_text().split()[0])
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError, psycopg.Error):
+        return -1.0
+    # utime, stime, cutime, cstime: fields 14-17 of proc(5), 11-14 after the command name
+    return sum(int(x) for x in stat[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _allow_connections(url: str, n: int) -> None:
@@ -383,7 +521,9 @@ def _allow_connections(url: str, n: int) -> None:
         eng.dispose()
 
 
-def run_bench(tasks: int = 10_000, workers: int = 200, processes: int = 2, connections: int = 16) -> dict[str, Any]:
+def run_bench(
+    tasks: int = 10_000, workers: int = 200, processes: int = 2, connections: int = 16, driver: str = "asyncio"
+) -> dict[str, Any]:
     """Run the benchmark on a fresh embedded PostgreSQL; returns claims_per_s, p99_claim_ms, double_claims…"""
     from pictor.db import start_embedded, stop_embedded, upgrade
     from pictor.settings import Settings
@@ -399,7 +539,7 @@ def run_bench(tasks: int = 10_000, workers: int = 200, processes: int = 2, conne
             upgrade(url)
             # No chain: the outbox is never drained (as the tests' scheduler_background=False).
             settings = Settings(data_dir=Path(tmp) / "data", scheduler_background=False)  # type: ignore[call-arg]
-            return _run(url, tasks, workers, processes, connections, settings)
+            return _run(url, tasks, workers, processes, connections, settings, driver)
         finally:
             stop_embedded(pgdata)
 
@@ -411,8 +551,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=200)
     parser.add_argument("--processes", type=int, default=2, help="processes the workers' threads are spread over")
     parser.add_argument("--connections", type=int, default=16, help="database connections of all processes together")
+    parser.add_argument(
+        "--driver", choices=("asyncio", "threads"), default="asyncio", help="workers as asyncio tasks or threads"
+    )
     args = parser.parse_args()
-    print(json.dumps(run_bench(args.tasks, args.workers, args.processes, args.connections)))
+    print(json.dumps(run_bench(args.tasks, args.workers, args.processes, args.connections, args.driver)))
 
 
 if __name__ == "__main__":

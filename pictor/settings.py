@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     rewards_online_max_gap_s: int = Field(default=600, ge=1, description="Longest heartbeat gap still counted online.")
     rewards_liveness_idle_s: int = Field(default=6 * 3600, ge=60, description="Online without work this long: check.")
     rewards_liveness_deadline_s: int = Field(default=2 * 3600, ge=60, description="Time a node has to pass a check.")
+    rewards_liveness_renders: int = Field(default=1, ge=1, le=64, description="Liveness reference renders at once.")
+    rewards_liveness_render_timeout_s: float = Field(default=120.0, gt=0, description="Limit of one reference render.")
+    rewards_liveness_render_wait_s: float = Field(default=60.0, gt=0, description="Wait for a render slot, then 503.")
     # The creator command line (pictor/creator_cli.py).
     api_url: str = Field(default="http://127.0.0.1:8000", description="The Pictor API the creator CLI talks to.")
     wallet_key: Path | None = Field(default=None, description="Creator CLI key file; default <data_dir>/wallet.key.")

@@ -243,6 +243,10 @@ def test_node_flow_render_complete_and_outbox(app, funded) -> None:
     assert client.post(f"/jobs/{job_id}/frames/3/accept", headers=headers).status_code == 409  # not rendered
     rejected = client.post(f"/jobs/{job_id}/frames/2/reject", headers=headers).json()
     assert rejected["state"] == "rejected" and rejected["rerender_task_id"]
+    with engine.connect() as conn:  # the re-render never goes back to the node whose frame was rejected
+        rendered_by = conn.execute(select(tasks.c.node_id).where(tasks.c.task_id == task_id)).scalar_one()
+        excluded = conn.execute(select(tasks.c.excluded_nodes).where(tasks.c.task_id == rejected["rerender_task_id"]))
+    assert rendered_by is not None and excluded.scalar_one() == [rendered_by]
 
     # The coordinator's assignment reaches the chain once, though the first answer is lost.
     settings = client.app.state.settings

@@ -557,3 +557,153 @@ def test_task_quote_is_exact_integer_arithmetic() -> None:
     assert scheduler.task_quote(settings, 40_000, 1.7, 0.25) == 15_000  # the multiplier cancels out
     assert scheduler.task_quote(Settings(max_task_quote=1_000), 10**16, 1.0, 1.0) == 1_000  # capped
     assert scheduler.task_quote(settings, 1, 1.0, 1e-9) == 1  # never zero
+
+
+def test_sql_quote_is_task_quote_exactly(env) -> None:
+    """``api.task_quote`` (the claim's quote, in SQL) equals :func:`scheduler.task_quote` to the base unit."""
+    import random
+    from fractions import Fraction
+
+    engine, _ = env
+    rng = random.Random(4)
+    cases = [(10**16, 0.1, 1.5, 10**17), (40_000, 0.25, 1.5, 10**12), (1, 1e-9, 1.0, 10), (50_000, 1e300, 2.0, 10**12)]
+    cases += [(1, 5e-324, 1.0, 10**12), (7, 0.0, 1.0, 10**12), (10**12, 3.0, 1.1, 10**18)]
+    for _ in range(300):
+        minutes = rng.choice([rng.random() * 10, rng.random() * 1e-6, rng.uniform(0, 1e6), rng.randint(1, 90) / 60])
+        cases.append((rng.randint(1, 10**16), minutes, rng.choice([1.0, 1.5, 1.1, rng.uniform(1, 3)]), 10**17))
+    with engine.connect() as conn:
+        for price, minutes, margin, cap in cases:
+            settings = Settings(quote_margin=margin, max_task_quote=cap)
+            num, den = Fraction(margin).numerator, Fraction(margin).denominator
+            got = conn.exec_driver_sql(
+                "SELECT api.task_quote(%s, CAST(%s AS float8), %s, %s, %s)", (price, minutes, num, den, cap)
+            ).scalar_one()
+            assert int(got) == scheduler.task_quote(settings, price, 1.0, minutes), (price, minutes, margin)
+
+
+def test_sql_matching_agrees_with_mismatch(env) -> None:
+    """Over random jobs and nodes, a node claims exactly the jobs ``mismatch`` lets it take."""
+    import random
+
+    from pictor.render_settings import SettingsError
+
+    engine, settings = env
+    settings = settings.model_copy(update={"trusted_operators": [OPERATOR.upper().replace("0X", "0x")]})
+    rng = random.Random(7)
+
+    def pick(*options):
+        return rng.choice(options)
+
+    cfgs: dict[int, object] = {}
+    while len(cfgs) < 36:
+        hardware = {
+            "gpu_vendor": pick("any", "nvidia", "amd", "intel"),
+            "gpu_model": pick(None, None, "4090", "rtx", "A100", "Radeon"),
+            "gpu_count": pick(None, None, 1, 2),
+            "min_vram_gb": pick(None, None, 8, 12.5, 24),
+            "min_ram_gb": pick(None, None, 16, 32, 48.5),
+        }
+        overrides = {
+            "engine": pick("cycles", "eevee", "workbench"),
+            "device": pick("CPU", "GPU"),
+            "worker_location": pick("any", "any", "europe", "asia"),
+            "pricing_tier": pick("none", "tier-1", "tier-2", "tier-3"),
+            "hardware": {k: v for k, v in hardware.items() if v is not None},
+        }
+        try:
+            cfg = parse_job_settings({**SMALL, "frames": "1", "frames_per_node": 1, **overrides})
+        except SettingsError:
+            continue
+        cfgs[new_job(engine, settings, 100 + len(cfgs), **overrides)] = cfg
+    agreed = 0
+    for node in range(1, 31):
+        gpus = pick(0, 1, 2, 2)
+        tele = {
+            "gpus": gpus,
+            "vram_mb": pick(4096, 8192, 12800, 24576),
+            "vendor": pick("nvidia", "amd", "intel"),
+            "model": pick("NVIDIA RTX 4090", "NVIDIA A100", "AMD Radeon PRO", "Intel Arc"),
+            "multiplier": pick(0.5, 1.0, 2.0),
+            "location": pick("europe", "asia", "any"),
+            "ram_mb": pick(16384, 32768, 49664, 65536),
+        }
+        if rng.random() < 0.3:
+            tele["engines"] = rng.sample(["CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH"], rng.randint(1, 2))
+        beat(engine, node, **tele)
+        with engine.connect() as conn:
+            status = conn.execute(select(scheduler.node_status).where(scheduler.node_status.c.node_id == node)).one()
+        facts = scheduler.node_facts(status.telemetry, status.operator)
+        expected = {job for job, cfg in cfgs.items() if scheduler.mismatch(cfg, facts, settings) is None}
+        claimed = set()
+        while (lease := scheduler.claim(engine, node, settings)) is not None:
+            claimed.add(lease["job_id"])
+        assert claimed == expected, (tele, {j: scheduler.mismatch(cfgs[j], facts, settings) for j in cfgs})
+        agreed += len(expected)
+        with engine.begin() as conn:  # every task back in the queue for the next node
+            conn.execute(update(tasks).values(state="queued", node_id=None, lease_deadline=None, attempt=0))
+            conn.execute(update(frames).values(state="queued"))
+            conn.execute(chain_outbox.delete())
+    assert 0 < agreed < 30 * len(cfgs)  # the draws both matched and missed
+
+
+def test_a_node_excluded_from_a_task_does_not_claim_it_again(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1, frames="1", frames_per_node=1)
+    beat(engine, 7)
+    beat(engine, 8)
+    lease = scheduler.claim(engine, 7, settings)
+    with engine.begin() as conn:  # its result failed verification: the task is queued again without node 7
+        conn.execute(update(tasks).where(tasks.c.task_id == lease["task_id"]).values(state="queued", node_id=None))
+        scheduler.exclude_node(conn, 7, job, lease["task_id"])
+        scheduler.exclude_node(conn, 7, job, lease["task_id"])  # once is enough
+    with engine.connect() as conn:
+        assert conn.execute(select(tasks.c.excluded_nodes).where(tasks.c.job_id == job)).scalar_one() == [7]
+    assert scheduler.claim(engine, 7, settings) is None
+    again = scheduler.claim(engine, 8, settings)
+    assert again["task_id"] == lease["task_id"] and again["attempt"] == 2
+
+
+def test_an_upheld_dispute_keeps_the_worker_off_the_rerender(env) -> None:
+    engine, settings = env
+    job = new_job(engine, settings, 1, frames="1-2", frames_per_node=2)
+    beat(engine, 7)
+    lease = scheduler.claim(engine, 7, settings)
+    with engine.begin() as conn:
+        conn.execute(update(tasks).where(tasks.c.task_id == lease["task_id"]).values(state="rendered"))
+        conn.execute(
+            update(frames)
+            .where(frames.c.job_id == job)
+            .values(state="rendered", rendered_at=scheduler.utcnow(), sha256="ab" * 32)
+        )
+    rerender = jobs_api._review(engine, job, 2, CREATOR, settings, accept=False)["rerender_task_id"]
+    with engine.begin() as conn:  # what api.verification does when the dispute's checker upholds it
+        scheduler.exclude_node(conn, 7, job, lease["task_id"], [2])
+    assert scheduler.claim(engine, 7, settings) is None
+    beat(engine, 8)
+    assert scheduler.claim(engine, 8, settings)["task_id"] == rerender
+
+
+def test_claim_async_runs_the_same_claim(env, db_url: str) -> None:
+    import psycopg
+
+    from pictor.db import libpq_url
+
+    engine, settings = env
+    job = new_job(engine, settings, 1, frames="1-2", frames_per_node=1)
+    beat(engine, 7)
+    with engine.connect() as conn:
+        version = conn.execute(select(jobs.c.version).where(jobs.c.job_id == job)).scalar_one()
+
+    async def go() -> list:
+        async with await psycopg.AsyncConnection.connect(libpq_url(db_url), autocommit=True) as aconn:
+            return [await scheduler.claim_async(aconn, 7, settings) for _ in range(3)]
+
+    first, second, none = asyncio.run(go())
+    assert none is None and first["task_id"] != second["task_id"]
+    assert first["job_id"] == job and first["attempt"] == 1 and first["frames"] == [1] and int(first["quote"]) >= 1
+    with engine.connect() as conn:
+        assert conn.execute(select(jobs.c.version).where(jobs.c.job_id == job)).scalar_one() == version + 2
+        assert conn.execute(select(chain_outbox.c.task_id).order_by(chain_outbox.c.id)).scalars().all() == [
+            first["task_id"],
+            second["task_id"],
+        ]

@@ -75,6 +75,7 @@ class Net:
     b: NodeKey
     stranger: Account
     params: Any
+    worker2: NodeKey  # a second worker operator's node: it takes a task another worker failed
 
 
 def run(net: Net, work: Any) -> Any:
@@ -119,7 +120,7 @@ def net(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ne
             params = await chain.views.params()
             await set_params(chain, admin, params, quorum=1, review_window_secs=0)
             await chain.submit_and_wait(admin, pay.config_set_paused(False))  # the mirror holds every config field
-            ops = {n: generate_account() for n in ("worker", "a", "b")}
+            ops = {n: generate_account() for n in ("worker", "a", "b", "worker2")}
             creator, stranger = generate_account(), generate_account()
             await asyncio.gather(
                 *(chain.fund(account_address(x), 10 * APT) for x in [*ops.values(), creator, stranger])
@@ -128,14 +129,17 @@ def net(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ne
             await chain.submit_and_wait(admin, pay.token_mint(account_address(ops["worker"]), wstake + cstake))
             for name in ("a", "b"):
                 await chain.submit_and_wait(admin, pay.token_mint(account_address(ops[name]), cstake))
+            await chain.submit_and_wait(admin, pay.token_mint(account_address(ops["worker2"]), wstake))
             await chain.submit_and_wait(admin, pay.token_mint(account_address(creator), DEPOSIT))
             await chain.submit_and_wait(creator, pay.vault_deposit(DEPOSIT))
-            await chain.submit_and_wait(ops["worker"], pay.staking_stake(ROLE_WORKER, wstake))
+            for name in ("worker", "worker2"):
+                await chain.submit_and_wait(ops[name], pay.staking_stake(ROLE_WORKER, wstake))
             for name in ("worker", "a", "b"):
                 await chain.submit_and_wait(ops[name], pay.staking_stake(ROLE_CHECKER, cstake))
             nodes = {}
             for name, op, role in (("worker", "worker", ROLE_WORKER), ("own", "worker", ROLE_CHECKER),
-                                   ("a", "a", ROLE_CHECKER), ("b", "b", ROLE_CHECKER)):  # fmt: skip
+                                   ("a", "a", ROLE_CHECKER), ("b", "b", ROLE_CHECKER),
+                                   ("worker2", "worker2", ROLE_WORKER)):  # fmt: skip
                 key = generate_account()
                 await chain.submit_and_wait(
                     ops[op],
@@ -148,9 +152,9 @@ def net(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ne
             end = (await chain.ledger_info()).ledger_version
             await Indexer(chain, IndexerConfig(database_url=template, stop_at_version=end)).run()
             return Net(localnet, data_dir, template, admin, keys.coordinator, creator, nodes["worker"], nodes["own"],
-                       nodes["a"], nodes["b"], stranger, await chain.views.params())  # fmt: skip
+                       nodes["a"], nodes["b"], stranger, await chain.views.params(), nodes["worker2"])  # fmt: skip
 
-        holder = Net(localnet, data_dir, template, *([None] * 9))  # type: ignore[arg-type]
+        holder = Net(localnet, data_dir, template, *([None] * 10))  # type: ignore[arg-type]
         made = run(holder, go)
         get_engine(template).dispose()
         yield made
@@ -485,9 +489,14 @@ def test_fail_requeues_the_task_for_another_try_with_a_strike(app, net) -> None:
         ).all()
     assert [r.reason for r in requeued] == [2] and requeued[0].txn_hash == txn
     assert strikes and strikes[-1].txn_hash == txn
-    # The task is rendered again: the next claim leases it (attempt 2) and the chain assigns it.
+    # The task is rendered again, never by the worker whose result failed: another worker leases it (attempt 2)
+    # and the chain assigns it.
+    assert task.excluded_nodes == [identity(engine, net.worker).node_id]
     try:
-        lease = as_node(client, net.worker).post("/nodes/claim", json={})
+        assert as_node(client, net.worker).post("/nodes/claim", json={}).status_code == 204
+        worker2 = as_node(client, net.worker2)
+        assert worker2.post("/nodes/heartbeat", json={"telemetry": telemetry()}).status_code == 200
+        lease = worker2.post("/nodes/claim", json={})
     finally:
         as_node(client, None)
     assert lease.status_code == 200 and lease.json()["task_id"] == item["task_id"] and lease.json()["attempt"] == 2
