@@ -23,13 +23,23 @@ Life of a work item (``api.verification_tables.verifications``), one per task at
    worker (the chain already requeued it and struck the worker node), the worker's failure on the job is
    counted (blocklisted at ``blocklist_failures``, as for failed renders). ``unsure`` (or a verdict whose
    attestation did not commit): another operator is asked, up to ``verify_max_rounds`` rounds.
+   **Unverifiable**: after the last round without a decision — or when a round stays unclaimed for
+   ``verify_lease_s`` because no checker may claim it (the worker's operator, the operators that judged the
+   attempt and the excluded ones leave none; :func:`escalate_stalled`) — nothing was proven either way: the task
+   is rendered again by another worker (the worker joins its ``excluded_nodes``; no strike, no failure counted)
+   under a fresh on-chain task id (the job's highest ``seq`` + 1, as a rejected frame's re-render). The chain
+   has no way to requeue a ``SUBMITTED`` task without a strike (``requeue_task`` takes only ``ASSIGNED`` tasks,
+   its reasons are fixed, only a fail quorum requeues a submitted one and it strikes the worker), so the old
+   on-chain task stays ``SUBMITTED``, unpaid, its quote reserved in the escrow (``close_job`` refuses while it
+   is in flight) — see :func:`_requeue_unverifiable`.
 5. Disputes: a creator who rejects a verified frame inside the review window gets the
    ``escrow::dispute_task`` payload to sign (:func:`dispute_offer`); once the mirror shows the dispute, a
    ``dispute`` item is queued at the next claim, for a checker that is neither the worker's operator nor a
    passer. Its ``fail`` upholds the dispute on chain (the worker operator and every passer are slashed
    ``slash_bps`` of their stake, the task requeued unpaid); ``pass`` settles it.
 6. Verified tasks whose review window has ended are settled by the API's finalizer
-   (``escrow::finalize_task``, which anyone may call; the coordinator account pays the gas).
+   (``escrow::finalize_task``, which anyone may call; the coordinator account pays the gas); the same loop runs
+   :func:`escalate_stalled`.
 
 Read side: ``GET /jobs/{id}/frames/{frame}/verification`` (the creator: verdicts, evidence, on-chain
 attestations), ``GET /verification/evidence/{sha256}`` (public: the exact evidence bytes, so anyone recomputes
@@ -499,6 +509,136 @@ def _requeue_failed(conn: Any, row: Any, settings: Settings, now: datetime) -> N
     scheduler.bump(conn, task.job_id, **({"state": "active"} if state == "completed" else {}))
 
 
+def _requeue_unverifiable(conn: Any, row: Any, settings: Settings, now: datetime, why: str) -> bool:
+    """Nothing was proven about the result: another worker renders the task again; False when it moved meanwhile.
+
+    No strike and no failure are counted for the worker: it is only excluded from the task. The chain cannot
+    requeue a ``SUBMITTED`` task (chain/SPEC.md: ``requeue_task`` wants ``ASSIGNED``; only a fail quorum, which
+    strikes the worker, requeues a submitted one), so the re-render gets a fresh on-chain task id and the old one
+    stays ``SUBMITTED`` and unpaid."""
+    if row.purpose != VERIFY:
+        return False  # a dispute keeps its task DISPUTED on chain; the creator's re-render is already queued
+    task = conn.execute(select(tasks).where(tasks.c.task_id == row.task_id).with_for_update()).one()
+    if task.state != "rendered" or task.attempt != row.task_attempt:
+        return False
+    onchain = conn.execute(
+        select(mirror.tasks.c.state, mirror.tasks.c.result_hash).where(
+            mirror.tasks.c.job_id == row.chain_job_id, mirror.tasks.c.task_id == row.chain_task_id
+        )
+    ).first()
+    if onchain is None or onchain.state != CHAIN_SUBMITTED or bytes(onchain.result_hash).hex() != row.result_hash:
+        # an attestation the API never heard of moved it (verified or requeued on chain): do not render it twice
+        log.warning(
+            "task %s attempt %s is unverifiable (%s) but the chain shows it in state %s: left as it is",
+            row.task_id,
+            row.task_attempt,
+            why,
+            None if onchain is None else onchain.state,
+        )
+        return False
+    out_of_attempts = task.attempt >= settings.task_max_attempts
+    conn.execute(
+        update(frames)
+        .where(frames.c.task_id == task.task_id, frames.c.job_id == task.job_id)
+        .values(state="failed" if out_of_attempts else "queued", sha256=None, updated_at=now)
+    )
+    # the fresh on-chain task id is taken under the job's lock, as a rejected frame's re-render takes one
+    job_state = conn.execute(select(jobs.c.state).where(jobs.c.job_id == task.job_id).with_for_update()).scalar_one()
+    seq = conn.execute(select(func.max(tasks.c.seq)).where(tasks.c.job_id == task.job_id)).scalar_one() + 1
+    conn.execute(
+        update(tasks)
+        .where(tasks.c.task_id == task.task_id)
+        .values(
+            state="failed" if out_of_attempts else "queued", seq=seq, node_id=None, lease_deadline=None, updated_at=now
+        )
+    )
+    # the attempt's other items must not be claimed any more (the old on-chain task still shows SUBMITTED)
+    conn.execute(
+        update(verifications)
+        .where(
+            verifications.c.task_id == row.task_id,
+            verifications.c.task_attempt == row.task_attempt,
+            verifications.c.state != "done",
+        )
+        .values(state="done", lease_deadline=None, chain_error=f"unverifiable: {why}"[:2000], updated_at=now)
+    )
+    scheduler.exclude_node(conn, int(row.worker_node_id), task.job_id, task.task_id)  # another worker renders it
+    scheduler.bump(conn, task.job_id, **({"state": "active"} if job_state == "completed" else {}))
+    log.warning(
+        "task %s attempt %s (worker node %s) is unverifiable: %s; %s as on-chain task %s/%s (task %s/%s stays "
+        "SUBMITTED and unpaid: the chain cannot requeue a submitted task without a strike)",
+        row.task_id,
+        row.task_attempt,
+        row.worker_node_id,
+        why,
+        "frames failed after the last attempt" if out_of_attempts else "queued for another worker",
+        row.chain_job_id,
+        seq,
+        row.chain_job_id,
+        row.chain_task_id,
+    )
+    return True
+
+
+def _undecided(conn: Any, row: Any, settings: Settings, now: datetime) -> str:
+    """No decision in this round: ask another operator, or after the last round render the task again."""
+    if _next_round(conn, row, settings, now):
+        return "asked another checker"
+    if _requeue_unverifiable(conn, row, settings, now, f"no decision after {row.round} rounds"):
+        return "requeued as unverifiable"
+    return "rounds used up"
+
+
+def escalate_stalled(engine: Engine, settings: Settings, now: datetime | None = None, limit: int = 50) -> int:
+    """Requeue as unverifiable the ``verify`` items awaited on chain that no checker may claim and that waited a
+    whole round (``verify_lease_s``); how many."""
+    now = now or scheduler.utcnow()
+    v, mt, n, st = verifications, mirror.tasks, mirror.nodes, mirror.stakes
+    other = verifications.alias("other")
+    judged = select(other.c.checker_operator).where(
+        other.c.task_id == v.c.task_id,
+        other.c.task_attempt == v.c.task_attempt,
+        other.c.verification_id != v.c.verification_id,
+        other.c.checker_operator.is_not(None),
+    )
+    min_stake = select(mirror.protocol_config.c.min_checker_stake).scalar_subquery()
+    eligible = (
+        select(n.c.node_id)
+        .join(st, and_(st.c.operator == n.c.operator, st.c.role == ROLE_CHECKER))
+        .where(
+            n.c.role == ROLE_CHECKER,
+            n.c.active,
+            n.c.operator != v.c.worker_operator,
+            ~(n.c.operator == any_(v.c.excluded_operators)),
+            n.c.operator.not_in(judged),
+            st.c.active >= func.coalesce(min_stake, 0),
+        )
+    )
+    done = 0
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(v)
+            .join(mt, and_(mt.c.job_id == v.c.chain_job_id, mt.c.task_id == v.c.chain_task_id))
+            .where(
+                v.c.purpose == VERIFY,
+                (v.c.state == "queued") | ((v.c.state == "claimed") & (v.c.lease_deadline < now)),
+                v.c.updated_at < now - timedelta(seconds=settings.verify_lease_s),
+                mt.c.state == CHAIN_SUBMITTED,
+                mt.c.result_hash == func.decode(v.c.result_hash, "hex"),
+                ~exists(eligible),
+            )
+            .order_by(v.c.verification_id)
+            .limit(limit)
+            .with_for_update(of=v, skip_locked=True)
+        ).all()
+        for row in rows:
+            why = f"no eligible checker operator claimed round {row.round} within {settings.verify_lease_s} s"
+            log.warning("verification %s of task %s attempt %s: %s", row.verification_id, row.task_id,
+                        row.task_attempt, why)  # fmt: skip
+            done += int(_requeue_unverifiable(conn, row, settings, now, why))
+    return done
+
+
 def _next_round(conn: Any, row: Any, settings: Settings, now: datetime) -> bool:
     """Ask another operator (False when the rounds are used up)."""
     if row.round >= settings.verify_max_rounds:
@@ -555,7 +695,7 @@ def submit_verdict(
         )
         outcome = "recorded"
         if body.verdict == UNSURE or not attested:
-            outcome = "asked another checker" if _next_round(conn, row, settings, now) else "rounds used up"
+            outcome = _undecided(conn, row, settings, now)
         elif row.purpose == DISPUTE:
             if body.verdict == FAIL:  # upheld: the worker was wrong (and slashed on chain)
                 _count_failure(
@@ -581,7 +721,7 @@ def submit_verdict(
                 )
             ).scalar_one()
             if votes < _quorum(conn):
-                outcome = "asked another checker" if _next_round(conn, row, settings, now) else "rounds used up"
+                outcome = _undecided(conn, row, settings, now)
             elif body.verdict == PASS:
                 conn.execute(
                     update(frames)
@@ -858,6 +998,7 @@ async def _finalizer(app: Any) -> None:
         settings = get_app_settings(request)  # type: ignore[arg-type]
         await asyncio.sleep(settings.verify_finalize_interval_s)
         try:
+            await run_in_threadpool(escalate_stalled, get_engine(request), settings)  # type: ignore[arg-type]
             caller = scheduler.coordinator_key(app, settings)
             if caller is not None:
                 await finalize_due(get_engine(request), get_chain(request), caller)  # type: ignore[arg-type]

@@ -436,6 +436,7 @@ async def _serve(root: Path, services: Services, port: int, faucet_port: int, ap
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    os.environ.setdefault("PICTOR_LEADERBOARD_BACKGROUND", "true")  # a served stack refreshes boards, as `pictor api`
     stack = await start_stack(root, services, port=port, faucet_port=faucet_port, api_port=api_port)
     try:
         path = write_up_file(stack)

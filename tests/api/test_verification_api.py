@@ -1,7 +1,8 @@
 """Verification through the API on a real localnet indexed into the embedded PostgreSQL: work items appear when a
 worker's result is submitted, checkers claim them (never their own operator's), report verdicts with evidence,
-attest on chain with their node keys; pass settles, fail requeues with a strike, unsure asks another operator,
-a creator's dispute is decided by a third checker and the wrong side is slashed; the chain refuses replayed and
+attest on chain with their node keys; pass settles, fail requeues with a strike, unsure asks another operator
+(unsure in every round, or nobody left who may judge: another worker renders the task again, no strike), a
+creator's dispute is decided by a third checker and the wrong side is slashed; the chain refuses replayed and
 forged attestations and settles a task once when two checkers attest at the same time; the books reconcile.
 
 The evidence here is built by hand in the format the checker agent sends (the agent and the real verifier are
@@ -17,6 +18,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ from api import scheduler
 from api.app import create_app
 from api.job_tables import frames, job_node_failures, tasks
 from api.node_auth import NodeIdentity
-from api.verification import _excluded_for, canonical_json, claim, finalize_due
+from api.verification import _excluded_for, canonical_json, claim, escalate_stalled, finalize_due
 from api.verification_tables import verifications
 from chain.errors import ChainError, MoveAbortError
 from chain.keys import (
@@ -522,6 +524,144 @@ def test_unsure_asks_a_checker_of_another_operator(app, net) -> None:
     second = claim_as(client, net.b)
     assert second.status_code == 200 and second.json()["round"] == 2
     assert second.json()["task_id"] == item["task_id"]
+
+
+def complete_as(client: TestClient, net: Net, node: NodeKey, lease: dict[str, Any], chain_job_id: int) -> str:
+    """Upload, complete and submit on chain a leased one-frame task as ``node``; the result hash (hex)."""
+    (frame,) = lease["frames"]
+    data = png(frame + 11 * lease["task_id"] + lease["attempt"])
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        worker = as_node(client, node)
+        put = worker.put(f"/nodes/tasks/{lease['task_id']}/frames/{frame}", content=data,
+                         headers={"X-Pictor-Content-Sha256": sha})  # fmt: skip
+        assert put.status_code == 200, put.text
+        manifest = {"job_id": lease["job_id"], "task_id": lease["task_id"], "attempt": lease["attempt"],
+                    "device": "CPU", "node": node.address, "frames": [{"frame": frame, "sha256": sha,
+                    "render_seconds": 0.5, "width": 64, "height": 48, "format": "PNG"}]}  # fmt: skip
+        signature = node.key.sign(canonical_json(manifest)).signature.hex()
+        completed = worker.post(f"/nodes/tasks/{lease['task_id']}/complete",
+                                json={"manifest": manifest, "signature": signature})  # fmt: skip
+        assert completed.status_code == 200, completed.text
+    finally:
+        as_node(client, None)
+    digest = hashlib.sha256(canonical_json(manifest)).digest()
+    seq = int(lease["chain_task_id"])
+    run(net, lambda chain: chain.submit_and_wait(
+        node.key, chain.payloads.escrow_submit_result(chain_job_id, seq, digest, 30_000)))  # fmt: skip
+    return digest.hex()
+
+
+def unsure_rounds(client: TestClient, net: Net, checkers: list[NodeKey]) -> list[Any]:
+    """Each checker in turn claims the next round and reports ``unsure`` (nothing goes on chain); the answers."""
+    answers = []
+    for round_, checker in enumerate(checkers, start=1):
+        item = claim_as(client, checker)
+        assert item.status_code == 200, item.text
+        item = item.json()
+        assert item["round"] == round_ and item["purpose"] == "verify"
+        evidence = evidence_for(item, checker, {item["frames"][0]["frame"]: "unsure"})
+        answers.append(report(client, checker, item, "unsure", evidence, None))
+        assert answers[-1].status_code == 200, answers[-1].text
+    return answers
+
+
+def test_a_task_unsure_in_every_round_is_rendered_again_by_another_worker_without_a_strike(
+    app, net, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, engine, url = app
+    settings = client.app.state.settings
+    settings.verify_max_rounds = 2  # checkers A and B; the worker's own checker never judges its operator's work
+    job = render_job(client, engine, url, net)
+    (first,) = job.tasks
+    # The stuck task keeps its quote reserved on chain: the creator tops up so another quote fits beside it.
+    budget = int(client.get(f"/jobs/{job.job_id}", headers=job.headers).json()["escrow"]["budget"])
+    run(net, lambda chain: chain.submit_and_wait(net.creator, chain.payloads.escrow_top_up(job.chain_job_id, budget)))
+    index(net, url)
+    worker_id = identity(engine, net.worker).node_id
+    strikes = run(net, lambda chain: chain.views.node(worker_id)).strikes
+    with caplog.at_level("WARNING", logger="api.verification"):
+        answers = unsure_rounds(client, net, [net.a, net.b])
+    assert [a.json()["outcome"] for a in answers] == ["asked another checker", "requeued as unverifiable"]
+    assert any("unverifiable" in r.getMessage() and "stays SUBMITTED" in r.getMessage() for r in caplog.records)
+    assert set(frame_states(engine, job.job_id).values()) == {"queued"}
+    with engine.connect() as conn:
+        task = conn.execute(select(tasks).where(tasks.c.task_id == first["task_id"])).one()
+        failures = conn.execute(select(job_node_failures).where(job_node_failures.c.job_id == job.job_id)).all()
+    assert task.state == "queued" and task.node_id is None and task.excluded_nodes == [worker_id]
+    assert task.seq == first["seq"] + 1  # a fresh on-chain task: the chain cannot requeue a submitted one
+    assert failures == []  # nothing was proven: no failure counted, no blocklist
+    for checker in (net.a, net.b, net.own_checker):
+        assert claim_as(client, checker).status_code == 204  # the old attempt is not verified any more
+    try:
+        assert as_node(client, net.worker).post("/nodes/claim", json={}).status_code == 204  # excluded
+        worker2 = as_node(client, net.worker2)
+        assert worker2.post("/nodes/heartbeat", json={"telemetry": telemetry()}).status_code == 200
+        lease = worker2.post("/nodes/claim", json={})
+    finally:
+        as_node(client, None)
+    assert lease.status_code == 200, lease.text
+    lease = lease.json()
+    assert lease["task_id"] == first["task_id"] and lease["attempt"] == 2 and int(lease["chain_task_id"]) == task.seq
+    run(net, lambda chain: scheduler.process_outbox(engine, chain, net.coordinator, settings))
+    result_hash = complete_as(client, net, net.worker2, lease, job.chain_job_id)
+    index(net, url)
+    item = claim_as(client, net.a).json()
+    assert (item["task_id"], item["attempt"], item["round"]) == (first["task_id"], 2, 1)
+    assert item["result_hash"] == result_hash and int(item["chain_task_id"]) == task.seq
+    evidence = evidence_for(item, net.a)
+    txn = attest(net, net.a, item, "pass", evidence)
+    answer = report(client, net.a, item, "pass", evidence, txn)
+    assert answer.status_code == 200 and answer.json()["outcome"] == "verified", answer.text
+    assert set(frame_states(engine, job.job_id).values()) == {"verified"}
+    index(net, url)
+    with engine.connect() as conn:
+        settled = conn.execute(
+            select(mirror.task_settlements).where(mirror.task_settlements.c.job_id == job.chain_job_id)
+        ).all()
+        requeued = conn.execute(
+            select(mirror.task_requeues).where(mirror.task_requeues.c.job_id == job.chain_job_id)
+        ).all()
+    assert len(settled) == 1 and int(settled[0].task_id) == task.seq and settled[0].txn_hash == txn
+    assert settled[0].worker_operator == account_address(net.worker2.operator)
+    assert requeued == []  # nothing on chain says the first result was bad
+    assert run(net, lambda chain: chain.views.node(worker_id)).strikes == strikes
+    old = run(net, lambda chain: chain.views.task(job.chain_job_id, first["seq"]))
+    assert old.state == 2 and old.pass_count == 0  # stays SUBMITTED and unpaid (no chain path; see the docs)
+    report_ = run(net, lambda chain: reconcile(engine, chain))
+    assert report_.ok, [m.as_dict() for m in report_.mismatches]
+
+
+def test_a_round_nobody_may_claim_escalates_after_the_round_timeout(app, net, caplog: pytest.LogCaptureFixture) -> None:
+    client, engine, url = app
+    settings = client.app.state.settings
+    assert settings.verify_max_rounds == 3  # one round more than the operators that may judge this worker
+    job = render_job(client, engine, url, net)
+    (first,) = job.tasks
+    answers = unsure_rounds(client, net, [net.a, net.b])
+    assert [a.json()["outcome"] for a in answers] == ["asked another checker"] * 2
+    for checker in (net.a, net.b, net.own_checker):
+        assert claim_as(client, checker).status_code == 204  # round 3 is queued, but nobody may claim it
+    now = scheduler.utcnow()
+    assert escalate_stalled(engine, settings, now) == 0  # not before a whole round went by
+    later = now + timedelta(seconds=settings.verify_lease_s + 1)
+    with caplog.at_level("WARNING", logger="api.verification"):
+        assert escalate_stalled(engine, settings, later) == 1
+    assert any("no eligible checker operator claimed round 3" in r.getMessage() for r in caplog.records)
+    assert escalate_stalled(engine, settings, later) == 0  # once
+    with engine.connect() as conn:
+        task = conn.execute(select(tasks).where(tasks.c.task_id == first["task_id"])).one()
+        items = conn.execute(
+            select(verifications.c.round, verifications.c.state, verifications.c.chain_error)
+            .where(verifications.c.task_id == first["task_id"])
+            .order_by(verifications.c.round)
+        ).all()
+        failures = conn.execute(select(job_node_failures).where(job_node_failures.c.job_id == job.job_id)).all()
+    assert task.state == "queued" and task.seq == first["seq"] + 1
+    assert task.excluded_nodes == [identity(engine, net.worker).node_id] and failures == []
+    assert [(r.round, r.state) for r in items] == [(1, "done"), (2, "done"), (3, "done")]
+    assert "unverifiable" in items[2].chain_error
+    assert set(frame_states(engine, job.job_id).values()) == {"queued"}
 
 
 def test_the_chain_refuses_forged_replayed_and_conflicted_attestations_and_settles_once(app, net) -> None:
