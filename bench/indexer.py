@@ -31,7 +31,7 @@ import httpx
 from aptos_sdk.account import Account
 from aptos_sdk.transactions import TransactionPayload
 
-from chain.client import ChainTransaction, LedgerInfo, PictorChain, TxResult
+from chain.client import LedgerInfo, PictorChain, TxResult
 from chain.errors import ChainError
 from chain.events import JobOpened, NodeRegistered, ResultSubmitted, TaskSettled, TaskVerified
 from chain.keys import (
@@ -642,10 +642,16 @@ class BulkHistory(History):
         await self._set_params(1, 0)
         creators = self.creators[:jobs_per_round]
         rounds = pictor_events // (5 * jobs_per_round * tasks_per_job) + 1
-        await asyncio.gather(*(  # enough PICTOR for every round's deposit
-            self.send("token::mint", self.admin, self.pay.token_mint(account_address(c), rounds * tasks_per_job * 50 * PICTOR))
-            for c in creators
-        ))
+        await asyncio.gather(
+            *(  # enough PICTOR for every round's deposit
+                self.send(
+                    "token::mint",
+                    self.admin,
+                    self.pay.token_mint(account_address(c), rounds * tasks_per_job * 50 * PICTOR),
+                )
+                for c in creators
+            )
+        )
         emitted = 0
         while emitted < pictor_events:
             await asyncio.gather(
@@ -696,7 +702,7 @@ class BulkHistory(History):
 
 
 class PrefetchedChain:
-    """Pre-fetched pages served as the client serves them (JSON → :class:`ChainTransaction`, events decoded)."""
+    """Pre-fetched pages served as the client's :meth:`PictorChain.transaction_page` serves them (the node's JSON)."""
 
     def __init__(self, raw: list[dict[str, Any]], client: PictorChain) -> None:
         self.raw = raw  # raw[v] is version v
@@ -708,9 +714,9 @@ class PrefetchedChain:
         """Where the pre-fetched history ends."""
         return LedgerInfo(LOCALNET_CHAIN_ID, 0, len(self.raw) - 1, 0, 0, 0, "prefetched")
 
-    async def transactions(self, start: int, limit: int = 100) -> list[ChainTransaction]:
-        """Decode a page, exactly as :meth:`PictorChain.transactions` does after its HTTP request."""
-        return [self.client.to_chain_transaction(t) for t in self.raw[start : start + limit]]
+    async def transaction_page(self, start: int, limit: int = 100) -> list[dict[str, Any]]:
+        """A page, as :meth:`PictorChain.transaction_page` returns it after its HTTP request."""
+        return self.raw[start : start + limit]
 
 
 async def _fetch_all(chain: PictorChain, end: int) -> list[dict[str, Any]]:

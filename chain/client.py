@@ -679,6 +679,15 @@ class PictorChain:
         data = await self._get_json("transactions", params={"start": int(start), "limit": int(limit)})
         return [self.to_chain_transaction(item) for item in data]
 
+    async def transaction_page(self, start: int, limit: int = 100) -> list[dict[str, Any]]:
+        """Like :meth:`transactions`, but the node's JSON dicts as they come (the indexer decodes them itself)."""
+        if start < 0 or limit <= 0:
+            raise InvalidArgument("start must be >= 0 and limit > 0")
+        data = await self._get_json("transactions", params={"start": int(start), "limit": int(limit)})
+        if not isinstance(data, list):
+            raise ChainError(f"GET transactions answered {type(data).__name__}, not a list")
+        return data
+
     # ------------------------------------------------------------------ faucet & transfers
 
     async def fund(self, address: str | AccountAddress, amount: int, timeout: float | None = None) -> list[TxResult]:

@@ -37,7 +37,9 @@ REQUEUE_JOB_CLOSED = 4
 ZERO_ADDRESS = "0x" + "0" * 64
 
 #: Column names of every table, in order (rows are tuples in this order).
-COLUMNS: dict[str, tuple[str, ...]] = {name: tuple(c.name for c in t.columns) for name, t in schema.metadata.tables.items()}
+COLUMNS: dict[str, tuple[str, ...]] = {
+    name: tuple(c.name for c in t.columns) for name, t in schema.metadata.tables.items()
+}
 
 
 #: Seeds of the module stores, named objects of ``@pictor`` (chain/SPEC.md).
@@ -123,47 +125,77 @@ def _pictor_stores(txn: dict[str, Any], metadata: str) -> dict[str, str | None]:
     return stores
 
 
-_FA_TYPES = frozenset((TX_FA_DEPOSIT, TX_FA_WITHDRAW))
+_FA_KINDS = {TX_FA_DEPOSIT: "deposit", TX_FA_WITHDRAW: "withdraw"}
 _first = operator.itemgetter(0)
+_PICTOR = object()  # an event type of the package
+_UNSEEN = object()
 
 
 def _version(txn: ChainTransaction | dict[str, Any]) -> int:
     return txn.version if isinstance(txn, ChainTransaction) else int(txn["version"])
 
 
+def _event_kind(type_tag: str, package: str) -> Any:
+    """What an event type is to the indexer: a PICTOR movement kind, a pictor event (_PICTOR), or None."""
+    if type_tag in _FA_KINDS:
+        return _FA_KINDS[type_tag]
+    parsed = ev.split_type_tag(type_tag)
+    return _PICTOR if parsed is not None and parsed[0] == package else None
+
+
 def decode_transactions(txns: Iterable[ChainTransaction | dict[str, Any]], package_address: str) -> list[DecodedTxn]:
     """The pictor events and PICTOR token movements of committed transactions (failed ones have none).
 
-    A transaction is either the client's :class:`~chain.client.ChainTransaction` (its pictor events
-    already decoded) or the node's JSON dict.
+    A transaction is the node's JSON dict (the indexer's hot path: one pass over its events, each
+    event type classified once) or the client's :class:`~chain.client.ChainTransaction` (its pictor
+    events already decoded).
     """
     package = normalize_address(package_address)
     metadata = pictor_metadata_address(package)
     # module stores are created at genesis, before any movement: their owner is known, not read
     known_owners = {module_store(package, name): package for name in STORE_SEEDS}
+    kinds: dict[str, Any] = {}  # event type -> _event_kind (a page repeats a handful of types)
+    decode = ev.decode_event
     out: list[DecodedTxn] = []
     for txn in txns:
+        fa: list[tuple[int, str, dict[str, Any]]] = []
         if isinstance(txn, ChainTransaction):
             raw = txn.raw
             if not txn.success:
                 continue
             decoded: list[tuple[int, ev.PictorEvent | TokenMovement]] = [(r.index, r.event) for r in txn.events]
+            for index, e in enumerate(raw.get("events") or ()):
+                if e.get("type") in _FA_KINDS:
+                    fa.append((index, _FA_KINDS[e["type"]], e))
         else:
             raw = txn
             if raw.get("success") is False:
                 continue
-            decoded = list(ev.indexed_events(raw, package))
-        raw_events = raw.get("events") or ()
-        fa = [(i, e) for i, e in enumerate(raw_events) if e.get("type") in _FA_TYPES]
+            decoded = []
+            for index, e in enumerate(raw.get("events") or ()):
+                type_tag = e.get("type")
+                if type_tag.__class__ is not str:  # malformed: decode_event says what it is
+                    if (event := decode(e, package)) is not None:
+                        decoded.append((index, event))
+                    continue
+                kind = kinds.get(type_tag, _UNSEEN)
+                if kind is _UNSEEN:
+                    kind = kinds[type_tag] = _event_kind(type_tag, package)
+                if kind is _PICTOR:
+                    decoded.append((index, decode(e, package)))  # type: ignore[arg-type]  # never None here
+                elif kind is not None:
+                    fa.append((index, kind, e))
         if fa:
             stores = _pictor_stores(raw, metadata)
-            for index, event in fa:
-                store = fast_address(event["data"]["store"])
+            moved = False
+            for index, kind, e in fa:
+                store = fast_address(e["data"]["store"])
                 if store in stores:
-                    kind = "deposit" if event["type"] == TX_FA_DEPOSIT else "withdraw"
                     owner = stores[store] or known_owners.get(store)
-                    decoded.append((index, TokenMovement(kind, store, int(event["data"]["amount"]), owner)))
-            decoded.sort(key=_first)  # event indexes are unique within a transaction
+                    decoded.append((index, TokenMovement(kind, store, int(e["data"]["amount"]), owner)))
+                    moved = True
+            if moved:
+                decoded.sort(key=_first)  # event indexes are unique within a transaction
         if decoded:
             out.append(DecodedTxn(int(raw["version"]), raw["hash"], decoded))
     return out
@@ -194,6 +226,11 @@ class Keys:
     epochs: set[int] = field(default_factory=set)
     stores: set[str] = field(default_factory=set)
     config: bool = False
+    # keys whose first event in the batch creates their row from the event alone (nothing to load)
+    fresh_jobs: set[int] = field(default_factory=set)
+    fresh_tasks: set[tuple[int, int]] = field(default_factory=set)
+    fresh_nodes: set[int] = field(default_factory=set)
+    fresh_epochs: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -231,8 +268,30 @@ def _config_keys(keys: Keys, e: Any) -> None:
 
 
 def _opened_keys(keys: Keys, e: ev.JobOpened) -> None:
-    keys.jobs.add(e.job_id)
+    if e.job_id not in keys.jobs:
+        keys.fresh_jobs.add(e.job_id)
+        keys.jobs.add(e.job_id)
     keys.accounts.add(e.creator)
+
+
+def _assigned_keys(keys: Keys, e: ev.TaskAssigned) -> None:
+    keys.jobs.add(e.job_id)
+    task = (e.job_id, e.task_id)
+    if task not in keys.tasks:  # an assignment builds the whole task row
+        keys.fresh_tasks.add(task)
+        keys.tasks.add(task)
+
+
+def _registered_keys(keys: Keys, e: ev.NodeRegistered) -> None:
+    if e.node_id not in keys.nodes:
+        keys.fresh_nodes.add(e.node_id)
+        keys.nodes.add(e.node_id)
+
+
+def _published_keys(keys: Keys, e: ev.EpochPublished) -> None:
+    if e.epoch not in keys.epochs:
+        keys.fresh_epochs.add(e.epoch)
+        keys.epochs.add(e.epoch)
 
 
 #: Per event type, how it adds the current-state keys it touches to a :class:`Keys`.
@@ -244,7 +303,7 @@ _KEY_COLLECTORS: dict[type, Callable[[Keys, Any], None]] = {
     ev.JobOpened: _opened_keys,
     ev.JobToppedUp: lambda k, e: k.jobs.add(e.job_id),
     ev.JobClosed: lambda k, e: k.jobs.add(e.job_id),
-    ev.TaskAssigned: _task_keys,
+    ev.TaskAssigned: _assigned_keys,
     ev.TaskRequeued: _task_keys,
     ev.ResultSubmitted: _task_keys,
     ev.TaskVerified: _task_keys,
@@ -256,11 +315,11 @@ _KEY_COLLECTORS: dict[type, Callable[[Keys, Any], None]] = {
     ev.UnstakeRequested: lambda k, e: k.operators.add(e.operator),
     ev.UnstakeWithdrawn: lambda k, e: k.operators.add(e.operator),
     ev.Slashed: _slashed_keys,
-    ev.NodeRegistered: lambda k, e: k.nodes.add(e.node_id),
+    ev.NodeRegistered: _registered_keys,
     ev.NodeKeyRotated: lambda k, e: k.nodes.add(e.node_id),
     ev.NodeDeregistered: lambda k, e: k.nodes.add(e.node_id),
     ev.NodeStruck: lambda k, e: k.nodes.add(e.node_id),
-    ev.EpochPublished: lambda k, e: k.epochs.add(e.epoch),
+    ev.EpochPublished: _published_keys,
     ev.RewardClaimed: lambda k, e: k.epochs.add(e.epoch),
     ev.Minted: lambda k, e: None,
     ev.PoolFunded: lambda k, e: None,
@@ -338,8 +397,16 @@ class Fold:
         row["last_version"] = self._v
         self._dirty.setdefault(table, {})[key] = row
 
-    def _ledger(self, seq: int, address: str, kind: str, credit: int, balance: int,
-                job_id: int | None = None, task_id: int | None = None) -> None:
+    def _ledger(
+        self,
+        seq: int,
+        address: str,
+        kind: str,
+        credit: int,
+        balance: int,
+        job_id: int | None = None,
+        task_id: int | None = None,
+    ) -> None:
         """A vault-ledger row and the account change it records."""
         self.rows.events.setdefault("vault_ledger", []).append(
             (self._v, self._i, seq, self._h, address, kind, credit, balance, job_id, task_id)
@@ -358,7 +425,12 @@ class Fold:
     def _stake(self, operator: str, role: int) -> dict[str, Any]:
         stake = self.state.stakes.get((operator, role))
         if stake is None:
-            stake = self.state.stakes[(operator, role)] = {"operator": operator, "role": role, "active": 0, "unbonding": 0}
+            stake = self.state.stakes[(operator, role)] = {
+                "operator": operator,
+                "role": role,
+                "active": 0,
+                "unbonding": 0,
+            }
         return stake
 
     def _config(self) -> dict[str, Any]:
@@ -435,9 +507,16 @@ class Fold:
 
     def _on_JobOpened(self, e: ev.JobOpened) -> None:
         job = {
-            "job_id": e.job_id, "creator": e.creator, "store": e.store, "budget": e.budget,
-            "credit_in": e.credit_used, "spent": 0, "reserved": 0, "price_per_minute": e.price_per_minute,
-            "closed": False, "opened_version": self._v,
+            "job_id": e.job_id,
+            "creator": e.creator,
+            "store": e.store,
+            "budget": e.budget,
+            "credit_in": e.credit_used,
+            "spent": 0,
+            "reserved": 0,
+            "price_per_minute": e.price_per_minute,
+            "closed": False,
+            "opened_version": self._v,
         }
         self.state.jobs[e.job_id] = job
         self._touch("jobs", e.job_id, job)
@@ -457,9 +536,19 @@ class Fold:
         job["reserved"] += e.quote
         self._touch("jobs", e.job_id, job)
         task = {
-            "job_id": e.job_id, "task_id": e.task_id, "state": ASSIGNED, "node_id": e.node_id,
-            "worker_operator": e.worker_operator, "quote": e.quote, "result_hash": b"", "reference_ms": 0,
-            "charge": 0, "attempt": e.attempt, "review_deadline": 0, "pass_count": 0, "fail_count": 0,
+            "job_id": e.job_id,
+            "task_id": e.task_id,
+            "state": ASSIGNED,
+            "node_id": e.node_id,
+            "worker_operator": e.worker_operator,
+            "quote": e.quote,
+            "result_hash": b"",
+            "reference_ms": 0,
+            "charge": 0,
+            "attempt": e.attempt,
+            "review_deadline": 0,
+            "pass_count": 0,
+            "fail_count": 0,
         }
         self.state.tasks[(e.job_id, e.task_id)] = task
         self._touch("tasks", (e.job_id, e.task_id), task)
@@ -504,8 +593,17 @@ class Fold:
         task["state"] = SETTLED
         self._touch("tasks", (e.job_id, e.task_id), task)
         self._emit(
-            "task_settlements", e.job_id, e.task_id, e.node_id, e.charge, e.worker_operator, e.worker_amount,
-            list(e.checkers), e.checker_amount, e.treasury, e.treasury_amount,
+            "task_settlements",
+            e.job_id,
+            e.task_id,
+            e.node_id,
+            e.charge,
+            e.worker_operator,
+            e.worker_amount,
+            list(e.checkers),
+            e.checker_amount,
+            e.treasury,
+            e.treasury_amount,
         )
         self._emit("escrow_ledger", e.job_id, "charge", -e.charge, from_credit, e.charge - from_credit, e.task_id)
         seq = 0
@@ -533,7 +631,14 @@ class Fold:
         task["pass_count" if e.pass_ else "fail_count"] += 1
         self._touch("tasks", (e.job_id, e.task_id), task)
         self._emit(
-            "attestations", e.job_id, e.task_id, e.node_id, e.operator, e.attempt, e.result_hash, e.pass_,
+            "attestations",
+            e.job_id,
+            e.task_id,
+            e.node_id,
+            e.operator,
+            e.attempt,
+            e.result_hash,
+            e.pass_,
             e.evidence_hash,
         )
 
@@ -544,8 +649,14 @@ class Fold:
 
     def _on_NodeRegistered(self, e: ev.NodeRegistered) -> None:
         node = {
-            "node_id": e.node_id, "operator": e.operator, "role": e.role, "public_key": e.public_key,
-            "account": e.account, "active": True, "strikes": 0, "registered_version": self._v,
+            "node_id": e.node_id,
+            "operator": e.operator,
+            "role": e.role,
+            "public_key": e.public_key,
+            "account": e.account,
+            "active": True,
+            "strikes": 0,
+            "registered_version": self._v,
         }
         self.state.nodes[e.node_id] = node
         self._touch("nodes", e.node_id, node)
@@ -583,8 +694,13 @@ class Fold:
         stake["unbonding"] += e.amount
         self._touch("stakes", (e.operator, e.role), stake)
         request = {
-            "request_id": e.request_id, "operator": e.operator, "role": e.role, "amount": e.amount,
-            "requested_amount": e.amount, "release_at": e.release_at, "status": "pending",
+            "request_id": e.request_id,
+            "operator": e.operator,
+            "role": e.role,
+            "amount": e.amount,
+            "requested_amount": e.amount,
+            "release_at": e.release_at,
+            "status": "pending",
             "requested_version": self._v,
         }
         self.state.unbonding[e.request_id] = request

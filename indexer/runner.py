@@ -3,11 +3,11 @@
 Pipeline (one asyncio loop):
 
 * **fetch**: up to ``fetch_concurrency`` pages of ``page_size`` transactions in flight through
-  :meth:`chain.client.PictorChain.transactions`, handed on in version order and decoded
-  (:func:`indexer.processor.decode_batch`) as they arrive;
+  :meth:`chain.client.PictorChain.transaction_page` (the node's JSON, decoded once, here), handed on
+  in version order and decoded (:func:`indexer.processor.decode_batch`) as they arrive;
 * **write**: the pages waiting in the queue (up to ``max_batch_txns`` transactions) are written by
   :class:`indexer.writer.Writer` in one database transaction, in a worker thread, while the next
-  pages are fetched.
+  pages are fetched and the next batch is folded (:meth:`indexer.writer.Writer.prepare`).
 
 Failure handling: the node unreachable or failing → exponential backoff with one log line per try,
 resuming from the first page not yet fetched; the database unreachable → reconnect with backoff and
@@ -26,13 +26,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
 from chain.client import PictorChain
 from chain.errors import ChainError
 from indexer.processor import DecodedBatch, decode_batch
-from indexer.writer import DEFAULT_PROCESSOR, Writer
+from indexer.writer import DEFAULT_PROCESSOR, Writer, WriteResult
 from pictor.db import libpq_url
 
 log = logging.getLogger("pictor.indexer")
@@ -92,6 +93,7 @@ class Indexer:
         #: True while the writer folds a batch (pure Python, the database waiting): the fetcher, in this
         #: process's other thread, then holds back its decoding rather than compete for the GIL.
         self._hold: Callable[[], bool] = lambda: False
+        self._progress = (time.monotonic(), 0, 0)  # since, events, transactions (for the progress log)
 
     @property
     def lag(self) -> int | None:
@@ -132,7 +134,8 @@ class Indexer:
             if not announced:
                 log.info(
                     "standby: another indexer holds the lock of processor %r; retrying every %.1fs",
-                    self.config.processor, self.config.lock_retry,
+                    self.config.processor,
+                    self.config.lock_retry,
                 )
                 announced = True
             await asyncio.sleep(self.config.lock_retry)
@@ -142,9 +145,11 @@ class Indexer:
     async def _session(self, db_backoff: Backoff) -> bool:
         """Connect, lock, resume after the checkpoint and index; True once ``stop_at_version`` is reached."""
         conn = await asyncio.to_thread(self._connect)
+        reader: psycopg.Connection | None = None
         try:
             await self._acquire_lock(conn)
-            writer = Writer(conn, self.config.processor, event_writes=self.config.event_writes)
+            reader = await asyncio.to_thread(self._connect)  # reads ahead while `conn` writes
+            writer = Writer(conn, self.config.processor, event_writes=self.config.event_writes, reader=reader)
             checkpoint = await asyncio.to_thread(writer.checkpoint)
             db_backoff.reset()
             self.indexed_version = checkpoint
@@ -163,6 +168,8 @@ class Indexer:
                 fetcher.cancel()
                 await asyncio.gather(fetcher, return_exceptions=True)
         finally:
+            if reader is not None:
+                await asyncio.to_thread(reader.close)
             await asyncio.to_thread(conn.close)
 
     def _done(self) -> bool:
@@ -172,33 +179,75 @@ class Indexer:
     async def _write_loop(
         self, writer: Writer, queue: asyncio.Queue[DecodedBatch], fetcher: asyncio.Task[None]
     ) -> bool:
-        """Write what the fetcher hands over, merging queued pages into one transaction."""
-        last_log, events, written = time.monotonic(), 0, 0
-        while True:
-            get = asyncio.ensure_future(queue.get())
-            await asyncio.wait({get, fetcher}, return_when=asyncio.FIRST_COMPLETED)
-            if not get.done():
+        """Write what the fetcher hands over, merging queued pages into one transaction.
+
+        Two batches overlap: while one is written (COPY and commit, in a worker thread), the next is
+        folded over the cached state (:meth:`Writer.prepare`); a batch whose fold needs the database
+        is folded inside its own transaction, once the previous one has committed.
+        """
+        self._progress = (time.monotonic(), 0, 0)
+        inflight: asyncio.Future[WriteResult] | None = None
+        get: asyncio.Future[DecodedBatch] | None = None
+        try:
+            while True:
+                get = asyncio.ensure_future(queue.get())
+                waits: set[asyncio.Future[Any]] = {get, fetcher}
+                if inflight is not None:
+                    waits.add(inflight)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if inflight is not None and inflight.done():
+                    done, inflight = self._written(inflight.result()), None
+                    if done:
+                        get.cancel()
+                        return True
+                if not get.done():
+                    get.cancel()
+                    if fetcher.done():
+                        fetcher.result()  # re-raise what stopped the fetcher
+                        raise RuntimeError("the fetcher stopped")
+                    continue
+                batches = [get.result()]
+                size = batches[0].last_version - batches[0].first_version + 1
+                while size < self.config.max_batch_txns and not queue.empty():
+                    batches.append(queue.get_nowait())
+                    size += batches[-1].last_version - batches[-1].first_version + 1
+                prepared = await asyncio.to_thread(writer.prepare, batches)
+                if inflight is not None:
+                    done, inflight = self._written(await inflight), None
+                    if done:
+                        return True
+                write = asyncio.ensure_future(asyncio.to_thread(writer.commit, prepared))
+                if prepared.rows is None:  # its fold needs the database: nothing may fold meanwhile
+                    if self._written(await write):
+                        return True
+                else:
+                    inflight = write
+        finally:
+            if get is not None:
                 get.cancel()
-                fetcher.result()  # re-raise what stopped the fetcher
-                raise RuntimeError("the fetcher stopped")
-            batches = [get.result()]
-            size = batches[0].last_version - batches[0].first_version + 1
-            while size < self.config.max_batch_txns and not queue.empty():
-                batches.append(queue.get_nowait())
-                size += batches[-1].last_version - batches[-1].first_version + 1
-            result = await asyncio.to_thread(writer.write, batches)
-            self.indexed_version = result.checkpoint
-            events += result.events
-            written += size
-            now = time.monotonic()
-            if now - last_log >= self.config.progress_every or self._done():
-                log.info(
-                    "indexed to version %d (chain %s, lag %s): %d transactions, %d events in %.1fs",
-                    result.checkpoint, self.chain_version, self.lag, written, events, now - last_log,
-                )
-                last_log, events, written = now, 0, 0
-            if self._done():
-                return True
+            if inflight is not None:  # the connection must be idle before the session closes it
+                await asyncio.wait({inflight})
+
+    def _written(self, result: WriteResult) -> bool:
+        """Record a committed batch (and log progress now and then); True once ``stop_at_version`` is indexed."""
+        self.indexed_version = result.checkpoint
+        since, events, written = self._progress
+        events += result.events
+        written += result.transactions
+        now = time.monotonic()
+        if now - since >= self.config.progress_every or self._done():
+            log.info(
+                "indexed to version %d (chain %s, lag %s): %d transactions with events, %d events in %.1fs",
+                result.checkpoint,
+                self.chain_version,
+                self.lag,
+                written,
+                events,
+                now - since,
+            )
+            since, events, written = now, 0, 0
+        self._progress = (since, events, written)
+        return self._done()
 
     # -- fetching
 
@@ -212,7 +261,7 @@ class Indexer:
     async def _page(self, start: int, limit: int) -> list:
         while self._hold():  # the writer is folding: decoding the page now would only slow it down
             await asyncio.sleep(0.0005)
-        return await self.chain.transactions(start, limit)
+        return await self.chain.transaction_page(start, limit)
 
     def _spawn(self, start: int, limit: int) -> asyncio.Task[list]:
         """A page fetch whose failure is read by the fetch loop, or dropped quietly once it was cancelled."""
@@ -255,7 +304,10 @@ class Indexer:
                     delay = self._node_backoff.next()
                     log.warning(
                         "node %s unreachable or failing (%s); retrying from version %d in %.1fs",
-                        self.chain.node_url, exc, next_start, delay,
+                        self.chain.node_url,
+                        exc,
+                        next_start,
+                        delay,
                     )
                     await asyncio.sleep(delay)
                     continue

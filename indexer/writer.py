@@ -15,6 +15,10 @@
    (``… DO UPDATE … WHERE processor_status.last_success_version < EXCLUDED.last_success_version``),
    and commit.
 
+Step 2 can run ahead (:meth:`Writer.prepare`): the pipeline folds batch N+1 over the cache while
+batch N is written; :meth:`Writer.commit` then writes those rows only if the checkpoint it locks is
+the one the fold assumed and the cache was not dropped meanwhile, and folds again otherwise.
+
 A crash anywhere before the commit leaves nothing behind; after it, rows and checkpoint agree. The
 session runs with ``synchronous_commit = off``: a database crash may lose the last commits, rows and
 checkpoint together, and they are indexed again.
@@ -23,6 +27,7 @@ checkpoint together, and they are indexed again.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,6 +98,24 @@ def _rows_by(cur: psycopg.Cursor, query: sql.Composable | str, params: Sequence[
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+def _know_fresh(known: Keys, keys: Keys) -> None:
+    """Count the keys the batch creates as looked up: the fold builds their rows from the events."""
+    known.jobs |= keys.fresh_jobs
+    known.tasks |= keys.fresh_tasks
+    known.nodes |= keys.fresh_nodes
+    known.epochs |= keys.fresh_epochs
+
+
+@dataclass
+class Prepared:
+    """Batches checked by :meth:`Writer.prepare`, with their rows when they could be folded ahead."""
+
+    batches: list[DecodedBatch]
+    base: int | None  # the checkpoint the fold assumed (None: not folded yet)
+    generation: int  # the writer's cache generation the fold used
+    rows: Rows | None  # None: folded inside the write transaction
+
+
 class Writer:
     """Commits decoded batches for one processor over one autocommit connection (which may hold its advisory lock)."""
 
@@ -103,10 +126,13 @@ class Writer:
         *,
         event_writes: str = "copy",
         cache_rows: int = 200_000,
+        reader: psycopg.Connection | None = None,
     ) -> None:
-        if not conn.autocommit:
-            raise ValueError("the writer needs an autocommit connection (it runs its own transactions)")
+        if not conn.autocommit or (reader is not None and not reader.autocommit):
+            raise ValueError("the writer needs autocommit connections (it runs its own transactions)")
         self.conn = conn
+        #: A second connection :meth:`prepare` reads rows the cache lacks through while ``conn`` writes.
+        self.reader = reader
         self.processor = processor
         if event_writes not in ("copy", "staging"):
             raise ValueError("event_writes is 'copy' or 'staging'")
@@ -116,11 +142,16 @@ class Writer:
         #: True while :meth:`write` folds (pure Python, the database idle): a decoder in another thread
         #: of this process may wait for it rather than compete for the GIL and stretch the transaction.
         self.folding = False
+        #: Guards the cache: :meth:`prepare` may fold (in the pipeline's thread) while :meth:`commit` writes.
+        self._lock = threading.RLock()
+        self._generation = 0
         self._forget()
         # A commit need not wait for its WAL flush: a database crash may lose the last batches, but rows and
         # checkpoint together (one transaction), so they are simply indexed again. Exactly-once holds.
         conn.execute("SET synchronous_commit TO off")
         conn.adapters.register_loader("numeric", _IntegerNumericLoader)
+        if reader is not None:
+            reader.adapters.register_loader("numeric", _IntegerNumericLoader)
 
     # -- checkpoint
 
@@ -148,38 +179,90 @@ class Writer:
 
     def write(self, batches: Sequence[DecodedBatch]) -> WriteResult:
         """Write consecutive batches and move the checkpoint to their end, in one transaction."""
+        return self.commit(self.prepare(batches))
+
+    def prepare(self, batches: Sequence[DecodedBatch]) -> Prepared:
+        """Check the batches and, when the cached state covers every key they touch, fold them now.
+
+        Folding ahead lets the pipeline fold the next batch while the previous one is still being
+        written. The fold assumes that everything folded before it commits (the checkpoint will be
+        ``base``); :meth:`commit` writes its rows only if the checkpoint it locks is ``base`` and the
+        cache was not dropped meanwhile, and folds again inside its transaction otherwise.
+
+        Rows the cache lacks are read through ``reader`` (committed state): a key no earlier fold of
+        this cache touched is the same at the checkpoint ``base`` as now, since this writer holds the
+        processor's lock and any other writer would have moved the checkpoint. Without a reader, such
+        a batch is folded inside its transaction.
+        """
         if not batches:
             raise ValueError("nothing to write")
         for before, after in zip(batches, batches[1:], strict=False):
             if after.first_version != before.last_version + 1:
                 raise GapError(f"batches are not consecutive: {before.last_version} then {after.first_version}")
+        batches = list(batches)
+        with self._lock:
+            ahead, generation = self._ahead, self._generation
+            if ahead is None or batches[0].first_version != ahead + 1:
+                return Prepared(batches, None, generation, None)
+            txns = [t for b in batches for t in b.txns]
+            keys = collect_keys(txns)
+            try:
+                if self._covered(keys):
+                    state = self._state
+                elif self.reader is not None:
+                    with self.reader.cursor() as cur:
+                        state = self._load(cur, keys)
+                else:
+                    return Prepared(batches, None, generation, None)  # the fold needs the write transaction
+                rows = Fold(state).apply(txns)
+            except BaseException:
+                self._forget()  # the fold may have changed cached rows half-way
+                raise
+            self._ahead = batches[-1].last_version
+            return Prepared(batches, ahead, generation, rows)
+
+    def commit(self, prepared: Prepared) -> WriteResult:
+        """Write a prepared batch and move the checkpoint to its end, in one transaction (folding it here if needed)."""
+        batches = prepared.batches
         started = time.perf_counter()
         end = batches[-1].last_version
+        rows = prepared.rows
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
                 last = self._lock_checkpoint(cur)
-                if last != self._committed:
-                    self._forget()  # someone else wrote since this writer's last commit: its cache is stale
-                self._committed = last
-                if end <= last:
-                    return WriteResult(last, 0, 0, 0, time.perf_counter() - started)
-                if last >= 0 and batches[0].first_version > last + 1:
-                    raise GapError(f"checkpoint is {last} but the batch starts at {batches[0].first_version}")
-                txns = [t for b in batches for t in b.after(last).txns]
-                self.folding = True  # the pipeline holds its decoding back meanwhile (see indexer.runner)
-                try:
-                    rows = self.fold(cur, txns)
-                finally:
-                    self.folding = False
+                if rows is not None and (last != prepared.base or prepared.generation != self._generation):
+                    rows = None  # folded on a cache that is not the committed state: fold again below
+                    with self._lock:
+                        self._forget()
+                if rows is None:
+                    with self._lock:
+                        if last != self._committed:
+                            self._forget()  # someone else wrote since this writer's last commit: its cache is stale
+                        self._committed = last
+                        if end <= last:
+                            return WriteResult(last, 0, 0, 0, time.perf_counter() - started)
+                        if last >= 0 and batches[0].first_version > last + 1:
+                            raise GapError(f"checkpoint is {last} but the batch starts at {batches[0].first_version}")
+                        txns = [t for b in batches for t in b.after(last).txns]
+                        self.folding = True  # the pipeline holds its decoding back meanwhile (see indexer.runner)
+                        try:
+                            rows = self.fold(cur, txns)
+                        finally:
+                            self.folding = False
+                        self._ahead = end
+                else:
+                    txns = [t for b in batches for t in b.txns]
                 self._write_rows(cur, rows)
                 cur.execute(_CHECKPOINT_SQL, (self.processor, end))
         except BaseException:
             self._staged.clear()  # staging tables created in the rolled-back transaction are gone
-            self._forget()  # the fold changed cached rows that were not committed
+            with self._lock:
+                self._forget()  # the folds changed cached rows that were not committed
             raise
-        self._committed = end
-        if self._cached_rows() > self.cache_rows:
-            self._forget()
+        with self._lock:
+            self._committed = end
+            if self._cached_rows() > self.cache_rows:
+                self._forget()
         events = sum(len(t.events) for t in txns)
         return WriteResult(end, len(txns), events, rows.event_row_count, time.perf_counter() - started)
 
@@ -197,11 +280,44 @@ class Writer:
         self._state = State()
         self._known = Keys()
         self._committed = None
+        self._ahead = None  # the end of the last batch folded into the cache (committed or not)
+        self._generation += 1  # folds made on the dropped cache are void
+
+    def _covered(self, keys: Keys) -> bool:
+        """Whether every key (and every job creator's account) was already looked up: folding needs no query."""
+        known, state = self._known, self._state
+        if not (
+            keys.jobs - keys.fresh_jobs <= known.jobs
+            and keys.tasks - keys.fresh_tasks <= known.tasks
+            and keys.nodes - keys.fresh_nodes <= known.nodes
+            and keys.operators <= known.operators
+            and keys.epochs - keys.fresh_epochs <= known.epochs
+            and keys.stores <= known.stores
+            and keys.accounts <= known.accounts
+            and (known.config or not keys.config)
+        ):
+            return False
+        jobs = state.jobs
+        if not all(jobs[j]["creator"] in known.accounts for j in keys.jobs if j in jobs):
+            return False
+        _know_fresh(known, keys)
+        return True
 
     def _cached_rows(self) -> int:
         state = self._state
-        return sum(len(d) for d in (state.accounts, state.jobs, state.tasks, state.nodes, state.stakes,
-                                    state.unbonding, state.epochs, state.stores))
+        return sum(
+            len(d)
+            for d in (
+                state.accounts,
+                state.jobs,
+                state.tasks,
+                state.nodes,
+                state.stakes,
+                state.unbonding,
+                state.epochs,
+                state.stores,
+            )
+        )
 
     def _load(self, cur: psycopg.Cursor, keys: Keys) -> State:
         """The current state for ``keys`` (job creators' vault accounts included): cached, or read now.
@@ -217,6 +333,7 @@ class Writer:
             seen.update(new)
             return new
 
+        _know_fresh(known, keys)  # created by the fold: not looked up
         if jobs := missing(keys.jobs, known.jobs):
             for row in _rows_by(cur, "SELECT * FROM jobs WHERE job_id = ANY(%s::text[]::numeric[])", (_ints(jobs),)):
                 state.jobs[row["job_id"]] = row
@@ -241,7 +358,9 @@ class Writer:
             ):
                 state.unbonding[row["request_id"]] = row
         if epochs := missing(keys.epochs, known.epochs):
-            for row in _rows_by(cur, "SELECT * FROM reward_epochs WHERE epoch = ANY(%s::text[]::numeric[])", (_ints(epochs),)):
+            for row in _rows_by(
+                cur, "SELECT * FROM reward_epochs WHERE epoch = ANY(%s::text[]::numeric[])", (_ints(epochs),)
+            ):
                 state.epochs[row["epoch"]] = row
         if stores := missing(keys.stores, known.stores):
             for row in _rows_by(cur, "SELECT * FROM token_stores WHERE store = ANY(%s)", (stores,)):
@@ -303,7 +422,9 @@ def _table_sql(name: str) -> _TableSQL:
     select = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(target, cols, cols, stage)
     return _TableSQL(
         copy_target=sql.SQL("COPY {} ({}) FROM STDIN").format(target, cols),
-        create_stage=sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(stage, target),
+        create_stage=sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+            stage, target
+        ),
         copy_stage=sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols),
         insert_new=sql.SQL("{} ON CONFLICT DO NOTHING").format(select),
         upsert=sql.SQL("{} ON CONFLICT ({}) DO UPDATE SET {}").format(

@@ -31,19 +31,30 @@ def scenario() -> list[dict]:
         FA("deposit", VAULT, 0, PACKAGE),
     )
     s.block()
-    s.txn(ev.RolesUpdated(ADMIN, ADMIN, T), ev.CreditSignerUpdated(SIGNER), ev.PausedUpdated(True),
-          ev.PausedUpdated(False))
+    s.txn(
+        ev.RolesUpdated(ADMIN, ADMIN, T),
+        ev.CreditSignerUpdated(SIGNER),
+        ev.PausedUpdated(True),
+        ev.PausedUpdated(False),
+    )
     s.txn(ev.Minted(A, 10_000, 10_000), FA("deposit", PA, 10_000, A))
     s.txn(FA("withdraw", PA, 5000), FA("deposit", VAULT, 5000, PACKAGE), ev.Deposited(A, 5000, 5000))
     s.failed(ev.Deposited(A, 1, 1))
     s.txn(FA("deposit", VAULT, 1000), ev.CreditClaimed(A, 1000, 0, 1000))
     s.txn(FA("withdraw", VAULT, 500), FA("deposit", PA, 500), ev.Withdrawn(A, 500, 4500))
-    s.txn(ev.Minted(W, 1000, 11_000), FA("deposit", PW, 1000, W), ev.Minted(C, 1000, 12_000),
-          FA("deposit", PC, 1000, C))
+    s.txn(
+        ev.Minted(W, 1000, 11_000), FA("deposit", PW, 1000, W), ev.Minted(C, 1000, 12_000), FA("deposit", PC, 1000, C)
+    )
     s.txn(ev.NodeRegistered(1, W, 1, PK1, ACCT1))
     s.txn(ev.NodeRegistered(2, C, 2, PK2, ACCT2))
-    s.txn(FA("withdraw", PW, 300), FA("deposit", STAKING, 300, PACKAGE), ev.Staked(W, 1, 300, 300),
-          FA("withdraw", PC, 300), FA("deposit", STAKING, 300), ev.Staked(C, 2, 300, 300))
+    s.txn(
+        FA("withdraw", PW, 300),
+        FA("deposit", STAKING, 300, PACKAGE),
+        ev.Staked(W, 1, 300, 300),
+        FA("withdraw", PC, 300),
+        FA("deposit", STAKING, 300),
+        ev.Staked(C, 2, 300, 300),
+    )
     s.txn(FA("withdraw", VAULT, 2000), FA("deposit", S1, 2000, PACKAGE), ev.JobOpened(1, A, 2000, 1000, 1000, 60, S1))
     s.txn(FA("withdraw", VAULT, 500), FA("deposit", S1, 500), ev.JobToppedUp(1, 500, 0, 500, 2500))
     s.txn(ev.TaskAssigned(1, 7, 1, W, 400, 1))
@@ -52,8 +63,12 @@ def scenario() -> list[dict]:
     s.txn(ev.ResultSubmitted(1, 7, 1, h32(10), 300_000, 300))
     s.txn(ev.Attested(1, 7, 2, C, 2, h32(10), True, h32(11)), ev.TaskVerified(1, 7, 300, 87_400))
     s.txn(
-        FA("withdraw", S1, 180), FA("deposit", VAULT, 180), FA("withdraw", S1, 30), FA("deposit", VAULT, 30),
-        FA("withdraw", S1, 90), FA("deposit", VAULT, 90),
+        FA("withdraw", S1, 180),
+        FA("deposit", VAULT, 180),
+        FA("withdraw", S1, 30),
+        FA("deposit", VAULT, 30),
+        FA("withdraw", S1, 90),
+        FA("deposit", VAULT, 90),
         ev.TaskSettled(1, 7, 1, 300, W, 180, (C,), 30, T, 90),
     )
     s.txn(ev.TaskAssigned(1, 8, 1, W, 100, 1))
@@ -64,18 +79,28 @@ def scenario() -> list[dict]:
     s.txn(ev.TaskDisputed(1, 9, 1))
     s.txn(
         ev.DisputeResolved(1, 9, 2, True, h32(16)),
-        FA("withdraw", STAKING, 30), FA("deposit", VAULT, 30), ev.Slashed(W, 1, 30, 2, 1, 9, T),
-        FA("withdraw", STAKING, 30), FA("deposit", VAULT, 30), ev.Slashed(C, 2, 30, 2, 1, 9, T),
+        FA("withdraw", STAKING, 30),
+        FA("deposit", VAULT, 30),
+        ev.Slashed(W, 1, 30, 2, 1, 9, T),
+        FA("withdraw", STAKING, 30),
+        FA("deposit", VAULT, 30),
+        ev.Slashed(C, 2, 30, 2, 1, 9, T),
         ev.TaskRequeued(1, 9, 1, 3),
     )
     s.txn(ev.TaskAssigned(1, 10, 1, W, 100, 1))
     s.txn(
         ev.TaskRequeued(1, 10, 1, 4),
-        FA("withdraw", S1, 700), FA("deposit", VAULT, 700), FA("withdraw", S1, 1500), FA("deposit", VAULT, 1500),
+        FA("withdraw", S1, 700),
+        FA("deposit", VAULT, 700),
+        FA("withdraw", S1, 1500),
+        FA("deposit", VAULT, 1500),
         ev.JobClosed(1, 300, 700, 1500),
     )
-    s.txn(ev.UnstakeRequested(W, 1, 100, 1, 2000, 170), ev.UnstakeRequested(W, 1, 50, 2, 2001, 120),
-          ev.UnstakeRequested(W, 1, 20, 3, 2002, 100))
+    s.txn(
+        ev.UnstakeRequested(W, 1, 100, 1, 2000, 170),
+        ev.UnstakeRequested(W, 1, 50, 2, 2001, 120),
+        ev.UnstakeRequested(W, 1, 20, 3, 2002, 100),
+    )
     s.txn(FA("withdraw", STAKING, 150), FA("deposit", VAULT, 150), ev.Slashed(W, 1, 150, 1, 0, 0, T))
     s.txn(FA("withdraw", STAKING, 120), FA("deposit", PW, 120), ev.UnstakeWithdrawn(W, 120, (1, 2)))
     s.txn(ev.NodeKeyRotated(1, ACCT1, PK3, ACCT3), ev.NodeDeregistered(2, C))
@@ -83,8 +108,14 @@ def scenario() -> list[dict]:
     s.txn(ev.Minted(ADMIN, 1000, 13_000), FA("deposit", PADMIN, 1000, ADMIN))
     s.txn(FA("withdraw", PADMIN, 1000), FA("deposit", REWARDS, 1000, PACKAGE), ev.PoolFunded(ADMIN, 1000, 1000))
     s.txn(ev.EpochPublished(1, h32(20), 600))
-    s.txn(FA("withdraw", REWARDS, 200), FA("deposit", PA, 200), ev.RewardClaimed(1, 0, A, 200),
-          FA("withdraw", REWARDS, 100), FA("deposit", PW, 100), ev.RewardClaimed(1, 3, W, 100))
+    s.txn(
+        FA("withdraw", REWARDS, 200),
+        FA("deposit", PA, 200),
+        ev.RewardClaimed(1, 0, A, 200),
+        FA("withdraw", REWARDS, 100),
+        FA("deposit", PW, 100),
+        ev.RewardClaimed(1, 3, W, 100),
+    )
     s.txn(FA("deposit", addr(999), 5, addr(9), OTHER_METADATA))  # another asset: not a PICTOR movement
     s.block()
     return s.txns
@@ -110,29 +141,37 @@ def test_scenario_mirrors_every_table(db_url: str) -> None:
         [(A, 700, 4500), (W, 0, 180), (C, 0, 30), (T, 0, 300)]
     )
     # the ledger sums to the accounts
-    assert _rows(
-        db_url,
-        "SELECT l.address FROM (SELECT address, sum(credit_delta) c, sum(balance_delta) b FROM vault_ledger"
-        " GROUP BY address) l JOIN vault_accounts a USING (address) WHERE a.credit <> l.c OR a.balance <> l.b",
-    ) == []
+    assert (
+        _rows(
+            db_url,
+            "SELECT l.address FROM (SELECT address, sum(credit_delta) c, sum(balance_delta) b FROM vault_ledger"
+            " GROUP BY address) l JOIN vault_accounts a USING (address) WHERE a.credit <> l.c OR a.balance <> l.b",
+        )
+        == []
+    )
     assert _rows(db_url, "SELECT budget, credit_in, spent, reserved, closed FROM jobs") == [(2500, 1000, 300, 0, True)]
     assert _rows(db_url, "SELECT sum(delta) FROM escrow_ledger") == [(0,)]
     assert _rows(db_url, "SELECT credit_amount, balance_amount FROM escrow_ledger WHERE kind = 'charge'") == [(300, 0)]
-    assert _rows(db_url, "SELECT task_id, state, attempt, pass_count, fail_count, charge FROM tasks ORDER BY task_id") == [
-        (7, 4, 2, 1, 0, 300), (8, 0, 1, 0, 1, 60), (9, 0, 1, 1, 0, 50), (10, 0, 1, 0, 0, 0)
-    ]
+    assert _rows(
+        db_url, "SELECT task_id, state, attempt, pass_count, fail_count, charge FROM tasks ORDER BY task_id"
+    ) == [(7, 4, 2, 1, 0, 300), (8, 0, 1, 0, 1, 60), (9, 0, 1, 1, 0, 50), (10, 0, 1, 0, 0, 0)]
     assert _rows(db_url, "SELECT operator, role, active, unbonding FROM stakes ORDER BY role") == [
-        (W, 1, 0, 0), (C, 2, 270, 0)
+        (W, 1, 0, 0),
+        (C, 2, 270, 0),
     ]
     assert _rows(db_url, "SELECT request_id, amount, requested_amount, status FROM unbonding_requests ORDER BY 1") == [
-        (1, 100, 100, "withdrawn"), (2, 20, 50, "withdrawn"), (3, 0, 20, "slashed")
+        (1, 100, 100, "withdrawn"),
+        (2, 20, 50, "withdrawn"),
+        (3, 0, 20, "slashed"),
     ]
     assert _rows(db_url, "SELECT node_id, public_key, account, active, strikes FROM nodes ORDER BY 1") == [
-        (1, PK3, ACCT3, True, 1), (2, PK2, ACCT2, False, 0)
+        (1, PK3, ACCT3, True, 1),
+        (2, PK2, ACCT2, False, 0),
     ]
     assert _rows(db_url, "SELECT epoch, total, claimed FROM reward_epochs") == [(1, 600, 300)]
     assert _rows(
-        db_url, "SELECT treasury, credit_signer, worker_share_bps, checker_share_bps, quorum, paused FROM protocol_config"
+        db_url,
+        "SELECT treasury, credit_signer, worker_share_bps, checker_share_bps, quorum, paused FROM protocol_config",
     ) == [(T, SIGNER, 5000, 2000, 2, False)]
     stores = dict(_rows(db_url, "SELECT store, balance FROM token_stores"))
     assert stores[PA] == 5700 and stores[S1] == 0 and stores[STAKING] == 270 and stores[REWARDS] == 700
@@ -253,3 +292,72 @@ def test_two_writers_taking_turns_give_the_same_mirror(db_factory) -> None:
         for n, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False)):
             (first if n % 2 == 0 else second).write([decode_batch(txns[a:b], PACKAGE)])
     assert snapshot(turns) == snapshot(whole)
+
+
+def _pages(txns: list[dict], *cuts: int) -> list:
+    bounds = [0, *cuts, len(txns)]
+    return [decode_batch(txns[a:b], PACKAGE) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def test_folding_ahead_while_the_previous_batch_is_uncommitted_gives_the_same_mirror(db_factory) -> None:
+    """The pipeline folds batch N+1 (reading what the cache lacks through the reader) before N commits."""
+    txns = scenario()
+    whole, ahead = db_factory(), db_factory()
+    write_pages(whole, [txns])
+    with connect(ahead) as conn, connect(ahead) as reader:
+        writer = Writer(conn, reader=reader)
+        pages = _pages(txns, 9, 14, 20, 27, 33)
+        writer.write([pages[0]])
+        prepared = writer.prepare([pages[1]])
+        for page in pages[2:]:
+            following = writer.prepare([page])  # folded on the state `prepared` leaves, not committed yet
+            assert following.rows is not None and following.base == prepared.batches[-1].last_version
+            writer.commit(prepared)
+            prepared = following
+        writer.commit(prepared)
+    assert snapshot(ahead) == snapshot(whole)
+
+
+def test_a_batch_folded_ahead_is_folded_again_when_another_writer_committed_meanwhile(db_factory) -> None:
+    txns = scenario()
+    whole, turns = db_factory(), db_factory()
+    write_pages(whole, [txns])
+    first, middle, rest = _pages(txns, 12, 30)
+    with connect(turns) as conn, connect(turns) as reader, connect(turns) as other:
+        writer = Writer(conn, reader=reader)
+        writer.write([first])
+        prepared = writer.prepare([middle])
+        assert prepared.rows is not None
+        Writer(other).write([decode_batch(txns[12:20], PACKAGE)])  # another writer takes part of it
+        result = writer.commit(prepared)  # its rows assumed checkpoint 11: folded again from the database
+        assert result.checkpoint == 29
+        writer.write([rest])
+    assert snapshot(turns) == snapshot(whole)
+
+
+def test_a_failed_commit_voids_the_batch_folded_after_it(db_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    txns = scenario()
+    whole, failed = db_factory(), db_factory()
+    write_pages(whole, [txns])
+    first, second, third = _pages(txns, 10, 25)
+    real_copy = Writer._copy
+
+    def failing_copy(self, cur, statement, rows):  # noqa: ANN001, ANN202 - fault injection
+        raise RuntimeError("injected")
+
+    with connect(failed) as conn, connect(failed) as reader:
+        writer = Writer(conn, reader=reader)
+        writer.write([first])
+        p2 = writer.prepare([second])
+        p3 = writer.prepare([third])
+        assert p3.rows is not None
+        monkeypatch.setattr(Writer, "_copy", failing_copy)
+        with pytest.raises(RuntimeError, match="injected"):
+            writer.commit(p2)
+        monkeypatch.setattr(Writer, "_copy", real_copy)
+        with pytest.raises(GapError):  # p3's fold assumed p2 committed: it is not written
+            writer.commit(p3)
+        assert checkpoint(failed) == 9
+        writer.write([second])
+        writer.write([third])
+    assert snapshot(failed) == snapshot(whole)
