@@ -488,6 +488,15 @@ async def test_a_disputed_honest_frame_is_judged_by_another_checker_agent_and_pa
             offer = rejected.json()
             assert offer["dispute_payload"]["arguments"] == [str(chain_job), "1"], offer
             await chain.submit_and_wait(creator, chain.payloads.escrow_dispute_task(chain_job, 1))
+            # The re-render goes to another worker than the one whose frame was rejected: start the module's
+            # other registered worker node (its operator differs from the honest worker's and the checkers').
+            other_op, other_node = stack["workers"]["tamper"]
+            ocfg = parse_config({"worker_id": "w-other-2", "api_url": served.url, "node_url": localnet.node_url,
+                                 "operator_address": account_address(other_op), "heartbeat_s": 0.5,
+                                 "task_heartbeat_s": 0.5, "poll_s": 0.2, "max_backoff_s": 0.5,
+                                 "shutdown_grace_s": 120, "benchmark": False}, base=tmp_path / "other")  # fmt: skip
+            other = WorkerAgent(ocfg, key=other_node)
+            agents.append((other, asyncio.create_task(other.run())))
 
             judge_op, judge_node = stack["judge"]
             jcfg = cfg.model_copy(update={"api_url": served.url, "cache_dir": tmp_path / "c2", "worker_id": "judge",
@@ -523,6 +532,7 @@ async def test_a_disputed_honest_frame_is_judged_by_another_checker_agent_and_pa
                     f"{(await http.get(f'/jobs/{job_id}')).text}\n{diag}\n{worker.stats}\n"
                     f"{judge.results}\n{first.results}"
                 ) from None
+            assert worker.stats["rendered"] == 1 and other.stats["rendered"] == 1  # the re-render was the other's
 
             async def mirrored() -> list[Any] | None:
                 with engine.connect() as conn:
