@@ -116,47 +116,14 @@ def init(
     """Create the node key (mode 0600), stake and register it as a checker, enroll it with the API."""
     import asyncio
 
-    from chain.errors import InvalidArgument
     from chain.keys import (
         ROLE_CHECKER,
         account_address,
-        generate_key_file,
-        load_key_file,
-        public_key_bytes,
-        registration_proof,
     )
-    from pictor.settings import get_settings
+    from worker_node.cli import new_node_identity
 
     cfg = _load(config)
-    if cfg.key_path.exists():
-        _die(
-            f"a node key already exists at {cfg.key_path}; refusing to overwrite it (it is this node's identity "
-            "on chain). Move it away first to create a new node."
-        )
-    operator = None
-    if operator_key is not None:
-        try:
-            operator = load_key_file(operator_key)
-        except (OSError, ValueError, KeyError, InvalidArgument) as exc:
-            _die(f"cannot read the operator key {operator_key}: {exc}")
-        if account_address(operator) != cfg.operator_address:
-            _die(
-                f"the operator key is for {account_address(operator)}, but the config's operator_address is "
-                f"{cfg.operator_address}"
-            )
-    try:
-        node = generate_key_file(cfg.key_path)
-    except FileExistsError as exc:
-        _die(str(exc))
-    except OSError as exc:
-        _die(f"cannot write the node key {cfg.key_path}: {exc}")
-    public_key = public_key_bytes(node)
-    proof = registration_proof(node, cfg.operator_address, ROLE_CHECKER)
-    package = cfg.package_address or get_settings().package_address
-    typer.echo(f"node key:           {cfg.key_path} (mode 0600; keep it secret, back it up)")
-    typer.echo(f"node address:       {account_address(node)}")
-    typer.echo(f"node public key:    0x{public_key.hex()}")
-    typer.echo(f"registration proof: 0x{proof.hex()}")
+    node, operator, public_key, proof, package = new_node_identity(cfg, operator_key, ROLE_CHECKER)
     code = 0
     if operator is not None:
         code = asyncio.run(_register(cfg, operator, public_key, proof, stake))

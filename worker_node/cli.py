@@ -42,20 +42,46 @@ def init(
     """Create the node key (mode 0600), print its address and registration proof, register it, enroll it."""
     import asyncio
 
-    from chain.errors import InvalidArgument
     from chain.keys import (
         ROLE_WORKER,
         account_address,
-        generate_key_file,
-        load_key_file,
-        public_key_bytes,
-        registration_proof,
     )
-    from pictor.settings import get_settings
 
     cfg = _load(config)
     if cfg.role != "worker":
         _die(f"{config} is the config of a {cfg.role} node, not of a worker; use that node's own command")
+    node, operator, public_key, proof, package = new_node_identity(cfg, operator_key, ROLE_WORKER)
+    code = 0
+    if operator is not None:
+        code = asyncio.run(_register(cfg, operator, public_key, proof))
+    if operator is None or code:
+        payload = {
+            "function": f"{package}::registry::register_node",
+            "type_arguments": [],
+            "arguments": [ROLE_WORKER, f"0x{public_key.hex()}", f"0x{proof.hex()}"],
+        }
+        typer.echo(f"\nTo register the node, the operator {cfg.operator_address} signs this entry function:")
+        typer.echo(json.dumps(payload, indent=2))
+    typer.echo(
+        f"\nThe node account {account_address(node)} pays the gas of escrow::submit_result: fund it with APT "
+        "(nothing is funded automatically)."
+    )
+    if _enroll(cfg, node):
+        typer.echo(f"the node key is kept: retry with `pictor worker enroll --config {config}`", err=True)
+        code = 1
+    raise typer.Exit(code)
+
+
+def new_node_identity(cfg: Any, operator_key: Path | None, role: int) -> tuple[Any, Any | None, bytes, bytes, str]:
+    """The first half of ``pictor worker init`` and ``pictor checker init``: never overwrite a node key, check
+    the operator key against the config, create the node key (0600) and its registration proof, and print them.
+
+    Returns (node key, operator key or None, public key, registration proof, package address); exits 2 on bad
+    input."""
+    from chain.errors import InvalidArgument
+    from chain.keys import account_address, generate_key_file, load_key_file, public_key_bytes, registration_proof
+    from pictor.settings import get_settings
+
     if cfg.key_path.exists():
         _die(
             f"a node key already exists at {cfg.key_path}; refusing to overwrite it (it is this node's identity "
@@ -79,31 +105,12 @@ def init(
     except OSError as exc:
         _die(f"cannot write the node key {cfg.key_path}: {exc}")
     public_key = public_key_bytes(node)
-    proof = registration_proof(node, cfg.operator_address, ROLE_WORKER)
-    package = cfg.package_address or get_settings().package_address
+    proof = registration_proof(node, cfg.operator_address, role)
     typer.echo(f"node key:           {cfg.key_path} (mode 0600; keep it secret, back it up)")
     typer.echo(f"node address:       {account_address(node)}")
     typer.echo(f"node public key:    0x{public_key.hex()}")
     typer.echo(f"registration proof: 0x{proof.hex()}")
-    code = 0
-    if operator is not None:
-        code = asyncio.run(_register(cfg, operator, public_key, proof))
-    if operator is None or code:
-        payload = {
-            "function": f"{package}::registry::register_node",
-            "type_arguments": [],
-            "arguments": [ROLE_WORKER, f"0x{public_key.hex()}", f"0x{proof.hex()}"],
-        }
-        typer.echo(f"\nTo register the node, the operator {cfg.operator_address} signs this entry function:")
-        typer.echo(json.dumps(payload, indent=2))
-    typer.echo(
-        f"\nThe node account {account_address(node)} pays the gas of escrow::submit_result: fund it with APT "
-        "(nothing is funded automatically)."
-    )
-    if _enroll(cfg, node):
-        typer.echo(f"the node key is kept: retry with `pictor worker enroll --config {config}`", err=True)
-        code = 1
-    raise typer.Exit(code)
+    return node, operator, public_key, proof, cfg.package_address or get_settings().package_address
 
 
 async def _register(cfg: Any, operator: Any, public_key: bytes, proof: bytes) -> int:
