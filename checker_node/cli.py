@@ -73,34 +73,6 @@ async def _register(cfg: Any, operator: Any, public_key: bytes, proof: bytes, st
     return 0
 
 
-def _enroll(cfg: Any, node: Any) -> None:
-    """Enroll the node key with the API when the config carries a token and the API has the call."""
-    import httpx
-
-    from pictor.node_signing import NodeAuth
-
-    if not cfg.enrollment_token:
-        typer.echo("enrollment skipped: the config has no enrollment token")
-        return
-    try:
-        from worker_node.enrollment import enrollment_body
-    except ImportError:
-        typer.echo("enrollment skipped: this install has no enrollment support")
-        return
-    try:
-        with httpx.Client(base_url=cfg.api_url, auth=NodeAuth(node), timeout=30.0) as client:
-            answer = client.post("/nodes/enroll", json=enrollment_body(node, cfg.enrollment_token, cfg.worker_id))
-    except httpx.HTTPError as exc:
-        typer.echo(f"enrollment failed: {exc}", err=True)
-        return
-    if answer.status_code == 404:
-        typer.echo("enrollment skipped: the API has no enrollment call")
-    elif answer.status_code >= 400:
-        typer.echo(f"enrollment refused: HTTP {answer.status_code} {answer.text[:300]}", err=True)
-    else:
-        typer.echo("enrolled with the API")
-
-
 @checker_app.command("init")
 def init(
     config: ConfigOption,
@@ -120,7 +92,7 @@ def init(
         ROLE_CHECKER,
         account_address,
     )
-    from worker_node.cli import new_node_identity
+    from worker_node.cli import enroll_node, new_node_identity
 
     cfg = _load(config)
     node, operator, public_key, proof, package = new_node_identity(cfg, operator_key, ROLE_CHECKER)
@@ -142,7 +114,8 @@ def init(
         f"\nThe node account {account_address(node)} pays the gas of its attestations: fund it with APT "
         "(nothing is funded automatically)."
     )
-    _enroll(cfg, node)
+    if enroll_node(cfg, node):
+        code = 1  # the key is kept: enroll again with a newly downloaded config
     raise typer.Exit(code)
 
 
@@ -155,16 +128,10 @@ def run(
     import asyncio
     import logging
 
-    from chain.errors import InvalidArgument
-    from chain.keys import load_key_file
+    from worker_node.cli import load_node_key
 
     cfg = _load(config)
-    if not cfg.key_path.exists():
-        _die(f"no node key at {cfg.key_path}; run `pictor checker init --config {config}` first")
-    try:
-        key = load_key_file(cfg.key_path)
-    except (OSError, ValueError, KeyError, InvalidArgument) as exc:
-        _die(f"cannot read the node key {cfg.key_path}: {exc}")
+    key = load_node_key(cfg, config, "checker")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from checker_node.agent import CheckerAgent
 

@@ -66,7 +66,7 @@ def init(
         f"\nThe node account {account_address(node)} pays the gas of escrow::submit_result: fund it with APT "
         "(nothing is funded automatically)."
     )
-    if _enroll(cfg, node):
+    if enroll_node(cfg, node):
         typer.echo(f"the node key is kept: retry with `pictor worker enroll --config {config}`", err=True)
         code = 1
     raise typer.Exit(code)
@@ -140,7 +140,7 @@ async def _register(cfg: Any, operator: Any, public_key: bytes, proof: bytes) ->
     return 0
 
 
-def _enroll(cfg: Any, node: Any) -> int:
+def enroll_node(cfg: Any, node: Any) -> int:
     """``POST /nodes/enroll`` with the config's token and the node key's signature; 0 done or skipped, 1 failed."""
     import httpx
 
@@ -173,19 +173,26 @@ def _enroll(cfg: Any, node: Any) -> int:
 @worker_app.command("enroll")
 def enroll(config: ConfigOption) -> None:
     """Enroll the existing node key with the API (a retry after ``init``, e.g. with a newly downloaded config)."""
-    from chain.errors import InvalidArgument
-    from chain.keys import load_key_file
 
     cfg = _load(config)
     if not cfg.key_path.exists():
         _die(f"no node key at {cfg.key_path}; run `pictor worker init --config {config}` first")
     if not cfg.enrollment_token:
         _die(f"{config} has no enrollment_token; download the worker's config from the API")
+    raise typer.Exit(enroll_node(cfg, load_node_key(cfg, config, "worker")))
+
+
+def load_node_key(cfg: Any, config: Path, command: str) -> Any:
+    """The node key a config names; exits 2 when it is missing or unreadable (``command``: worker or checker)."""
+    from chain.errors import InvalidArgument
+    from chain.keys import load_key_file
+
+    if not cfg.key_path.exists():
+        _die(f"no node key at {cfg.key_path}; run `pictor {command} init --config {config}` first")
     try:
-        node = load_key_file(cfg.key_path)
+        return load_key_file(cfg.key_path)
     except (OSError, ValueError, KeyError, InvalidArgument) as exc:
         _die(f"cannot read the node key {cfg.key_path}: {exc}")
-    raise typer.Exit(_enroll(cfg, node))
 
 
 @worker_app.command("run")
@@ -197,16 +204,8 @@ def run(
     import asyncio
     import logging
 
-    from chain.errors import InvalidArgument
-    from chain.keys import load_key_file
-
     cfg = _load(config)
-    if not cfg.key_path.exists():
-        _die(f"no node key at {cfg.key_path}; run `pictor worker init --config {config}` first")
-    try:
-        key = load_key_file(cfg.key_path)
-    except (OSError, ValueError, KeyError, InvalidArgument) as exc:
-        _die(f"cannot read the node key {cfg.key_path}: {exc}")
+    key = load_node_key(cfg, config, "worker")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from worker_node.agent import WorkerAgent
 
