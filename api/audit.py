@@ -301,6 +301,20 @@ def task_attestations(job_id: int, task_id: int, engine: EngineDep, params: List
     return _page(engine, query, params, t.c.txn_version)
 
 
+@router.get("/jobs/{job_id}/tasks/{task_id}/abstentions", summary="Abstentions on a task")
+def task_abstentions(job_id: int, task_id: int, engine: EngineDep, params: Listing) -> Response:
+    """Every checker that could not decide the task's result (all attempts), in ledger order."""
+    _require_job(engine, job_id)
+    u64_param("task_id", task_id)
+    with engine.connect() as conn:
+        known = conn.execute(select(s.tasks.c.task_id).where(s.tasks.c.job_id == job_id, s.tasks.c.task_id == task_id))
+        if known.first() is None:
+            raise HTTPException(404, f"task {task_id} of job {job_id} not found")
+    t = s.abstentions
+    query = select(t).where(t.c.job_id == job_id, t.c.task_id == task_id).order_by(t.c.txn_version, t.c.event_index)
+    return _page(engine, query, params, t.c.txn_version)
+
+
 @router.get("/jobs/{job_id}/settlements", summary="Settlements and payout splits of a job's tasks")
 def job_settlements(job_id: int, engine: EngineDep, params: Listing) -> Response:
     """Each settled task: charge, worker share, checkers and their share, treasury share."""

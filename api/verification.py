@@ -899,6 +899,7 @@ _TRAIL = (
     ("requeued", mirror.task_requeues),
     ("submitted", mirror.task_results),
     ("attested", mirror.attestations),
+    ("abstained", mirror.abstentions),
     ("verified", mirror.task_verifications),
     ("disputed", mirror.task_disputes),
     ("dispute_resolved", mirror.dispute_resolutions),

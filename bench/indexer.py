@@ -57,8 +57,9 @@ ENTRY_FUNCTIONS = (
     "vault::claim_credit", "registry::register_node", "registry::rotate_node_key", "registry::deregister_node",
     "staking::stake", "staking::request_unstake", "staking::withdraw_unstaked", "staking::slash",
     "escrow::open_job", "escrow::top_up", "escrow::assign_task", "escrow::requeue_task", "escrow::submit_result",
-    "escrow::accept_task", "escrow::finalize_task", "escrow::dispute_task", "escrow::close_job",
-    "attestation::attest", "attestation::resolve_dispute", "rewards::fund_pool", "rewards::publish_epoch",
+    "escrow::requeue_unverified", "escrow::accept_task", "escrow::finalize_task", "escrow::dispute_task",
+    "escrow::close_job", "attestation::attest", "attestation::abstain", "attestation::resolve_dispute",
+    "rewards::fund_pool", "rewards::publish_epoch",
     "rewards::claim",
 )  # fmt: skip
 
@@ -304,13 +305,28 @@ class History:
                 return last
         return last
 
+    async def _abstain(self, job_id: int, task_id: int, worker: Node, result_hash: bytes) -> TxResult | None:
+        """One eligible checker abstains on the result (None when there is none)."""
+        operator = account_address(worker.operator)
+        candidates = [c for c in self._checkers() if account_address(c.operator) != operator]
+        if not candidates:
+            return None
+        checker = self._pick(candidates)
+        evidence = hashlib.sha3_256(b"unsure" + result_hash + _u64(checker.node_id)).digest()
+        async with checker.lock:
+            return await self.send(
+                "attestation::abstain",
+                checker.key,
+                self.pay.attestation_abstain(job_id, task_id, result_hash, evidence),
+            )
+
     async def task_flow(self, creator: Account, job_id: int, outcome: str | None = None) -> None:
         """Assign, maybe requeue, submit and verify one task; ``outcome`` forces the ending (tour)."""
         outcome = (
             outcome
             or self.rng.choices(
-                ["accept", "finalize", "dispute_upheld", "dispute_rejected", "fail", "requeue", "abandon"],
-                weights=[35, 15, 8, 8, 12, 12, 5],
+                ["accept", "finalize", "dispute_upheld", "dispute_rejected", "fail", "requeue", "abandon", "unsure"],
+                weights=[35, 15, 8, 8, 12, 12, 5, 5],
             )[0]
         )
         workers = self._workers()
@@ -351,6 +367,12 @@ class History:
             if not submitted.success:
                 return
             assert submitted.event(ResultSubmitted).charge <= quote
+            if outcome == "unsure":  # a checker cannot decide: the coordinator takes the result back, no strike
+                await self._abstain(job_id, task_id, worker, result_hash)
+                await self.send(
+                    "escrow::requeue_unverified", self.coordinator, self.pay.escrow_requeue_unverified(job_id, task_id)
+                )
+                return  # queued again; the job's close leaves it there
             passers: set[str] = set()
             verdict = await self._attest(job_id, task_id, worker, result_hash, outcome != "fail", passers)
         if verdict is None or not verdict.success or outcome == "fail" or verdict.events_of(TaskSettled):
@@ -564,7 +586,7 @@ class History:
 
     async def tour(self) -> None:
         """Every entry function and every money branch at least once, in a fixed order."""
-        await self.job_flow(["requeue", "dispute_upheld", "fail", "finalize", "dispute_rejected", "abandon"])
+        await self.job_flow(["requeue", "dispute_upheld", "fail", "finalize", "dispute_rejected", "unsure", "abandon"])
         creator = self.creators[0]
         await self.send("vault::withdraw", creator, self.pay.vault_withdraw(PICTOR))
         await self.claim_credit(creator)

@@ -326,6 +326,7 @@ PICTOR_ABORTS: dict[str, tuple[tuple[str, int, str], ...]] = {
         ("E_TASKS_IN_FLIGHT", 13, "Tasks are submitted or under review; settle them first."),
         ("E_NODE_NOT_ELIGIBLE", 14, "The node is not an active worker with enough stake."),
         ("E_INVALID_PRICE", 15, "Price per minute must be greater than zero."),
+        ("E_NOT_UNVERIFIABLE", 16, "No checker abstained and the task was submitted less than a review window ago."),
     ),
     "attestation": (
         ("E_NOT_CHECKER", 1, "The signer is not an active checker node."),

@@ -377,7 +377,8 @@ class TaskAssigned(PictorEvent):
 
 @dataclass(frozen=True)
 class TaskRequeued(PictorEvent):
-    """``escrow::TaskRequeued`` (reason 1 lease expired, 2 failed verification, 3 dispute upheld, 4 job closed)."""
+    """``escrow::TaskRequeued`` (reason 1 lease expired, 2 failed verification, 3 dispute upheld, 4 job closed,
+    5 unverifiable)."""
 
     MODULE: ClassVar[str] = "escrow"
     MOVE_FIELDS: ClassVar[tuple[tuple[str, str], ...]] = (
@@ -512,6 +513,29 @@ class Attested(PictorEvent):
     attempt: int
     result_hash: bytes
     pass_: bool  # Move field ``pass`` (a Python keyword)
+    evidence_hash: bytes
+
+
+@dataclass(frozen=True)
+class Abstained(PictorEvent):
+    """``attestation::Abstained``: a checker could not decide a submitted result (its operator's vote is used)."""
+
+    MODULE: ClassVar[str] = "attestation"
+    MOVE_FIELDS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("job_id", "u64"),
+        ("task_id", "u64"),
+        ("node_id", "u64"),
+        ("operator", "address"),
+        ("attempt", "u64"),
+        ("result_hash", "vector<u8>"),
+        ("evidence_hash", "vector<u8>"),
+    )
+    job_id: int
+    task_id: int
+    node_id: int
+    operator: str
+    attempt: int
+    result_hash: bytes
     evidence_hash: bytes
 
 

@@ -72,6 +72,7 @@ ENTRY_FUNCTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("escrow", "top_up"): (("job_id", "u64"), ("amount", "u64")),
     ("escrow", "assign_task"): (("job_id", "u64"), ("task_id", "u64"), ("node_id", "u64"), ("quote", "u64")),
     ("escrow", "requeue_task"): (("job_id", "u64"), ("task_id", "u64")),
+    ("escrow", "requeue_unverified"): (("job_id", "u64"), ("task_id", "u64")),
     ("escrow", "submit_result"): (
         ("job_id", "u64"),
         ("task_id", "u64"),
@@ -87,6 +88,12 @@ ENTRY_FUNCTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
         ("task_id", "u64"),
         ("result_hash", "vector<u8>"),
         ("pass", "bool"),
+        ("evidence_hash", "vector<u8>"),
+    ),
+    ("attestation", "abstain"): (
+        ("job_id", "u64"),
+        ("task_id", "u64"),
+        ("result_hash", "vector<u8>"),
         ("evidence_hash", "vector<u8>"),
     ),
     ("attestation", "resolve_dispute"): (
@@ -489,6 +496,12 @@ class PictorPayloads:
             check_positive("job_id", job_id)
         return self._build("escrow", "requeue_task", job_id, task_id)
 
+    def escrow_requeue_unverified(self, job_id: int, task_id: int) -> TransactionPayload:
+        """``escrow::requeue_unverified`` (coordinator): a submitted result no checker could decide, no strike."""
+        if self.strict:
+            check_positive("job_id", job_id)
+        return self._build("escrow", "requeue_unverified", job_id, task_id)
+
     def escrow_submit_result(
         self, job_id: int, task_id: int, result_hash: Bytes, reference_ms: int
     ) -> TransactionPayload:
@@ -533,6 +546,16 @@ class PictorPayloads:
             result_hash = check_bytes("result_hash", result_hash, 32)
             evidence_hash = check_bytes("evidence_hash", evidence_hash, 32)
         return self._build("attestation", "attest", job_id, task_id, result_hash, passed, evidence_hash)
+
+    def attestation_abstain(
+        self, job_id: int, task_id: int, result_hash: Bytes, evidence_hash: Bytes
+    ) -> TransactionPayload:
+        """``attestation::abstain`` (a checker node's account): it could not decide; uses its operator's vote."""
+        if self.strict:
+            check_positive("job_id", job_id)
+            result_hash = check_bytes("result_hash", result_hash, 32)
+            evidence_hash = check_bytes("evidence_hash", evidence_hash, 32)
+        return self._build("attestation", "abstain", job_id, task_id, result_hash, evidence_hash)
 
     def attestation_resolve_dispute(
         self, job_id: int, task_id: int, uphold: bool, evidence_hash: Bytes

@@ -310,6 +310,7 @@ _KEY_COLLECTORS: dict[type, Callable[[Keys, Any], None]] = {
     ev.TaskDisputed: _task_keys,
     ev.TaskSettled: _settled_keys,
     ev.Attested: _task_keys,
+    ev.Abstained: lambda k, e: None,
     ev.DisputeResolved: _task_keys,
     ev.Staked: lambda k, e: k.operators.add(e.operator),
     ev.UnstakeRequested: lambda k, e: k.operators.add(e.operator),
@@ -640,6 +641,12 @@ class Fold:
             e.result_hash,
             e.pass_,
             e.evidence_hash,
+        )
+
+    def _on_Abstained(self, e: ev.Abstained) -> None:
+        # the task's state does not change (no view shows the abstentions): only the event is kept
+        self._emit(
+            "abstentions", e.job_id, e.task_id, e.node_id, e.operator, e.attempt, e.result_hash, e.evidence_hash
         )
 
     def _on_DisputeResolved(self, e: ev.DisputeResolved) -> None:

@@ -270,6 +270,17 @@ attestations = _event_table(
     Index("attestations_task", "job_id", "task_id"),
     Index("attestations_node", "node_id"),
 )
+abstentions = _event_table(
+    "abstentions",
+    _u64("job_id"),
+    _u64("task_id"),
+    _u64("node_id"),
+    _addr("operator"),
+    _u64("attempt"),
+    Column("result_hash", LargeBinary, nullable=False),
+    Column("evidence_hash", LargeBinary, nullable=False),
+    Index("abstentions_task", "job_id", "task_id"),
+)
 dispute_resolutions = _event_table(
     "dispute_resolutions", _u64("job_id"), _u64("task_id"), _u64("node_id"), Column("upheld", Boolean, nullable=False),
     Column("evidence_hash", LargeBinary, nullable=False),

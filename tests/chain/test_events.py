@@ -73,8 +73,8 @@ def instance(cls: type[PictorEvent]) -> PictorEvent:
     return cls(**{python_field_name(n): sample(t, i) for i, (n, t) in enumerate(cls.MOVE_FIELDS)})
 
 
-def test_spec_has_31_events() -> None:
-    assert len(spec_events()) == 31
+def test_spec_has_32_events() -> None:
+    assert len(spec_events()) == 32
 
 
 def test_every_spec_event_has_a_class_with_the_spec_fields() -> None:

@@ -78,7 +78,7 @@ def spec_views() -> dict[tuple[str, str], tuple[tuple[tuple[str, str], ...], tup
 
 def test_entry_function_table_is_the_spec() -> None:
     assert spec_entry_functions() == ENTRY_FUNCTIONS
-    assert len(ENTRY_FUNCTIONS) == 31
+    assert len(ENTRY_FUNCTIONS) == 33
 
 
 def test_view_function_table_is_the_spec() -> None:

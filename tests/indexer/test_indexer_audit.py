@@ -62,7 +62,11 @@ def test_job_ledger_attestations_settlements_and_tasks(client: TestClient) -> No
     assert len(attestations) == 1 and attestations[0]["pass"] is True and attestations[0]["operator"] == C
     settlement = client.get("/audit/jobs/1/settlements").json()["items"][0]
     assert (settlement["worker_amount"], settlement["checkers"], settlement["treasury_amount"]) == ("180", [C], "90")
-    assert len(client.get("/audit/jobs/1/tasks").json()["items"]) == 4
+    assert len(client.get("/audit/jobs/1/tasks").json()["items"]) == 5
+    abstentions = client.get("/audit/jobs/1/tasks/11/abstentions").json()["items"]
+    assert [(a["node_id"], a["operator"], a["attempt"]) for a in abstentions] == [("2", C, "1")]
+    assert client.get("/audit/jobs/1/tasks/7/abstentions").json()["items"] == []
+    assert client.get("/audit/jobs/1/tasks/99/abstentions").status_code == 404
 
 
 def test_node_stake_history_and_epochs(client: TestClient) -> None:

@@ -87,6 +87,9 @@ def scenario() -> list[dict]:
         ev.Slashed(C, 2, 30, 2, 1, 9, T),
         ev.TaskRequeued(1, 9, 1, 3),
     )
+    s.txn(ev.TaskAssigned(1, 11, 1, W, 100, 1), ev.ResultSubmitted(1, 11, 1, h32(17), 10_000, 10))
+    s.txn(ev.Abstained(1, 11, 2, C, 1, h32(17), h32(18)))
+    s.txn(ev.TaskRequeued(1, 11, 1, 5))
     s.txn(ev.TaskAssigned(1, 10, 1, W, 100, 1))
     s.txn(
         ev.TaskRequeued(1, 10, 1, 4),
@@ -154,7 +157,7 @@ def test_scenario_mirrors_every_table(db_url: str) -> None:
     assert _rows(db_url, "SELECT credit_amount, balance_amount FROM escrow_ledger WHERE kind = 'charge'") == [(300, 0)]
     assert _rows(
         db_url, "SELECT task_id, state, attempt, pass_count, fail_count, charge FROM tasks ORDER BY task_id"
-    ) == [(7, 4, 2, 1, 0, 300), (8, 0, 1, 0, 1, 60), (9, 0, 1, 1, 0, 50), (10, 0, 1, 0, 0, 0)]
+    ) == [(7, 4, 2, 1, 0, 300), (8, 0, 1, 0, 1, 60), (9, 0, 1, 1, 0, 50), (10, 0, 1, 0, 0, 0), (11, 0, 1, 0, 0, 10)]
     assert _rows(db_url, "SELECT operator, role, active, unbonding FROM stakes ORDER BY role") == [
         (W, 1, 0, 0),
         (C, 2, 270, 0),

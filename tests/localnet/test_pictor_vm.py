@@ -183,14 +183,14 @@ def test_every_function_and_event_is_registered() -> None:
     assert entries["rewards::claim"] == ("u64", "u64", "u64", "vector<vector<u8>>")
     assert entries["attestation::attest"] == ("u64", "u64", "vector<u8>", "bool", "vector<u8>")
     assert entries["staking::withdraw_unstaked"] == ()
-    assert len(entries) == 31
+    assert len(entries) == 33
     views = {f"{f.module}::{f.name}": f.returns for f in core.VIEW_FUNCTIONS.values() if f.address == pictor}
     assert views["token::metadata"] == ("0x1::object::Object<0x1::fungible_asset::Metadata>",)
     assert len(views) == 27
     assert {m for (a, m) in core.ERROR_SETS if a == pictor} == {
         "config", "token", "vault", "registry", "staking", "escrow", "attestation", "rewards",
     }  # fmt: skip
-    assert sum(ev.address == pictor for ev in core.EVENT_TYPES.values()) == 31
+    assert sum(ev.address == pictor for ev in core.EVENT_TYPES.values()) == 32
 
 
 def test_genesis(chain: Chain) -> None:
@@ -898,6 +898,88 @@ def test_attest_aborts(world: World) -> None:
     c.tx(ALICE, escrow.accept_task, job, 1)
     c.tx(ALICE, escrow.close_job, job)
     assert_abort(attest(world.checker_acct), "escrow", "E_JOB_CLOSED", 5)
+
+
+def test_abstain_uses_the_operators_vote_and_lets_the_coordinator_requeue_without_strike(world: World) -> None:
+    c, job = world.c, world.job
+    c.tx(ADMIN, config.set_params, 2, 100 * PICTOR_UNIT, 100 * PICTOR_UNIT, 604800, 86400, 1000, 3, 0)
+    world.assign()
+    world.submit()
+    reserved = c.view(escrow.job, job)[4]
+    # nothing proven yet: the coordinator may not take the result back
+    assert_abort(c.abort(COORD, escrow.requeue_unverified, job, 1), "escrow", "E_NOT_UNVERIFIABLE", 16)
+    ev = c.tx(world.checker_acct, attestation.abstain, job, 1, HASH_A, EVIDENCE)
+    assert ev == [
+        (
+            "Abstained",
+            {
+                "job_id": job, "task_id": 1, "node_id": world.checker, "operator": CAROL, "attempt": 1,
+                "result_hash": HASH_A, "evidence_hash": EVIDENCE,
+            },
+        )
+    ]  # fmt: skip
+    assert c.view(escrow.task, job, 1)[0] == escrow.SUBMITTED  # neither a pass nor a fail
+    # the abstention was CAROL's vote on this attempt, for attest and abstain alike
+    assert_abort(world.c.abort(world.checker_acct, attestation.attest, job, 1, HASH_A, True, EVIDENCE),
+                 "attestation", "E_ALREADY_ATTESTED", 4)  # fmt: skip
+    carol_second = core.ed25519_auth_key(pub(signing_key(6)))
+    c.staked_node(CAROL, 2, signing_key(6))
+    assert_abort(c.abort(carol_second, attestation.abstain, job, 1, HASH_A, EVIDENCE), "attestation",
+                 "E_ALREADY_ATTESTED", 4)  # fmt: skip
+    assert_abort(c.abort(ALICE, escrow.requeue_unverified, job, 1), "escrow", "E_NOT_COORDINATOR", 4)
+    strikes = c.view(registry.node, world.worker)[5]
+    assert c.tx(COORD, escrow.requeue_unverified, job, 1) == [
+        ("TaskRequeued", {"job_id": job, "task_id": 1, "node_id": world.worker, "reason": 5})
+    ]
+    assert c.view(escrow.task, job, 1)[0] == escrow.QUEUED
+    assert c.view(escrow.job, job)[4] == reserved - 10 * PICTOR_UNIT and c.view(escrow.job, job)[3] == 0
+    assert c.view(registry.node, world.worker)[5] == strikes  # no strike
+    assert_abort(c.abort(COORD, escrow.requeue_unverified, job, 1), "escrow", "E_BAD_TASK_STATE", 8)
+    # the next attempt starts with clean votes: CAROL may judge it, and it settles
+    world.assign()
+    assert_abort(c.abort(COORD, escrow.requeue_unverified, job, 1), "escrow", "E_BAD_TASK_STATE", 8)
+    world.submit()
+    assert_abort(c.abort(COORD, escrow.requeue_unverified, job, 1), "escrow", "E_NOT_UNVERIFIABLE", 16)
+    world.attest()
+    assert names(world.attest(account=world.checker2_acct)) == ["Attested", "TaskVerified"]
+    assert c.view(escrow.task, job, 1)[5] == 2  # attempt
+    c.tx(ALICE, escrow.accept_task, job, 1)
+    assert names(c.tx(ALICE, escrow.close_job, job)) == ["JobClosed"]  # nothing left in flight
+
+
+def test_a_result_nobody_decided_for_a_review_window_can_be_requeued(world: World) -> None:
+    c, job = world.c, world.job
+    world.assign()
+    c.now = START + 100
+    world.submit()
+    c.now = START + 100 + 86400 - 1
+    assert_abort(c.abort(COORD, escrow.requeue_unverified, job, 1), "escrow", "E_NOT_UNVERIFIABLE", 16)
+    assert_abort(c.abort(ALICE, escrow.close_job, job), "escrow", "E_TASKS_IN_FLIGHT", 13)
+    c.now = START + 100 + 86400
+    assert names(c.tx(COORD, escrow.requeue_unverified, job, 1)) == ["TaskRequeued"]
+    assert names(c.tx(ALICE, escrow.close_job, job)) == ["JobClosed"]
+    assert c.view(escrow.job, job)[3:5] == [0, 0]  # nothing spent, nothing reserved
+
+
+def test_abstain_aborts_as_attest_does(world: World) -> None:
+    c, job = world.c, world.job
+    world.assign()
+
+    def abstain(account: str, job_id: int = job, task_id: int = 1, result: bytes = HASH_A) -> core.MoveAbort:
+        return c.abort(account, attestation.abstain, job_id, task_id, result, EVIDENCE)
+
+    assert_abort(abstain(world.checker_acct), "attestation", "E_BAD_TASK_STATE", 7)  # not submitted yet
+    world.submit()
+    assert_abort(abstain(CAROL), "attestation", "E_NOT_CHECKER", 1)
+    assert_abort(abstain(world.checker_acct, result=HASH_A[:31]), "attestation", "E_INVALID_HASH", 6)
+    assert_abort(abstain(world.checker_acct, job_id=99), "escrow", "E_JOB_NOT_FOUND", 2)
+    assert_abort(abstain(world.checker_acct, task_id=9), "escrow", "E_TASK_NOT_FOUND", 7)
+    assert_abort(abstain(world.checker_acct, result=HASH_B), "attestation", "E_RESULT_MISMATCH", 5)
+    kb = signing_key(5)
+    c.staked_node(BOB, 2, kb)
+    assert_abort(abstain(core.ed25519_auth_key(pub(kb))), "attestation", "E_CONFLICT_OF_INTEREST", 3)
+    c.tx(DAVE, staking.request_unstake, 2, 1)
+    assert_abort(abstain(world.checker2_acct), "attestation", "E_INSUFFICIENT_STAKE", 2)
 
 
 def test_dispute_upheld_slashes_worker_and_passers(world: World) -> None:

@@ -146,12 +146,14 @@ COVERED_PICTOR_FUNCTIONS = {
     "escrow::top_up",
     "escrow::assign_task",
     "escrow::requeue_task",
+    "escrow::requeue_unverified",
     "escrow::submit_result",
     "escrow::accept_task",
     "escrow::finalize_task",
     "escrow::dispute_task",
     "escrow::close_job",
     "attestation::attest",
+    "attestation::abstain",
     "attestation::resolve_dispute",
     "rewards::fund_pool",
     "rewards::publish_epoch",
@@ -377,6 +379,8 @@ class Attempt:
     attempt: int = 0
     attesters: set[int] = field(default_factory=set)
     passers: list[str] = field(default_factory=list)
+    abstentions: int = 0
+    submitted_at: float = 0.0
 
 
 class PictorMachine(RuleBasedStateMachine):
@@ -710,6 +714,14 @@ class PictorMachine(RuleBasedStateMachine):
                 att.attesters.add(int(data["node_id"]))
                 if data["pass"]:
                     att.passers.append(core.norm_addr(data["operator"]))
+            elif name == "attestation::Abstained":
+                key = (int(data["job_id"]), int(data["task_id"]))
+                att = self.attempts.setdefault(key, Attempt(attempt=int(data["attempt"])))
+                att.attesters.add(int(data["node_id"]))
+                att.abstentions += 1
+            elif name == "escrow::ResultSubmitted":
+                key = (int(data["job_id"]), int(data["task_id"]))
+                self.attempts.setdefault(key, Attempt()).submitted_at = int(txn["timestamp"]) // 1_000_000
             elif name == "escrow::TaskSettled":
                 treasury = core.norm_addr(data["treasury"])
                 self.treasury_income[treasury] = self.treasury_income.get(treasury, 0) + int(data["treasury_amount"])
@@ -1222,6 +1234,28 @@ class PictorMachine(RuleBasedStateMachine):
         )
         self.call(who, self.fn("escrow", "requeue_task"), [bcs_u64(job), bcs_u64(task)], expect=expect)
 
+    @rule(signer=PICK, job=st.integers(0, 5), task=TASKS)
+    def requeue_unverified(self, signer: int, job: int, task: int) -> None:
+        who = self.pick(self.coordinator_biased(), signer)
+        info = self.job(job)
+        current = self.task(job, task) if info else None
+        attempt = self.attempts.get((job, task), Attempt())
+        expect: str | None = first(
+            (self.addr(who) != self.roles()[1], abort("escrow", "E_NOT_COORDINATOR")),
+            (info is None, abort("escrow", "E_JOB_NOT_FOUND")),
+            (current is None, abort("escrow", "E_TASK_NOT_FOUND")),
+            (current is not None and current["state"] != SUBMITTED, abort("escrow", "E_BAD_TASK_STATE")),
+        )
+        if expect == OK and attempt.abstentions == 0:
+            deadline = int(attempt.submitted_at) + self.params()["review_window_secs"]
+            if self.ambiguous(deadline):
+                expect = None
+            elif self.h.now_estimate() < deadline:
+                expect = abort("escrow", "E_NOT_UNVERIFIABLE")
+        self.call(who, self.fn("escrow", "requeue_unverified"), [bcs_u64(job), bcs_u64(task)], expect=expect)
+        if expect == OK:
+            assert self.task(job, task)["state"] == QUEUED  # type: ignore[index]
+
     @rule(
         node=PICK,
         job=st.integers(0, 5),
@@ -1384,6 +1418,45 @@ class PictorMachine(RuleBasedStateMachine):
             [bcs_u64(job), bcs_u64(task), bcs_bytes(result_hash), bcs_bool(passed), bcs_bytes(evidence)],
             expect=expect,
         )
+
+    @rule(
+        node=PICK,
+        job=st.integers(0, 5),
+        task=TASKS,
+        result=st.sampled_from(["task", "task", "other"]),
+        evidence=st.sampled_from([b"\xee" * 32, b"\xee" * 32, b"\xee"]),
+    )
+    def abstain(self, node: int, job: int, task: int, result: str, evidence: bytes) -> None:
+        who = self.pick(self.node_keys, node)
+        checker, checks = self.checker_checks(who)
+        info = self.job(job)
+        current = self.task(job, task) if info else None
+        task_hash = current["result_hash"] if current and len(current["result_hash"]) == 32 else b"\x11" * 32
+        result_hash = task_hash if result == "task" else bytes(b ^ 0xFF for b in task_hash)
+        worker = self.node_info(current["node_id"]) if current else None
+        attempt = self.attempts.get((job, task), Attempt())
+        checks += [
+            (len(evidence) != 32, abort("attestation", "E_INVALID_HASH")),
+            (info is None, abort("escrow", "E_JOB_NOT_FOUND")),
+            (info is not None and info["closed"], abort("escrow", "E_JOB_CLOSED")),
+            (current is None, abort("escrow", "E_TASK_NOT_FOUND")),
+            (current is not None and current["state"] != SUBMITTED, abort("attestation", "E_BAD_TASK_STATE")),
+            (
+                checker is not None and worker is not None and checker["operator"] == worker["operator"],
+                abort("attestation", "E_CONFLICT_OF_INTEREST"),
+            ),
+            (self.node_of(who) in attempt.attesters, abort("attestation", "E_ALREADY_ATTESTED")),
+            (current is not None and result_hash != current["result_hash"], abort("attestation", "E_RESULT_MISMATCH")),
+        ]
+        expect = first(*checks)
+        self.call(
+            who,
+            self.fn("attestation", "abstain"),
+            [bcs_u64(job), bcs_u64(task), bcs_bytes(result_hash), bcs_bytes(evidence)],
+            expect=expect,
+        )
+        if expect == OK:
+            assert self.task(job, task)["state"] == SUBMITTED  # type: ignore[index]
 
     @rule(
         node=PICK,

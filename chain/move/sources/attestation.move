@@ -1,8 +1,9 @@
 /// Checker verdicts. A staked, active checker node attests a worker's submitted result hash;
 /// at quorum of passes the task is verified (and paid after the review window), at quorum of
 /// fails it goes back to the queue and the worker node gets a strike (slashed at
-/// `config::max_strikes`). A disputed task is decided by another checker; the loser is slashed.
-/// No state of its own: the verdicts live in the escrow task.
+/// `config::max_strikes`). A checker that cannot decide abstains: its operator's vote is used and
+/// the coordinator may requeue the task without a strike. A disputed task is decided by another
+/// checker; the loser is slashed. No state of its own: the verdicts live in the escrow task.
 module pictor::attestation {
     use std::signer;
     use std::vector;
@@ -49,6 +50,17 @@ module pictor::attestation {
     }
 
     #[event]
+    struct Abstained has drop, store {
+        job_id: u64,
+        task_id: u64,
+        node_id: u64,
+        operator: address,
+        attempt: u64,
+        result_hash: vector<u8>,
+        evidence_hash: vector<u8>,
+    }
+
+    #[event]
     struct DisputeResolved has drop, store {
         job_id: u64,
         task_id: u64,
@@ -78,21 +90,8 @@ module pictor::attestation {
         pass: bool,
         evidence_hash: vector<u8>,
     ) {
-        let (node_id, operator) = checker_identity(checker);
-        assert!(
-            vector::length(&result_hash) == HASH_LENGTH && vector::length(&evidence_hash) == HASH_LENGTH,
-            E_INVALID_HASH
-        );
-        let (state, worker_node_id, worker_operator, attempt, submitted_hash, attesters, _) =
-            escrow::attestation_context(job_id, task_id, true);
-        assert!(state == STATE_SUBMITTED, E_BAD_TASK_STATE);
-        assert!(operator != worker_operator, E_CONFLICT_OF_INTEREST);
-        // One vote per operator: a farm of checker nodes must not reach quorum on its own.
-        assert!(
-            !vector::contains(&attesters, &node_id) && !operator_attested(&attesters, operator),
-            E_ALREADY_ATTESTED
-        );
-        assert!(result_hash == submitted_hash, E_RESULT_MISMATCH);
+        let (node_id, operator, worker_node_id, worker_operator, attempt) =
+            check_vote(checker, job_id, task_id, &result_hash, &evidence_hash);
         event::emit(Attested {
             job_id,
             task_id,
@@ -110,6 +109,30 @@ module pictor::attestation {
                 slash_share(worker_operator, ROLE_WORKER, REASON_TOO_MANY_STRIKES, job_id, task_id);
             };
         };
+    }
+
+    /// Checker node: it could not decide the worker's submitted result of a task. The abstention is
+    /// neither a pass nor a fail; it uses the operator's vote on this attempt and lets the
+    /// coordinator `escrow::requeue_unverified` the task.
+    public entry fun abstain(
+        checker: &signer,
+        job_id: u64,
+        task_id: u64,
+        result_hash: vector<u8>,
+        evidence_hash: vector<u8>,
+    ) {
+        let (node_id, operator, _, _, attempt) =
+            check_vote(checker, job_id, task_id, &result_hash, &evidence_hash);
+        event::emit(Abstained {
+            job_id,
+            task_id,
+            node_id,
+            operator,
+            attempt,
+            result_hash,
+            evidence_hash,
+        });
+        escrow::record_abstention(job_id, task_id, node_id);
     }
 
     /// Checker node (neither the worker's operator nor a passer): decide a disputed task.
@@ -163,6 +186,35 @@ module pictor::attestation {
         (node_id, operator)
     }
 
+    /// The checks of a vote (`attest` or `abstain`), in order: checker identity and stake, both
+    /// hashes 32 bytes, the task (escrow aborts, then SUBMITTED), no conflict of interest, one vote
+    /// per operator, the worker's result hash. Returns (node_id, operator, worker_node_id,
+    /// worker_operator, attempt).
+    fun check_vote(
+        checker: &signer,
+        job_id: u64,
+        task_id: u64,
+        result_hash: &vector<u8>,
+        evidence_hash: &vector<u8>,
+    ): (u64, address, u64, address, u64) {
+        let (node_id, operator) = checker_identity(checker);
+        assert!(
+            vector::length(result_hash) == HASH_LENGTH && vector::length(evidence_hash) == HASH_LENGTH,
+            E_INVALID_HASH
+        );
+        let (state, worker_node_id, worker_operator, attempt, submitted_hash, attesters, _) =
+            escrow::attestation_context(job_id, task_id, true);
+        assert!(state == STATE_SUBMITTED, E_BAD_TASK_STATE);
+        assert!(operator != worker_operator, E_CONFLICT_OF_INTEREST);
+        // One vote per operator: a farm of checker nodes must not reach quorum on its own.
+        assert!(
+            !vector::contains(&attesters, &node_id) && !operator_attested(&attesters, operator),
+            E_ALREADY_ATTESTED
+        );
+        assert!(*result_hash == submitted_hash, E_RESULT_MISMATCH);
+        (node_id, operator, worker_node_id, worker_operator, attempt)
+    }
+
     /// Whether any of the `attesters` (node ids) belongs to `operator`.
     fun operator_attested(attesters: &vector<u64>, operator: address): bool {
         let i = 0;
@@ -180,5 +232,23 @@ module pictor::attestation {
         let (active_stake, _) = staking::stake_of(operator, role);
         let amount = (((active_stake as u128) * (config::slash_bps() as u128) / BPS_DENOMINATOR) as u64);
         staking::slash_stake(operator, role, amount, reason, job_id, task_id);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Test-only helpers
+    // ---------------------------------------------------------------------------------------
+
+    #[test_only]
+    /// An `Abstained` event with these fields, to compare with the emitted ones.
+    public fun abstained_event_for_test(
+        job_id: u64,
+        task_id: u64,
+        node_id: u64,
+        operator: address,
+        attempt: u64,
+        result_hash: vector<u8>,
+        evidence_hash: vector<u8>,
+    ): Abstained {
+        Abstained { job_id, task_id, node_id, operator, attempt, result_hash, evidence_hash }
     }
 }

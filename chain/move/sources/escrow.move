@@ -49,6 +49,8 @@ module pictor::escrow {
     const E_NODE_NOT_ELIGIBLE: u64 = 14;
     /// Price per minute must be greater than zero.
     const E_INVALID_PRICE: u64 = 15;
+    /// No checker abstained and the task was submitted less than a review window ago.
+    const E_NOT_UNVERIFIABLE: u64 = 16;
 
     const STATE_QUEUED: u8 = 0;
     const STATE_ASSIGNED: u8 = 1;
@@ -61,6 +63,7 @@ module pictor::escrow {
     const REASON_FAILED_VERIFICATION: u8 = 2;
     const REASON_DISPUTE_UPHELD: u8 = 3;
     const REASON_JOB_CLOSED: u8 = 4;
+    const REASON_UNVERIFIABLE: u8 = 5;
 
     const ROLE_WORKER: u8 = 1;
     const BPS_DENOMINATOR: u128 = 10000;
@@ -82,6 +85,8 @@ module pictor::escrow {
         passers: vector<address>,
         pass_count: u64,
         fail_count: u64,
+        unsure_count: u64,
+        submitted_at: u64,
     }
 
     /// `store` is the address of the job's PICTOR store. `assigned` (ids of the ASSIGNED tasks,
@@ -303,6 +308,8 @@ module pictor::escrow {
         task.passers = vector::empty<address>();
         task.pass_count = 0;
         task.fail_count = 0;
+        task.unsure_count = 0;
+        task.submitted_at = 0;
         let attempt = task.attempt;
         insert_sorted(&mut job.assigned, task_id);
         event::emit(TaskAssigned { job_id, task_id, node_id, worker_operator, quote, attempt });
@@ -314,6 +321,23 @@ module pictor::escrow {
         let job = borrow_job_mut(borrow_global_mut<Escrow>(@pictor), job_id);
         assert!(task_state(job, task_id) == STATE_ASSIGNED, E_BAD_TASK_STATE);
         requeue(job, job_id, task_id, REASON_LEASE_EXPIRED);
+    }
+
+    /// Coordinator: put a submitted task that no checker could decide back into the queue, unpaid
+    /// and without a strike. Allowed once a checker abstained on this attempt, or once a review
+    /// window has passed since the result was submitted.
+    public entry fun requeue_unverified(coordinator: &signer, job_id: u64, task_id: u64) acquires Escrow {
+        assert!(signer::address_of(coordinator) == config::coordinator(), E_NOT_COORDINATOR);
+        let job = borrow_job_mut(borrow_global_mut<Escrow>(@pictor), job_id);
+        assert!(task_state(job, task_id) == STATE_SUBMITTED, E_BAD_TASK_STATE);
+        let task = table::borrow(&job.tasks, task_id);
+        let unsure_count = task.unsure_count;
+        let submitted_at = task.submitted_at;
+        assert!(
+            unsure_count >= 1 || timestamp::now_seconds() >= submitted_at + config::review_window_secs(),
+            E_NOT_UNVERIFIABLE
+        );
+        requeue(job, job_id, task_id, REASON_UNVERIFIABLE);
     }
 
     /// Node: submit the result hash and the measured reference-GPU milliseconds of its task.
@@ -338,6 +362,7 @@ module pictor::escrow {
         task.result_hash = copy result_hash;
         task.reference_ms = reference_ms;
         task.charge = charge;
+        task.submitted_at = timestamp::now_seconds();
         let node_id = task.node_id;
         remove_id(&mut job.assigned, task_id);
         job.in_flight = job.in_flight + 1;
@@ -492,6 +517,16 @@ module pictor::escrow {
         }
     }
 
+    /// Record a checker's abstention on a SUBMITTED task: the node joins the attesters (its
+    /// operator has used its vote on this attempt) and `unsure_count` grows, which lets the
+    /// coordinator `requeue_unverified` the task. Neither a pass nor a fail.
+    public(friend) fun record_abstention(job_id: u64, task_id: u64, checker_node_id: u64) acquires Escrow {
+        let job = borrow_job_mut(borrow_global_mut<Escrow>(@pictor), job_id);
+        let task = table::borrow_mut(&mut job.tasks, task_id);
+        vector::push_back(&mut task.attesters, checker_node_id);
+        task.unsure_count = task.unsure_count + 1;
+    }
+
     /// Dispute not upheld: settle the DISPUTED task.
     public(friend) fun settle_disputed(job_id: u64, task_id: u64) acquires Escrow {
         let job = borrow_job_mut(borrow_global_mut<Escrow>(@pictor), job_id);
@@ -548,6 +583,8 @@ module pictor::escrow {
             passers: vector::empty<address>(),
             pass_count: 0,
             fail_count: 0,
+            unsure_count: 0,
+            submitted_at: 0,
         }
     }
 
@@ -662,6 +699,20 @@ module pictor::escrow {
         let j = borrow_job(borrow_global<Escrow>(@pictor), job_id);
         let t = table::borrow(&j.tasks, task_id);
         (t.worker_operator, t.reference_ms, t.attesters, t.passers, t.fail_count)
+    }
+
+    #[test_only]
+    /// What `requeue_unverified` reads besides the state: (unsure_count, submitted_at).
+    public fun unverifiable_details_for_test(job_id: u64, task_id: u64): (u64, u64) acquires Escrow {
+        let j = borrow_job(borrow_global<Escrow>(@pictor), job_id);
+        let t = table::borrow(&j.tasks, task_id);
+        (t.unsure_count, t.submitted_at)
+    }
+
+    #[test_only]
+    /// A `TaskRequeued` event with these fields, to compare with the emitted ones.
+    public fun task_requeued_event_for_test(job_id: u64, task_id: u64, node_id: u64, reason: u8): TaskRequeued {
+        TaskRequeued { job_id, task_id, node_id, reason }
     }
 
     #[test_only]

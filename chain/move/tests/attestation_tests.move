@@ -407,6 +407,259 @@ module pictor::attestation_tests {
         attestation::attest(&checker, job_id, 1, h::hash32(9), true, h::hash32(200));
     }
 
+    // ================================================================ abstain
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    fun abstain_records_the_vote_without_a_verdict(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id, 1);
+        assert!(event::was_event_emitted(&attestation::abstained_event_for_test(
+            job_id, 1, cid, @0x4001, 1, h::result_hash(), h::hash32(200)
+        )), 1);
+        assert!(vector::length(&event::emitted_events<attestation::Abstained>()) == 1, 2);
+        // neither a pass nor a fail: the task waits, nothing is paid, requeued or struck
+        let (state, _, _, _, charge, attempt, deadline, passes) = escrow::task(job_id, 1);
+        assert!(state == h::submitted() && charge == 1_234 && attempt == 1, 3);
+        assert!(deadline == 0 && passes == 0, 4);
+        let (_, _, attesters, passers, fail_count) = escrow::task_details_for_test(job_id, 1);
+        assert!(attesters == vector[cid] && vector::is_empty(&passers) && fail_count == 0, 5);
+        let (unsure_count, submitted_at) = escrow::unverifiable_details_for_test(job_id, 1);
+        assert!(unsure_count == 1 && submitted_at == h::now(), 6);
+        assert!(h::job_spent(job_id) == 0 && h::job_reserved(job_id) == 2_000, 7);
+        assert!(vector::length(&event::emitted_events<attestation::Attested>()) == 0, 8);
+        assert!(vector::length(&event::emitted_events<escrow::TaskRequeued>()) == 0, 9);
+        assert!(vector::length(&event::emitted_events<registry::NodeStruck>()) == 0, 10);
+        h::assert_conservation();
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce)]
+    fun abstain_leaves_the_verdict_to_other_operators(fx: &signer, pictor: &signer, alice: &signer) {
+        let (job_id, _wid, _worker, cid, checker) = h::submitted_scenario(fx, pictor);
+        let (cid2, checker2) = h::add_checker(pictor, &h::acct(@0x4002));
+        h::abstain(&checker, job_id, 1);
+        // quorum 1: the abstention does not count towards it, the next pass does
+        h::attest(&checker2, job_id, 1, true);
+        let (state, _, _, _, _, _, _, passes) = escrow::task(job_id, 1);
+        assert!(state == h::verified() && passes == 1, 1);
+        let (_, _, attesters, passers, _) = escrow::task_details_for_test(job_id, 1);
+        assert!(attesters == vector[cid, cid2] && passers == vector[@0x4002], 2);
+        escrow::accept_task(alice, job_id, 1);
+        // only the passer shares the checker cut
+        assert!(h::vault_balance(@0x4001) == 0, 3);
+        assert!(h::vault_balance(@0x4002) == 123, 4);
+        assert!(h::vault_balance(@0x3001) == 740 && h::vault_balance(@0x7ea5) == 371, 5);
+        h::assert_conservation();
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    fun two_abstentions_leave_the_task_submitted(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::set_quorum_window(pictor, 2, 86400);
+        let (_cid2, checker2) = h::add_checker(pictor, &h::acct(@0x4002));
+        h::abstain(&checker, job_id, 1);
+        h::abstain(&checker2, job_id, 1);
+        assert!(h::task_state(job_id, 1) == h::submitted(), 1);
+        let (unsure_count, _) = escrow::unverifiable_details_for_test(job_id, 1);
+        assert!(unsure_count == 2, 2);
+        assert!(vector::length(&event::emitted_events<attestation::Abstained>()) == 2, 3);
+        h::assert_conservation();
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    fun next_attempt_accepts_the_abstaining_checker_again(fx: &signer, pictor: &signer) {
+        // the abstention belongs to its attempt: after requeue_unverified the checker judges the next one
+        let (job_id, wid, worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id, 1);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+        h::assign(job_id, 1, wid);
+        h::submit(&worker, job_id, 1);
+        h::attest(&checker, job_id, 1, true);
+        let (state, _, _, _, _, attempt, _, passes) = escrow::task(job_id, 1);
+        assert!(state == h::verified() && attempt == 2 && passes == 1, 1);
+        h::assert_conservation();
+    }
+
+    // ================================================================ abstain: aborts (the checks of attest)
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 1, location = pictor::attestation)]
+    fun abstain_by_worker_node(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, worker, _cid, _checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&worker, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 1, location = pictor::attestation)]
+    fun abstain_by_deregistered_checker(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, cid, checker) = h::submitted_scenario(fx, pictor);
+        registry::deregister_node(&h::acct(@0x4001), cid);
+        h::abstain(&checker, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 1, location = pictor::attestation)]
+    fun abstain_checks_the_checker_before_the_hashes(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, _checker) = h::submitted_scenario(fx, pictor);
+        attestation::abstain(&h::acct(@0x4001), job_id, 1, x"00", x"00");
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 2, location = pictor::attestation)]
+    fun abstain_with_too_little_stake(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        staking::request_unstake(&h::acct(@0x4001), 2, 1);
+        h::abstain(&checker, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 6, location = pictor::attestation)]
+    fun abstain_short_result_hash(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        let short = h::result_hash();
+        vector::pop_back(&mut short);
+        attestation::abstain(&checker, job_id, 1, short, h::hash32(200));
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 6, location = pictor::attestation)]
+    fun abstain_long_evidence_hash(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        let long = h::hash32(200);
+        vector::push_back(&mut long, 0);
+        attestation::abstain(&checker, job_id, 1, h::result_hash(), long);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 6, location = pictor::attestation)]
+    fun abstain_checks_the_hashes_before_the_job(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        attestation::abstain(&checker, job_id + 1, 1, h::result_hash(), x"00");
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 2, location = pictor::escrow)]
+    fun abstain_unknown_job(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id + 1, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce)]
+    #[expected_failure(abort_code = 5, location = pictor::escrow)]
+    fun abstain_closed_job(fx: &signer, pictor: &signer, alice: &signer) {
+        h::setup(fx, pictor);
+        let (wid, _worker) = h::add_worker(pictor, &h::acct(@0x3001));
+        let (_cid, checker) = h::add_checker(pictor, &h::acct(@0x4001));
+        let job_id = h::standard_job(pictor, alice);
+        h::assign(job_id, 1, wid);
+        escrow::close_job(alice, job_id);
+        h::abstain(&checker, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 7, location = pictor::escrow)]
+    fun abstain_unknown_task(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id, 2);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce)]
+    #[expected_failure(abort_code = 7, location = pictor::attestation)]
+    fun abstain_task_not_submitted(fx: &signer, pictor: &signer, alice: &signer) {
+        h::setup(fx, pictor);
+        let (wid, _worker) = h::add_worker(pictor, &h::acct(@0x3001));
+        let (_cid, checker) = h::add_checker(pictor, &h::acct(@0x4001));
+        let job_id = h::standard_job(pictor, alice);
+        h::assign(job_id, 1, wid);
+        h::abstain(&checker, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 7, location = pictor::attestation)]
+    fun abstain_verified_task(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, _checker) = h::verified_scenario(fx, pictor);
+        let (_cid2, checker2) = h::add_checker(pictor, &h::acct(@0x4002));
+        h::abstain(&checker2, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 7, location = pictor::attestation)]
+    fun abstain_requeued_task(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        let (_cid2, checker2) = h::add_checker(pictor, &h::acct(@0x4002));
+        h::abstain(&checker, job_id, 1);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+        h::abstain(&checker2, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 3, location = pictor::attestation)]
+    fun abstain_on_own_operators_work(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, _checker) = h::submitted_scenario(fx, pictor);
+        let (_own_cid, own_checker) = h::add_checker(pictor, &h::acct(@0x3001));
+        h::abstain(&own_checker, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 4, location = pictor::attestation)]
+    fun abstain_twice(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id, 1);
+        h::abstain(&checker, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 4, location = pictor::attestation)]
+    fun attest_after_abstaining(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id, 1);
+        h::attest(&checker, job_id, 1, true);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 4, location = pictor::attestation)]
+    fun abstain_after_attesting(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::set_quorum_window(pictor, 2, 86400);
+        h::attest(&checker, job_id, 1, true);
+        h::abstain(&checker, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 4, location = pictor::attestation)]
+    fun attest_after_another_node_of_the_operator_abstained(fx: &signer, pictor: &signer) {
+        // an abstention uses the operator's vote: its other checker nodes cannot vote on this attempt
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        let (_cid_b, checker_b) = h::register(&h::acct(@0x4001), 2);
+        h::abstain(&checker, job_id, 1);
+        h::attest(&checker_b, job_id, 1, false);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 4, location = pictor::attestation)]
+    fun abstain_after_another_node_of_the_operator_abstained(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        let (_cid_b, checker_b) = h::register(&h::acct(@0x4001), 2);
+        h::abstain(&checker, job_id, 1);
+        h::abstain(&checker_b, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 4, location = pictor::attestation)]
+    fun abstain_after_another_node_of_the_operator_attested(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::set_quorum_window(pictor, 2, 86400);
+        let (_cid_b, checker_b) = h::register(&h::acct(@0x4001), 2);
+        h::attest(&checker, job_id, 1, true);
+        h::abstain(&checker_b, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 5, location = pictor::attestation)]
+    fun abstain_other_result_hash(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        attestation::abstain(&checker, job_id, 1, h::hash32(9), h::hash32(200));
+    }
+
     // ================================================================ resolve_dispute: aborts
 
     #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce)]

@@ -372,6 +372,160 @@ module pictor::escrow_tests {
         escrow::requeue_task(&h::coordinator(), job_id, 1);
     }
 
+    // ================================================================ requeue_unverified
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce)]
+    fun requeue_unverified_after_an_abstention(fx: &signer, pictor: &signer, alice: &signer) {
+        let (job_id, wid, worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        let (unsure_count, submitted_at) = escrow::unverifiable_details_for_test(job_id, 1);
+        assert!(unsure_count == 0 && submitted_at == h::now(), 1);
+        h::abstain(&checker, job_id, 1);
+        // at once: the abstention is enough, no need to wait for the window
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+        let (state, node_id, quote, _, _, attempt, _, _) = escrow::task(job_id, 1);
+        assert!(state == h::queued() && node_id == wid && quote == 2_000 && attempt == 1, 2);
+        // reservation released, no charge, no strike, no slash
+        assert!(h::job_reserved(job_id) == 0 && h::job_spent(job_id) == 0, 3);
+        let (assigned, in_flight) = escrow::job_tracking_for_test(job_id);
+        assert!(vector::is_empty(&assigned) && in_flight == 0, 4);
+        let (_, _, _, _, _, strikes) = registry::node(wid);
+        assert!(strikes == 0, 5);
+        assert!(h::vault_balance(@0x3001) == 0 && h::vault_balance(@0x4001) == 0, 6);
+        assert!(h::vault_balance(@0x7ea5) == 0 && h::active_stake(@0x3001, 1) == h::min_stake(), 7);
+        assert!(event::was_event_emitted(&escrow::task_requeued_event_for_test(job_id, 1, wid, 5)), 8);
+        assert!(vector::length(&event::emitted_events<escrow::TaskRequeued>()) == 1, 9);
+        assert!(vector::length(&event::emitted_events<registry::NodeStruck>()) == 0, 10);
+        assert!(vector::length(&event::emitted_events<staking::Slashed>()) == 0, 11);
+        h::assert_conservation();
+
+        // the task is assigned again (to the same, unpunished worker) and the new attempt settles
+        h::advance(60);
+        h::assign(job_id, 1, wid);
+        let (unsure_count, submitted_at) = escrow::unverifiable_details_for_test(job_id, 1);
+        assert!(unsure_count == 0 && submitted_at == 0, 12);
+        let (_, _, attesters, _, _) = escrow::task_details_for_test(job_id, 1);
+        assert!(vector::is_empty(&attesters), 13);
+        h::submit(&worker, job_id, 1);
+        let (_, submitted_at) = escrow::unverifiable_details_for_test(job_id, 1);
+        assert!(submitted_at == h::now(), 14);
+        h::attest(&checker, job_id, 1, true);
+        escrow::accept_task(alice, job_id, 1);
+        let (state, _, _, _, _, attempt, _, _) = escrow::task(job_id, 1);
+        assert!(state == h::settled() && attempt == 2, 15);
+        assert!(h::vault_balance(@0x3001) == 740, 16);
+        assert!(h::vault_balance(@0x4001) == 123, 17);
+        assert!(h::vault_balance(@0x7ea5) == 371, 18);
+        assert!(h::job_spent(job_id) == 1_234 && h::job_reserved(job_id) == 0, 19);
+        h::assert_conservation();
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    fun requeue_unverified_after_a_review_window(fx: &signer, pictor: &signer) {
+        // no checker answered: a review window after submission the coordinator may requeue
+        let (job_id, wid, _worker, _cid, _checker) = h::submitted_scenario(fx, pictor);
+        h::advance(86400);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+        assert!(h::task_state(job_id, 1) == h::queued(), 1);
+        assert!(h::job_reserved(job_id) == 0 && h::job_spent(job_id) == 0, 2);
+        let (_, in_flight) = escrow::job_tracking_for_test(job_id);
+        assert!(in_flight == 0, 3);
+        let (_, _, _, _, _, strikes) = registry::node(wid);
+        assert!(strikes == 0, 4);
+        assert!(event::was_event_emitted(&escrow::task_requeued_event_for_test(job_id, 1, wid, 5)), 5);
+        h::assert_conservation();
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    fun requeue_unverified_uses_the_current_review_window(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, _checker) = h::submitted_scenario(fx, pictor);
+        h::set_quorum_window(pictor, 1, 3600);
+        h::advance(3600);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+        assert!(h::task_state(job_id, 1) == h::queued(), 1);
+        h::assert_conservation();
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 16, location = pictor::escrow)]
+    fun requeue_unverified_without_abstention(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, _checker) = h::submitted_scenario(fx, pictor);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 16, location = pictor::escrow)]
+    fun requeue_unverified_before_the_review_window_ends(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, _checker) = h::submitted_scenario(fx, pictor);
+        h::advance(86399);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 16, location = pictor::escrow)]
+    fun requeue_unverified_counts_abstentions_per_attempt(fx: &signer, pictor: &signer) {
+        // the abstention on attempt 1 does not carry over, and the window restarts at the new submission
+        let (job_id, wid, worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id, 1);
+        h::advance(86400);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+        h::assign(job_id, 1, wid);
+        h::submit(&worker, job_id, 1);
+        h::advance(86399);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce)]
+    #[expected_failure(abort_code = 4, location = pictor::escrow)]
+    fun requeue_unverified_not_coordinator(fx: &signer, pictor: &signer, alice: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id, 1);
+        escrow::requeue_unverified(alice, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 2, location = pictor::escrow)]
+    fun requeue_unverified_unknown_job(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id, 1);
+        escrow::requeue_unverified(&h::coordinator(), job_id + 1, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 7, location = pictor::escrow)]
+    fun requeue_unverified_unknown_task(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id, 1);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 2);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce)]
+    #[expected_failure(abort_code = 8, location = pictor::escrow)]
+    fun requeue_unverified_assigned_task(fx: &signer, pictor: &signer, alice: &signer) {
+        h::setup(fx, pictor);
+        let (wid, _worker) = h::add_worker(pictor, &h::acct(@0x3001));
+        let job_id = h::standard_job(pictor, alice);
+        h::assign(job_id, 1, wid);
+        h::advance(86400);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 8, location = pictor::escrow)]
+    fun requeue_unverified_verified_task(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, _checker) = h::verified_scenario(fx, pictor);
+        h::advance(86400);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor)]
+    #[expected_failure(abort_code = 8, location = pictor::escrow)]
+    fun requeue_unverified_twice(fx: &signer, pictor: &signer) {
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id, 1);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+    }
+
     // ================================================================ submit_result
 
     #[test(fx = @aptos_framework, pictor = @pictor)]
@@ -792,6 +946,24 @@ module pictor::escrow_tests {
         let (credit, balance) = vault::account(@0xa11ce);
         assert!(credit == 0, 1);
         assert!(balance == 20_000 - 9_000 + 8_766, 2);
+        h::assert_conservation();
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce)]
+    fun close_after_requeue_unverified(fx: &signer, pictor: &signer, alice: &signer) {
+        // the unverifiable task no longer counts as in flight: the job closes and refunds everything
+        let (job_id, _wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::abstain(&checker, job_id, 1);
+        escrow::requeue_unverified(&h::coordinator(), job_id, 1);
+        let (_, in_flight) = escrow::job_tracking_for_test(job_id);
+        assert!(in_flight == 0, 1);
+        escrow::close_job(alice, job_id);
+        let (_, budget, _, spent, reserved, _, closed) = escrow::job(job_id);
+        assert!(closed && budget == 10_000 && spent == 0 && reserved == 0, 2);
+        assert!(h::vault_balance(@0xa11ce) == 100_000, 3);
+        assert!(h::store_balance(h::escrow_store(job_id)) == 0, 4);
+        // one requeue (reason 5); the queued task is not requeued again by close_job
+        assert!(vector::length(&event::emitted_events<escrow::TaskRequeued>()) == 1, 5);
         h::assert_conservation();
     }
 

@@ -320,6 +320,11 @@ module pictor::test_helpers {
         attestation::attest(checker, job_id, task_id, result_hash(), pass, hash32(200));
     }
 
+    /// A checker abstains on the standard result.
+    public fun abstain(checker: &signer, job_id: u64, task_id: u64) {
+        attestation::abstain(checker, job_id, task_id, result_hash(), hash32(200));
+    }
+
     /// `setup`, a worker (operator @0x3001) and a checker (operator @0x4001) with minimum stakes, alice's
     /// standard job, task 1 assigned to the worker and its result submitted (charge 1_234).
     /// Returns (job id, worker node id, worker node signer, checker node id, checker node signer).

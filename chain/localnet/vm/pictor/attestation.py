@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chain.localnet.vm import core
 from chain.localnet.vm.pictor import config, escrow, registry, staking
 from chain.localnet.vm.pictor.config import PICTOR
@@ -35,6 +37,20 @@ ATTESTED = core.event_type(
         ("evidence_hash", "vector<u8>"),
     ],
 )
+ABSTAINED = core.event_type(
+    PICTOR,
+    "attestation",
+    "Abstained",
+    [
+        ("job_id", "u64"),
+        ("task_id", "u64"),
+        ("node_id", "u64"),
+        ("operator", "address"),
+        ("attempt", "u64"),
+        ("result_hash", "vector<u8>"),
+        ("evidence_hash", "vector<u8>"),
+    ],
+)
 DISPUTE_RESOLVED = core.event_type(
     PICTOR,
     "attestation",
@@ -61,11 +77,10 @@ def init_module(ctx: core.TxContext) -> None:
     """No state of its own (the verdicts live in the escrow task)."""
 
 
-@core.entry(PICTOR, "attestation", ["u64", "u64", "vector<u8>", "bool", "vector<u8>"])
-def attest(
-    ctx: core.TxContext, job_id: int, task_id: int, result_hash: bytes, passed: bool, evidence_hash: bytes
-) -> None:
-    """A checker node's verdict on a submitted result; quorum pays out or requeues."""
+def _vote(
+    ctx: core.TxContext, job_id: int, task_id: int, result_hash: bytes, evidence_hash: bytes
+) -> tuple[int, str, dict[str, Any]]:
+    """The checks shared by `attest` and `abstain`, in order: (node_id, operator, task)."""
     node_id, operator = _checker(ctx)
     ERRORS.check(len(result_hash) == HASH_LEN and len(evidence_hash) == HASH_LEN, "E_INVALID_HASH")
     job = escrow.load_job(ctx.state, job_id)
@@ -80,6 +95,15 @@ def attest(
         "E_ALREADY_ATTESTED",
     )
     ERRORS.check(bytes(result_hash) == task["result_hash"], "E_RESULT_MISMATCH")
+    return node_id, operator, task
+
+
+@core.entry(PICTOR, "attestation", ["u64", "u64", "vector<u8>", "bool", "vector<u8>"])
+def attest(
+    ctx: core.TxContext, job_id: int, task_id: int, result_hash: bytes, passed: bool, evidence_hash: bytes
+) -> None:
+    """A checker node's verdict on a submitted result; quorum pays out or requeues."""
+    node_id, operator, task = _vote(ctx, job_id, task_id, result_hash, evidence_hash)
     task["attesters"].append(node_id)
     if passed:
         task["pass_count"] += 1
@@ -108,6 +132,25 @@ def attest(
             staking.slash_bps_of_active(
                 ctx, task["worker_operator"], staking.ROLE_WORKER, staking.REASON_STRIKES, job_id, task_id
             )
+
+
+@core.entry(PICTOR, "attestation", ["u64", "u64", "vector<u8>", "vector<u8>"])
+def abstain(ctx: core.TxContext, job_id: int, task_id: int, result_hash: bytes, evidence_hash: bytes) -> None:
+    """A checker node could not decide: its operator's vote is used; the coordinator may requeue without strike."""
+    node_id, operator, task = _vote(ctx, job_id, task_id, result_hash, evidence_hash)
+    ctx.emit(
+        ABSTAINED,
+        job_id=job_id,
+        task_id=task_id,
+        node_id=node_id,
+        operator=operator,
+        attempt=task["attempt"],
+        result_hash=bytes(result_hash),
+        evidence_hash=bytes(evidence_hash),
+    )
+    task["attesters"].append(node_id)
+    task["unsure_count"] = task.get("unsure_count", 0) + 1
+    escrow.put_task(ctx.state, job_id, task_id, task)
 
 
 @core.entry(PICTOR, "attestation", ["u64", "u64", "bool", "vector<u8>"])

@@ -25,6 +25,7 @@ REQUEUE_LEASE_EXPIRED = 1
 REQUEUE_FAILED_VERIFICATION = 2
 REQUEUE_DISPUTE_UPHELD = 3
 REQUEUE_JOB_CLOSED = 4
+REQUEUE_UNVERIFIABLE = 5
 
 ERRORS = core.error_set(
     PICTOR,
@@ -44,6 +45,7 @@ ERRORS = core.error_set(
     E_TASKS_IN_FLIGHT=(13, "Tasks are submitted or under review; settle them first."),
     E_NODE_NOT_ELIGIBLE=(14, "The node is not an active worker with enough stake."),
     E_INVALID_PRICE=(15, "Price per minute must be greater than zero."),
+    E_NOT_UNVERIFIABLE=(16, "No checker abstained and the task was submitted less than a review window ago."),
 )
 
 JOB_OPENED = core.event_type(
@@ -239,6 +241,8 @@ def _new_task() -> dict[str, Any]:
         "passers": [],
         "pass_count": 0,
         "fail_count": 0,
+        "unsure_count": 0,
+        "submitted_at": 0,
     }
 
 
@@ -428,6 +432,21 @@ def requeue_task(ctx: core.TxContext, job_id: int, task_id: int) -> None:
     requeue(ctx, job_id, task_id, REQUEUE_LEASE_EXPIRED)
 
 
+@core.entry(PICTOR, "escrow", ["u64", "u64"])
+def requeue_unverified(ctx: core.TxContext, job_id: int, task_id: int) -> None:
+    """Coordinator puts back a submitted result no checker could decide: no strike, no charge."""
+    ERRORS.check(core.norm_addr(ctx.sender) == config.coordinator(ctx.state), "E_NOT_COORDINATOR")
+    load_job(ctx.state, job_id)
+    task = load_task(ctx.state, job_id, task_id)
+    ERRORS.check(task["state"] == SUBMITTED, "E_BAD_TASK_STATE")
+    window = config.param(ctx.state, "review_window_secs")
+    ERRORS.check(
+        task.get("unsure_count", 0) >= 1 or ctx.now_seconds() >= task.get("submitted_at", 0) + window,
+        "E_NOT_UNVERIFIABLE",
+    )
+    requeue(ctx, job_id, task_id, REQUEUE_UNVERIFIABLE)
+
+
 @core.entry(PICTOR, "escrow", ["u64", "u64", "vector<u8>", "u64"])
 def submit_result(ctx: core.TxContext, job_id: int, task_id: int, result_hash: bytes, reference_ms: int) -> None:
     """The assigned node submits its result hash and measured reference-GPU milliseconds."""
@@ -442,6 +461,7 @@ def submit_result(ctx: core.TxContext, job_id: int, task_id: int, result_hash: b
     task["result_hash"] = bytes(result_hash)
     task["reference_ms"] = reference_ms
     task["charge"] = charge
+    task["submitted_at"] = ctx.now_seconds()
     put_task(ctx.state, job_id, task_id, task)
     ctx.emit(
         RESULT_SUBMITTED,
