@@ -181,7 +181,7 @@ chain_outbox = Table(
     "chain_outbox",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("kind", String(16), nullable=False),  # assign | requeue | close
+    Column("kind", String(16), nullable=False),  # assign | requeue | unverified | close
     Column("job_id", BigInteger, ForeignKey(f"{SCHEMA}.jobs.job_id", ondelete="CASCADE"), nullable=False),
     Column("task_id", BigInteger, nullable=False),  # 0 for close
     Column("attempt", Integer, nullable=False),

@@ -51,8 +51,8 @@ log = logging.getLogger(__name__)
 
 LEASED = ("assigned", "rendering")
 CLAIMABLE_JOB_STATES = ("active", "paused")
-#: Chain task states (escrow): 1 ASSIGNED.
-CHAIN_ASSIGNED = 1
+#: Chain task states (escrow): 0 QUEUED, 1 ASSIGNED.
+CHAIN_QUEUED, CHAIN_ASSIGNED = 0, 1
 #: Aborts after which an outbox row is given up (the chain refused for good); others are retried.
 FINAL_ABORTS = {
     "E_INSUFFICIENT_ESCROW",
@@ -659,12 +659,76 @@ async def _apply(chain: Any, coordinator: Any, row: Any) -> str | None:
         if assigned and current.node_id == row.node_id:
             return None  # a previous try went through (its answer was lost): do not assign twice
         payload = pay.escrow_assign_task(job_id, task_id, int(row.node_id), int(row.quote))
+    elif row.kind == "unverified":
+        if current is not None and current.state == CHAIN_QUEUED and current.attempt == row.attempt:
+            return None  # a previous try went through
+        # anything but SUBMITTED aborts E_BAD_TASK_STATE (given up); E_NOT_UNVERIFIABLE is retried
+        payload = pay.escrow_requeue_unverified(job_id, task_id)
     else:  # requeue
         if not assigned:
             return None
         payload = pay.escrow_requeue_task(job_id, task_id)
     result = await chain.submit_and_wait(coordinator, payload)
     return result.hash
+
+
+def queue_unverified(conn: Any, task: Any, chain_job_id: int, node_id: int, not_before: datetime) -> None:
+    """Outbox the coordinator's ``requeue_unverified`` of a task attempt nobody could verify (no strike).
+
+    The API task stays ``rendered`` until the chain took the result back (:func:`unverified_requeued`), so the
+    next attempt's ``assign`` can never reach the chain before it."""
+    now = utcnow()
+    conn.execute(
+        pg_insert(chain_outbox)
+        .values(
+            kind="unverified",
+            job_id=task.job_id,
+            task_id=task.task_id,
+            attempt=task.attempt,
+            chain_job_id=chain_job_id,
+            chain_task_id=task.seq,
+            node_id=node_id,
+            status="pending",
+            tries=0,
+            next_try_at=max(now, not_before),
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+def unverified_requeued(conn: Any, row: Any, settings: Settings) -> None:
+    """The chain took back an unverifiable result: the task goes to another worker (no strike, no failure)."""
+    now = utcnow()
+    task = conn.execute(select(tasks).where(tasks.c.task_id == row.task_id).with_for_update()).first()
+    if task is None or task.state != "rendered" or task.attempt != row.attempt:
+        return
+    job_state = conn.execute(select(jobs.c.state).where(jobs.c.job_id == task.job_id)).scalar_one()
+    if job_state == "cancelled":
+        state = "cancelled"
+    else:
+        state = "failed" if task.attempt >= settings.task_max_attempts else "queued"
+    conn.execute(
+        update(tasks)
+        .where(tasks.c.task_id == task.task_id)
+        .values(state=state, node_id=None, lease_deadline=None, updated_at=now)
+    )
+    conn.execute(
+        update(frames)
+        .where(frames.c.task_id == task.task_id, frames.c.job_id == task.job_id)
+        .values(state="failed" if state == "failed" else "queued", sha256=None, updated_at=now)
+    )
+    exclude_node(conn, int(row.node_id), task.job_id, task.task_id)  # another worker renders it
+    bump(conn, task.job_id, **({"state": "active"} if job_state == "completed" else {}))
+    log.warning(
+        "task %s attempt %s (worker node %s): the chain requeued the unverifiable result (%s/%s, no strike); %s",
+        task.task_id,
+        task.attempt,
+        row.node_id,
+        row.chain_job_id,
+        row.chain_task_id,
+        "frames failed after the last attempt" if state == "failed" else f"task {state}",
+    )
 
 
 def _give_up_assignment(conn: Any, row: Any, reason: str, now: datetime, settings: Settings) -> None:
@@ -754,6 +818,8 @@ async def process_outbox(engine: Engine, chain: Any, coordinator: Any, settings:
                 .where(chain_outbox.c.id == row.id)
                 .values(status="done", tries=row.tries + 1, txn_hash=txn_hash, last_error=None)
             )
+            if row.kind == "unverified":
+                unverified_requeued(conn, row, settings)
         settled += 1
     return settled
 

@@ -12,7 +12,7 @@ Life of a work item (``api.verification_tables.verifications``), one per task at
    operator that already judged the same attempt, or of an operator excluded from it (the passers of a frame
    the creator rejected). Frames move ``rendered → verifying``.
 3. It downloads the scene and the frames (``GET /nodes/verify/{id}/blobs/{sha256}``), verifies, attests on
-   chain (``attestation::attest`` / ``attestation::resolve_dispute`` from its node account) and reports
+   chain (``attestation::attest``, ``abstain`` or ``resolve_dispute`` from its node account) and reports
    (``POST /nodes/verify/{id}/verdict``) with the evidence, whose canonical JSON must hash to the
    ``evidence_hash`` it signed; every frame's evidence must name its frame, the manifest's sha256 and the
    checker's registered key, and the task verdict must follow from the frames' (any fail → fail, else any
@@ -25,13 +25,12 @@ Life of a work item (``api.verification_tables.verifications``), one per task at
    attestation did not commit): another operator is asked, up to ``verify_max_rounds`` rounds.
    **Unverifiable**: after the last round without a decision — or when a round stays unclaimed for
    ``verify_lease_s`` because no checker may claim it (the worker's operator, the operators that judged the
-   attempt and the excluded ones leave none; :func:`escalate_stalled`) — nothing was proven either way: the task
-   is rendered again by another worker (the worker joins its ``excluded_nodes``; no strike, no failure counted)
-   under a fresh on-chain task id (the job's highest ``seq`` + 1, as a rejected frame's re-render). The chain
-   has no way to requeue a ``SUBMITTED`` task without a strike (``requeue_task`` takes only ``ASSIGNED`` tasks,
-   its reasons are fixed, only a fail quorum requeues a submitted one and it strikes the worker), so the old
-   on-chain task stays ``SUBMITTED``, unpaid, its quote reserved in the escrow (``close_job`` refuses while it
-   is in flight) — see :func:`_requeue_unverifiable`.
+   attempt and the excluded ones leave none; :func:`escalate_stalled`) — nothing was proven either way. A
+   checker's ``unsure`` is on chain as ``attestation::abstain``; the coordinator's ``escrow::requeue_unverified``
+   (outbox row ``unverified``) then takes the result back without a strike — at once when a checker abstained,
+   else a review window after the submission, as the chain requires — and only then is the task rendered again
+   by another worker under the same on-chain task id (the worker joins its ``excluded_nodes``; no failure
+   counted). See :func:`_requeue_unverifiable`.
 5. Disputes: a creator who rejects a verified frame inside the review window gets the
    ``escrow::dispute_task`` payload to sign (:func:`dispute_offer`); once the mirror shows the dispute, a
    ``dispute`` item is queued at the next claim, for a checker that is neither the worker's operator nor a
@@ -510,12 +509,12 @@ def _requeue_failed(conn: Any, row: Any, settings: Settings, now: datetime) -> N
 
 
 def _requeue_unverifiable(conn: Any, row: Any, settings: Settings, now: datetime, why: str) -> bool:
-    """Nothing was proven about the result: another worker renders the task again; False when it moved meanwhile.
+    """Nothing was proven about the result: the coordinator takes it back on chain (``escrow::requeue_unverified``,
+    no strike) and then another worker renders the task; False when it moved meanwhile.
 
-    No strike and no failure are counted for the worker: it is only excluded from the task. The chain cannot
-    requeue a ``SUBMITTED`` task (chain/SPEC.md: ``requeue_task`` wants ``ASSIGNED``; only a fail quorum, which
-    strikes the worker, requeues a submitted one), so the re-render gets a fresh on-chain task id and the old one
-    stays ``SUBMITTED`` and unpaid."""
+    The chain accepts once a checker abstained on the attempt, or a review window after the submission; the
+    outbox row waits for the latter when no abstention committed. The API task stays ``rendered`` until the chain
+    took the result back (:func:`api.scheduler.unverified_requeued` then queues it, the worker excluded)."""
     if row.purpose != VERIFY:
         return False  # a dispute keeps its task DISPUTED on chain; the creator's re-render is already queued
     task = conn.execute(select(tasks).where(tasks.c.task_id == row.task_id).with_for_update()).one()
@@ -536,46 +535,32 @@ def _requeue_unverifiable(conn: Any, row: Any, settings: Settings, now: datetime
             None if onchain is None else onchain.state,
         )
         return False
-    out_of_attempts = task.attempt >= settings.task_max_attempts
-    conn.execute(
-        update(frames)
-        .where(frames.c.task_id == task.task_id, frames.c.job_id == task.job_id)
-        .values(state="failed" if out_of_attempts else "queued", sha256=None, updated_at=now)
-    )
-    # the fresh on-chain task id is taken under the job's lock, as a rejected frame's re-render takes one
-    job_state = conn.execute(select(jobs.c.state).where(jobs.c.job_id == task.job_id).with_for_update()).scalar_one()
-    seq = conn.execute(select(func.max(tasks.c.seq)).where(tasks.c.job_id == task.job_id)).scalar_one() + 1
-    conn.execute(
-        update(tasks)
-        .where(tasks.c.task_id == task.task_id)
-        .values(
-            state="failed" if out_of_attempts else "queued", seq=seq, node_id=None, lease_deadline=None, updated_at=now
+    v = verifications
+    attempt_items = conn.execute(
+        select(func.min(v.c.created_at), func.count().filter(v.c.verdict == UNSURE, v.c.txn_hash.is_not(None))).where(
+            v.c.task_id == row.task_id, v.c.task_attempt == row.task_attempt
         )
-    )
-    # the attempt's other items must not be claimed any more (the old on-chain task still shows SUBMITTED)
+    ).one()
+    abstained = attempt_items[1] > 0
+    window = conn.execute(select(mirror.protocol_config.c.review_window_secs)).scalar_one_or_none()
+    not_before = attempt_items[0] + timedelta(seconds=0 if abstained else int(window or 0))
+    scheduler.queue_unverified(conn, task, int(row.chain_job_id), int(row.worker_node_id), not_before)
+    # the attempt's other items must not be claimed any more
     conn.execute(
-        update(verifications)
-        .where(
-            verifications.c.task_id == row.task_id,
-            verifications.c.task_attempt == row.task_attempt,
-            verifications.c.state != "done",
-        )
+        update(v)
+        .where(v.c.task_id == row.task_id, v.c.task_attempt == row.task_attempt, v.c.state != "done")
         .values(state="done", lease_deadline=None, chain_error=f"unverifiable: {why}"[:2000], updated_at=now)
     )
-    scheduler.exclude_node(conn, int(row.worker_node_id), task.job_id, task.task_id)  # another worker renders it
-    scheduler.bump(conn, task.job_id, **({"state": "active"} if job_state == "completed" else {}))
     log.warning(
-        "task %s attempt %s (worker node %s) is unverifiable: %s; %s as on-chain task %s/%s (task %s/%s stays "
-        "SUBMITTED and unpaid: the chain cannot requeue a submitted task without a strike)",
+        "task %s attempt %s (worker node %s) is unverifiable: %s; the coordinator requeues on-chain task %s/%s "
+        "without a strike %s",
         row.task_id,
         row.task_attempt,
         row.worker_node_id,
         why,
-        "frames failed after the last attempt" if out_of_attempts else "queued for another worker",
-        row.chain_job_id,
-        seq,
         row.chain_job_id,
         row.chain_task_id,
+        "now (a checker abstained)" if abstained else f"at {not_before.isoformat()} (a review window after it)",
     )
     return True
 
@@ -1098,7 +1083,7 @@ async def verification_blob(
 
 async def _check_attestation(request: Request, node: NodeIdentity, verification_id: int, body: VerdictBody) -> None:
     """The reported transaction is committed and carries this node's attestation of this verdict and evidence."""
-    from chain.events import Attested, DisputeResolved  # noqa: PLC0415 - only needed here
+    from chain.events import Abstained, Attested, DisputeResolved  # noqa: PLC0415 - only needed here
 
     engine = get_engine(request)
 
@@ -1116,8 +1101,12 @@ async def _check_attestation(request: Request, node: NodeIdentity, verification_
     ok = False
     if result is not None and result.success:
         if row.purpose == DISPUTE:
+            ok = body.verdict != UNSURE and any(
+                e.job_id == job and e.task_id == task and e.node_id == node.node_id and e.evidence_hash == digest
+                and e.upheld == (body.verdict == FAIL) for e in result.events_of(DisputeResolved))  # fmt: skip
+        elif body.verdict == UNSURE:
             ok = any(e.job_id == job and e.task_id == task and e.node_id == node.node_id and e.evidence_hash == digest
-                     and e.upheld == (body.verdict == FAIL) for e in result.events_of(DisputeResolved))  # fmt: skip
+                     and e.result_hash.hex() == row.result_hash for e in result.events_of(Abstained))  # fmt: skip
         else:
             ok = any(e.job_id == job and e.task_id == task and e.node_id == node.node_id and e.evidence_hash == digest
                      and e.pass_ == (body.verdict == PASS) and e.result_hash.hex() == row.result_hash

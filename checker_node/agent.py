@@ -16,7 +16,10 @@ One work item at a time (``api/NODE_API.md``, "Verification"):
    its canonical JSON. ``pass``/``fail`` of a ``verify`` item → ``attestation::attest(job, task, result hash,
    pass, evidence hash)``; a ``dispute`` item → ``attestation::resolve_dispute(job, task, uphold = fail,
    evidence hash)``; both from the node account (it pays the gas), once the chain shows the task awaiting
-   that verdict. ``unsure`` sends nothing on chain: the API asks a checker of another operator.
+   that verdict. ``unsure`` of a ``verify`` item → ``attestation::abstain(job, task, result hash, evidence
+   hash)`` (the operator's vote on the attempt, neither pass nor fail; the API asks a checker of another
+   operator, and after the last round the coordinator requeues the task without a strike); ``unsure`` of a
+   ``dispute`` item sends nothing (the API asks another checker).
 6. ``POST /nodes/verify/{id}/verdict`` with the verdict, the evidence, its hash and the transaction hash (or
    the chain's refusal).
 
@@ -389,8 +392,8 @@ class CheckerAgent:
 
     async def _attest(self, item: dict[str, Any], verdict: str, evidence_hash: str) -> tuple[str | None, str | None]:
         """The on-chain verdict; (transaction hash, None) or (None, why nothing committed)."""
-        if verdict == UNSURE:
-            return None, None
+        if verdict == UNSURE and item["purpose"] == "dispute":
+            return None, None  # resolve_dispute has no "cannot tell": another checker is asked
         if not self.config.submit_on_chain:
             return None, "submit_on_chain is off"
         chain = self.chain()
@@ -409,6 +412,8 @@ class CheckerAgent:
             digest = bytes.fromhex(evidence_hash)
             if item["purpose"] == "dispute":
                 payload = pay.attestation_resolve_dispute(job_id, task_id, verdict == FAIL, digest)
+            elif verdict == UNSURE:
+                payload = pay.attestation_abstain(job_id, task_id, result, digest)
             else:
                 payload = pay.attestation_attest(job_id, task_id, result, verdict == PASS, digest)
             committed = await asyncio.wait_for(chain.submit_and_wait(self.key, payload), 120)

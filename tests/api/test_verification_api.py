@@ -28,12 +28,12 @@ from api_helpers import NodeKey, chain_client, make_settings, session_for
 from aptos_sdk.account import Account
 from aptos_sdk.transactions import SignedTransaction
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select, update
 from test_jobs_support import OTHER, make_upload, telemetry
 
 from api import scheduler
 from api.app import create_app
-from api.job_tables import frames, job_node_failures, tasks
+from api.job_tables import chain_outbox, frames, job_node_failures, tasks
 from api.node_auth import NodeIdentity
 from api.verification import _excluded_for, canonical_json, claim, escalate_stalled, finalize_due
 from api.verification_tables import verifications
@@ -291,6 +291,8 @@ def attest(net: Net, checker: NodeKey | Account, item: dict[str, Any], verdict: 
     async def work(chain: Any) -> str:
         if item["purpose"] == "dispute":
             payload = chain.payloads.attestation_resolve_dispute(job, task, verdict == "fail", digest)
+        elif verdict == "unsure":
+            payload = chain.payloads.attestation_abstain(job, task, bytes.fromhex(item["result_hash"]), digest)
         else:
             payload = chain.payloads.attestation_attest(job, task, bytes.fromhex(item["result_hash"]),
                                                         verdict == "pass", digest)  # fmt: skip
@@ -552,8 +554,9 @@ def complete_as(client: TestClient, net: Net, node: NodeKey, lease: dict[str, An
     return digest.hex()
 
 
-def unsure_rounds(client: TestClient, net: Net, checkers: list[NodeKey]) -> list[Any]:
-    """Each checker in turn claims the next round and reports ``unsure`` (nothing goes on chain); the answers."""
+def unsure_rounds(client: TestClient, net: Net, checkers: list[NodeKey], *, on_chain: bool = True) -> list[Any]:
+    """Each checker in turn claims the next round and reports ``unsure`` (abstaining on chain unless told not
+    to: then the report says the chain refused); the answers."""
     answers = []
     for round_, checker in enumerate(checkers, start=1):
         item = claim_as(client, checker)
@@ -561,12 +564,20 @@ def unsure_rounds(client: TestClient, net: Net, checkers: list[NodeKey]) -> list
         item = item.json()
         assert item["round"] == round_ and item["purpose"] == "verify"
         evidence = evidence_for(item, checker, {item["frames"][0]["frame"]: "unsure"})
-        answers.append(report(client, checker, item, "unsure", evidence, None))
+        txn = attest(net, checker, item, "unsure", evidence) if on_chain else None
+        answers.append(report(client, checker, item, "unsure", evidence, txn))
         assert answers[-1].status_code == 200, answers[-1].text
     return answers
 
 
-def test_a_task_unsure_in_every_round_is_rendered_again_by_another_worker_without_a_strike(
+def outbox_rows(engine: Engine, job_id: int, kind: str) -> list[Any]:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(chain_outbox).where(chain_outbox.c.job_id == job_id, chain_outbox.c.kind == kind)
+        ).all()
+
+
+def test_a_task_unsure_in_every_round_is_taken_back_on_chain_and_rendered_again_without_a_strike(
     app, net, caplog: pytest.LogCaptureFixture
 ) -> None:
     client, engine, url = app
@@ -574,25 +585,37 @@ def test_a_task_unsure_in_every_round_is_rendered_again_by_another_worker_withou
     settings.verify_max_rounds = 2  # checkers A and B; the worker's own checker never judges its operator's work
     job = render_job(client, engine, url, net)
     (first,) = job.tasks
-    # The stuck task keeps its quote reserved on chain: the creator tops up so another quote fits beside it.
-    budget = int(client.get(f"/jobs/{job.job_id}", headers=job.headers).json()["escrow"]["budget"])
-    run(net, lambda chain: chain.submit_and_wait(net.creator, chain.payloads.escrow_top_up(job.chain_job_id, budget)))
-    index(net, url)
     worker_id = identity(engine, net.worker).node_id
     strikes = run(net, lambda chain: chain.views.node(worker_id)).strikes
     with caplog.at_level("WARNING", logger="api.verification"):
         answers = unsure_rounds(client, net, [net.a, net.b])
     assert [a.json()["outcome"] for a in answers] == ["asked another checker", "requeued as unverifiable"]
-    assert any("unverifiable" in r.getMessage() and "stays SUBMITTED" in r.getMessage() for r in caplog.records)
+    assert any("unverifiable" in r.getMessage() and "checker abstained" in r.getMessage() for r in caplog.records)
+    index(net, url)
+    with engine.connect() as conn:
+        abstained = conn.execute(
+            select(mirror.abstentions.c.node_id).where(mirror.abstentions.c.job_id == job.chain_job_id)
+        ).all()
+        task = conn.execute(select(tasks).where(tasks.c.task_id == first["task_id"])).one()
+    assert sorted(int(r.node_id) for r in abstained) == sorted(identity(engine, n).node_id for n in (net.a, net.b))
+    assert task.state == "rendered"  # until the chain took the result back
+    for checker in (net.a, net.b, net.own_checker):
+        assert claim_as(client, checker).status_code == 204  # the attempt is not verified any more
+    (row,) = outbox_rows(engine, job.job_id, "unverified")
+    assert row.status == "pending" and row.attempt == 1 and int(row.chain_task_id) == first["seq"]
+    run(net, lambda chain: scheduler.process_outbox(engine, chain, net.coordinator, settings))
+    (row,) = outbox_rows(engine, job.job_id, "unverified")
+    assert row.status == "done" and row.txn_hash
+    index(net, url)  # the mirror's escrow shows the quote released again
+    onchain = run(net, lambda chain: chain.views.task(job.chain_job_id, first["seq"]))
+    assert onchain.state == 0  # QUEUED: the chain took it back (reason 5), nothing paid
     assert set(frame_states(engine, job.job_id).values()) == {"queued"}
     with engine.connect() as conn:
         task = conn.execute(select(tasks).where(tasks.c.task_id == first["task_id"])).one()
         failures = conn.execute(select(job_node_failures).where(job_node_failures.c.job_id == job.job_id)).all()
     assert task.state == "queued" and task.node_id is None and task.excluded_nodes == [worker_id]
-    assert task.seq == first["seq"] + 1  # a fresh on-chain task: the chain cannot requeue a submitted one
+    assert task.seq == first["seq"]  # the same on-chain task, attempt 2
     assert failures == []  # nothing was proven: no failure counted, no blocklist
-    for checker in (net.a, net.b, net.own_checker):
-        assert claim_as(client, checker).status_code == 204  # the old attempt is not verified any more
     try:
         assert as_node(client, net.worker).post("/nodes/claim", json={}).status_code == 204  # excluded
         worker2 = as_node(client, net.worker2)
@@ -606,7 +629,7 @@ def test_a_task_unsure_in_every_round_is_rendered_again_by_another_worker_withou
     run(net, lambda chain: scheduler.process_outbox(engine, chain, net.coordinator, settings))
     result_hash = complete_as(client, net, net.worker2, lease, job.chain_job_id)
     index(net, url)
-    item = claim_as(client, net.a).json()
+    item = claim_as(client, net.a).json()  # A abstained on attempt 1, not on attempt 2
     assert (item["task_id"], item["attempt"], item["round"]) == (first["task_id"], 2, 1)
     assert item["result_hash"] == result_hash and int(item["chain_task_id"]) == task.seq
     evidence = evidence_for(item, net.a)
@@ -624,12 +647,56 @@ def test_a_task_unsure_in_every_round_is_rendered_again_by_another_worker_withou
         ).all()
     assert len(settled) == 1 and int(settled[0].task_id) == task.seq and settled[0].txn_hash == txn
     assert settled[0].worker_operator == account_address(net.worker2.operator)
-    assert requeued == []  # nothing on chain says the first result was bad
+    assert [(int(r.task_id), r.reason) for r in requeued] == [(task.seq, 5)]  # unverifiable, not a failure
     assert run(net, lambda chain: chain.views.node(worker_id)).strikes == strikes
-    old = run(net, lambda chain: chain.views.task(job.chain_job_id, first["seq"]))
-    assert old.state == 2 and old.pass_count == 0  # stays SUBMITTED and unpaid (no chain path; see the docs)
+    trail = client.get(f"/jobs/{job.job_id}/trail", headers=job.headers).json()
+    assert [e["event"] for e in trail["events"]].count("abstained") == 2
     report_ = run(net, lambda chain: reconcile(engine, chain))
     assert report_.ok, [m.as_dict() for m in report_.mismatches]
+
+
+def test_without_an_abstention_the_chain_takes_the_result_back_only_after_a_review_window(app, net) -> None:
+    client, engine, url = app
+    settings = client.app.state.settings
+    settings.verify_max_rounds = 2
+    window = 600
+    run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=window))
+    try:
+        index(net, url)
+        job = render_job(client, engine, url, net)
+        (first,) = job.tasks
+        # both checkers' abstentions failed to commit: nothing on chain says anyone tried
+        answers = unsure_rounds(client, net, [net.a, net.b], on_chain=False)
+        assert [a.json()["outcome"] for a in answers] == ["asked another checker", "requeued as unverifiable"]
+        (row,) = outbox_rows(engine, job.job_id, "unverified")
+        with engine.connect() as conn:
+            created = conn.execute(
+                select(func.min(verifications.c.created_at)).where(verifications.c.task_id == first["task_id"])
+            ).scalar_one()
+        assert row.next_try_at == created + timedelta(seconds=window)
+        assert run(net, lambda chain: scheduler.process_outbox(engine, chain, net.coordinator, settings)) == 0
+        # tried early anyway: the chain refuses and the row waits
+        with engine.begin() as conn:
+            conn.execute(update(chain_outbox).where(chain_outbox.c.id == row.id).values(next_try_at=scheduler.utcnow()))
+        run(net, lambda chain: scheduler.process_outbox(engine, chain, net.coordinator, settings))
+        (row,) = outbox_rows(engine, job.job_id, "unverified")
+        assert row.status == "pending" and "NOT_UNVERIFIABLE" in row.last_error
+        assert run(net, lambda chain: chain.views.task(job.chain_job_id, first["seq"])).state == 2  # SUBMITTED
+
+        async def later(chain: Any) -> int:
+            async with httpx.AsyncClient() as http:
+                moved = await http.post(f"{net.localnet.node_url}/-/test/clock/advance", params={"seconds": window + 1})
+                assert moved.status_code == 200, moved.text
+            return await scheduler.process_outbox(engine, chain, net.coordinator, settings)
+
+        with engine.begin() as conn:
+            conn.execute(update(chain_outbox).where(chain_outbox.c.id == row.id).values(next_try_at=scheduler.utcnow()))
+        assert run(net, later) == 1
+        assert outbox_rows(engine, job.job_id, "unverified")[0].status == "done"
+        assert run(net, lambda chain: chain.views.task(job.chain_job_id, first["seq"])).state == 0
+        assert set(frame_states(engine, job.job_id).values()) == {"queued"}
+    finally:
+        run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=0))
 
 
 def test_a_round_nobody_may_claim_escalates_after_the_round_timeout(app, net, caplog: pytest.LogCaptureFixture) -> None:
@@ -649,6 +716,7 @@ def test_a_round_nobody_may_claim_escalates_after_the_round_timeout(app, net, ca
         assert escalate_stalled(engine, settings, later) == 1
     assert any("no eligible checker operator claimed round 3" in r.getMessage() for r in caplog.records)
     assert escalate_stalled(engine, settings, later) == 0  # once
+    run(net, lambda chain: scheduler.process_outbox(engine, chain, net.coordinator, settings))
     with engine.connect() as conn:
         task = conn.execute(select(tasks).where(tasks.c.task_id == first["task_id"])).one()
         items = conn.execute(
@@ -657,11 +725,12 @@ def test_a_round_nobody_may_claim_escalates_after_the_round_timeout(app, net, ca
             .order_by(verifications.c.round)
         ).all()
         failures = conn.execute(select(job_node_failures).where(job_node_failures.c.job_id == job.job_id)).all()
-    assert task.state == "queued" and task.seq == first["seq"] + 1
+    assert task.state == "queued" and task.seq == first["seq"]
     assert task.excluded_nodes == [identity(engine, net.worker).node_id] and failures == []
     assert [(r.round, r.state) for r in items] == [(1, "done"), (2, "done"), (3, "done")]
     assert "unverifiable" in items[2].chain_error
     assert set(frame_states(engine, job.job_id).values()) == {"queued"}
+    assert run(net, lambda chain: chain.views.task(job.chain_job_id, first["seq"])).state == 0
 
 
 def test_the_chain_refuses_forged_replayed_and_conflicted_attestations_and_settles_once(app, net) -> None:
