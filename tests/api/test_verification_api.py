@@ -838,6 +838,67 @@ def test_a_dispute_the_checker_rejects_settles_without_a_slash(app, net) -> None
         run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=0))
 
 
+def test_a_dispute_no_checker_resolves_within_a_review_window_is_settled_by_the_finalizer(app, net) -> None:
+    client, engine, url = app
+    window = 600
+    run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=window))
+    try:
+        index(net, url)
+        job = render_job(client, engine, url, net)
+        item = claim_as(client, net.a).json()
+        evidence = evidence_for(item, net.a)
+        txn = attest(net, net.a, item, "pass", evidence)
+        assert report(client, net.a, item, "pass", evidence, txn).json()["outcome"] == "verified"
+        index(net, url)
+        assert "dispute_payload" in client.post(f"/jobs/{job.job_id}/frames/1/reject", headers=job.headers).json()
+        seq = item_seq(item)
+        run(net, lambda chain: chain.submit_and_wait(net.creator, chain.payloads.escrow_dispute_task(job.chain_job_id, seq)))
+        index(net, url)
+        dispute = claim_as(client, net.b).json()  # B is the only checker that may judge it (A passed it)
+        assert dispute["purpose"] == "dispute"
+        evidence = evidence_for(dispute, net.b, {dispute["frames"][0]["frame"]: "unsure"})
+        assert report(client, net.b, dispute, "unsure", evidence, None).json()["outcome"] == "asked another checker"
+        for checker in (net.a, net.b, net.own_checker):
+            assert claim_as(client, checker).status_code == 204  # nobody else may judge it
+        assert run(net, lambda chain: finalize_due(engine, chain, net.coordinator)) == 0  # the dispute is young
+        # a review window later (the API's clock and the chain's)
+        with engine.begin() as conn:
+            conn.execute(
+                update(verifications)
+                .where(verifications.c.task_id == dispute["task_id"])
+                .values(created_at=verifications.c.created_at - timedelta(seconds=window + 1))
+            )
+
+        async def later(chain: Any) -> int:
+            async with httpx.AsyncClient() as http:
+                moved = await http.post(f"{net.localnet.node_url}/-/test/clock/advance", params={"seconds": window + 1})
+                assert moved.status_code == 200, moved.text
+            return await finalize_due(engine, chain, net.coordinator)
+
+        assert run(net, later) == 1
+        assert run(net, lambda chain: chain.views.task(job.chain_job_id, seq)).state == 4  # SETTLED
+        index(net, url)
+        with engine.connect() as conn:
+            slashes = conn.execute(select(mirror.slashes).where(mirror.slashes.c.job_id == job.chain_job_id)).all()
+            settled = conn.execute(
+                select(mirror.task_settlements).where(mirror.task_settlements.c.job_id == job.chain_job_id)
+            ).all()
+            items = conn.execute(
+                select(verifications.c.round, verifications.c.state, verifications.c.verdict, verifications.c.chain_error)
+                .where(verifications.c.task_id == dispute["task_id"], verifications.c.purpose == "dispute")
+                .order_by(verifications.c.round)
+            ).all()
+        assert slashes == [] and len(settled) == 1  # not proven wrong: nobody slashed, the passer paid
+        assert settled[0].checkers == [account_address(net.a.operator)]
+        assert [(r.round, r.state, r.verdict) for r in items] == [(1, "done", "unsure"), (2, "done", None)]
+        assert items[1].chain_error.startswith("unresolved: no checker decided the dispute")
+        assert run(net, lambda chain: finalize_due(engine, chain, net.coordinator)) == 0  # once
+        run(net, lambda chain: chain.submit_and_wait(net.creator, chain.payloads.escrow_close_job(job.chain_job_id)))
+        assert run(net, lambda chain: chain.views.job(job.chain_job_id)).closed
+    finally:
+        run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=0))
+
+
 def test_a_verified_task_is_settled_by_the_finalizer_when_its_review_window_ends(app, net) -> None:
     client, engine, url = app
     run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=600))

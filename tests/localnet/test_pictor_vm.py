@@ -982,6 +982,22 @@ def test_abstain_aborts_as_attest_does(world: World) -> None:
     assert_abort(abstain(world.checker2_acct), "attestation", "E_INSUFFICIENT_STAKE", 2)
 
 
+def test_a_dispute_nobody_resolved_within_a_review_window_is_settled_by_anyone(world: World) -> None:
+    c, job = world.c, world.job
+    world.verified(1)  # review window 86400 from START
+    c.now = START + 80_000
+    c.tx(ALICE, escrow.dispute_task, job, 1)  # late in the window: the resolution gets a whole window
+    c.now = START + 86_400
+    assert_abort(c.abort(DAVE, escrow.finalize_task, job, 1), "escrow", "E_REVIEW_WINDOW_OPEN", 11)
+    c.now = START + 80_000 + 86_400 - 1
+    assert_abort(c.abort(DAVE, escrow.finalize_task, job, 1), "escrow", "E_REVIEW_WINDOW_OPEN", 11)
+    assert_abort(c.abort(ALICE, escrow.close_job, job), "escrow", "E_TASKS_IN_FLIGHT", 13)
+    c.now = START + 80_000 + 86_400
+    ev = c.tx(DAVE, escrow.finalize_task, job, 1)
+    assert names(ev) == ["TaskSettled"] and ev[0][1]["checkers"] == [CAROL]  # the passer is paid: not proven wrong
+    assert names(c.tx(ALICE, escrow.close_job, job)) == ["JobClosed"]
+
+
 def test_dispute_upheld_slashes_worker_and_passers(world: World) -> None:
     c, job = world.c, world.job
     world.verified(1)

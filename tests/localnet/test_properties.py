@@ -381,6 +381,7 @@ class Attempt:
     passers: list[str] = field(default_factory=list)
     abstentions: int = 0
     submitted_at: float = 0.0
+    disputed_at: float = 0.0
 
 
 class PictorMachine(RuleBasedStateMachine):
@@ -722,6 +723,9 @@ class PictorMachine(RuleBasedStateMachine):
             elif name == "escrow::ResultSubmitted":
                 key = (int(data["job_id"]), int(data["task_id"]))
                 self.attempts.setdefault(key, Attempt()).submitted_at = int(txn["timestamp"]) // 1_000_000
+            elif name == "escrow::TaskDisputed":
+                key = (int(data["job_id"]), int(data["task_id"]))
+                self.attempts.setdefault(key, Attempt()).disputed_at = int(txn["timestamp"]) // 1_000_000
             elif name == "escrow::TaskSettled":
                 treasury = core.norm_addr(data["treasury"])
                 self.treasury_income[treasury] = self.treasury_income.get(treasury, 0) + int(data["treasury_amount"])
@@ -1312,12 +1316,21 @@ class PictorMachine(RuleBasedStateMachine):
     @rule(caller=PICK, job=st.integers(0, 5), task=TASKS)
     def finalize_task(self, caller: int, job: int, task: int) -> None:
         who = self.pick(self.actors, caller)
-        _, current, checks = self.verified_expectation(who, job, task, creator_only=False)
-        expect: str | None = first(*checks)
+        info = self.job(job)
+        current = self.task(job, task) if info else None
+        expect: str | None = first(
+            (info is None, abort("escrow", "E_JOB_NOT_FOUND")),
+            (current is None, abort("escrow", "E_TASK_NOT_FOUND")),
+            (current is not None and current["state"] not in (VERIFIED, DISPUTED), abort("escrow", "E_BAD_TASK_STATE")),
+        )
         if expect == OK and current is not None:
-            if self.ambiguous(current["deadline"]):
+            if current["state"] == VERIFIED:
+                due = current["deadline"]
+            else:  # a dispute nobody resolved within a review window: the result stands
+                due = int(self.attempts[(job, task)].disputed_at) + self.params()["review_window_secs"]
+            if self.ambiguous(due):
                 expect = None
-            elif self.h.now_estimate() < current["deadline"]:
+            elif self.h.now_estimate() < due:
                 expect = abort("escrow", "E_REVIEW_WINDOW_OPEN")
         self.call(who, self.fn("escrow", "finalize_task"), [bcs_u64(job), bcs_u64(task)], expect=expect)
 

@@ -87,6 +87,7 @@ module pictor::escrow {
         fail_count: u64,
         unsure_count: u64,
         submitted_at: u64,
+        disputed_at: u64,
     }
 
     /// `store` is the address of the job's PICTOR store. `assigned` (ids of the ASSIGNED tasks,
@@ -310,6 +311,7 @@ module pictor::escrow {
         task.fail_count = 0;
         task.unsure_count = 0;
         task.submitted_at = 0;
+        task.disputed_at = 0;
         let attempt = task.attempt;
         insert_sorted(&mut job.assigned, task_id);
         event::emit(TaskAssigned { job_id, task_id, node_id, worker_operator, quote, attempt });
@@ -377,23 +379,36 @@ module pictor::escrow {
         settle(job, job_id, task_id);
     }
 
-    /// Anyone: settle a verified task once its review window has ended.
+    /// Anyone: settle a verified task once its review window has ended, or a disputed task once
+    /// a review window (the current `review_window_secs`) has passed since the dispute. A dispute
+    /// that no checker resolved in that time is not upheld: the task is settled as when a checker
+    /// rejects the dispute, and its passers are paid.
     public entry fun finalize_task(caller: &signer, job_id: u64, task_id: u64) acquires Escrow {
         let _ = caller;
         let job = borrow_job_mut(borrow_global_mut<Escrow>(@pictor), job_id);
-        assert!(task_state(job, task_id) == STATE_VERIFIED, E_BAD_TASK_STATE);
-        let review_deadline = table::borrow(&job.tasks, task_id).review_deadline;
-        assert!(timestamp::now_seconds() >= review_deadline, E_REVIEW_WINDOW_OPEN);
+        let state = task_state(job, task_id);
+        assert!(state == STATE_VERIFIED || state == STATE_DISPUTED, E_BAD_TASK_STATE);
+        let task = table::borrow(&job.tasks, task_id);
+        let ends_at = if (state == STATE_VERIFIED) {
+            task.review_deadline
+        } else {
+            task.disputed_at + config::review_window_secs()
+        };
+        assert!(timestamp::now_seconds() >= ends_at, E_REVIEW_WINDOW_OPEN);
         settle(job, job_id, task_id);
     }
 
-    /// Creator: reject a verified task inside its review window; a second checker decides.
+    /// Creator: reject a verified task inside its review window; a second checker decides. The
+    /// dispute's time is kept: if no checker decides within a review window of it, anyone may
+    /// `finalize_task` the task and it is paid.
     public entry fun dispute_task(creator: &signer, job_id: u64, task_id: u64) acquires Escrow {
         let job = borrow_job_mut(borrow_global_mut<Escrow>(@pictor), job_id);
         assert!(job.creator == signer::address_of(creator), E_NOT_CREATOR);
         assert!(task_state(job, task_id) == STATE_VERIFIED, E_BAD_TASK_STATE);
         let task = table::borrow_mut(&mut job.tasks, task_id);
-        assert!(timestamp::now_seconds() < task.review_deadline, E_REVIEW_WINDOW_CLOSED);
+        let now = timestamp::now_seconds();
+        assert!(now < task.review_deadline, E_REVIEW_WINDOW_CLOSED);
+        task.disputed_at = now;
         task.state = STATE_DISPUTED;
         event::emit(TaskDisputed { job_id, task_id, node_id: task.node_id });
     }
@@ -585,6 +600,7 @@ module pictor::escrow {
             fail_count: 0,
             unsure_count: 0,
             submitted_at: 0,
+            disputed_at: 0,
         }
     }
 
@@ -710,9 +726,44 @@ module pictor::escrow {
     }
 
     #[test_only]
+    /// When the task was disputed (0 until `dispute_task`; cleared by `assign_task`).
+    public fun disputed_at_for_test(job_id: u64, task_id: u64): u64 acquires Escrow {
+        let j = borrow_job(borrow_global<Escrow>(@pictor), job_id);
+        table::borrow(&j.tasks, task_id).disputed_at
+    }
+
+    #[test_only]
     /// A `TaskRequeued` event with these fields, to compare with the emitted ones.
     public fun task_requeued_event_for_test(job_id: u64, task_id: u64, node_id: u64, reason: u8): TaskRequeued {
         TaskRequeued { job_id, task_id, node_id, reason }
+    }
+
+    #[test_only]
+    /// A `TaskSettled` event with these fields, to compare with the emitted ones.
+    public fun task_settled_event_for_test(
+        job_id: u64,
+        task_id: u64,
+        node_id: u64,
+        charge: u64,
+        worker_operator: address,
+        worker_amount: u64,
+        checkers: vector<address>,
+        checker_amount: u64,
+        treasury: address,
+        treasury_amount: u64,
+    ): TaskSettled {
+        TaskSettled {
+            job_id,
+            task_id,
+            node_id,
+            charge,
+            worker_operator,
+            worker_amount,
+            checkers,
+            checker_amount,
+            treasury,
+            treasury_amount,
+        }
     }
 
     #[test_only]

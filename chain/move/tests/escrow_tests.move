@@ -807,6 +807,182 @@ module pictor::escrow_tests {
         escrow::finalize_task(bob, job_id, 1);
     }
 
+    // ================================================================ finalize_task (disputed, unresolved)
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce, bob = @0xb0b)]
+    fun finalize_disputed_task_a_review_window_after_the_dispute(
+        fx: &signer,
+        pictor: &signer,
+        alice: &signer,
+        bob: &signer,
+    ) {
+        // no checker resolved the dispute within a review window: it is not upheld and every passer is paid
+        let (job_id, wid, _worker, _cid, checker) = h::submitted_scenario(fx, pictor);
+        h::set_quorum_window(pictor, 2, 86400);
+        let (_cid2, checker2) = h::add_checker(pictor, &h::acct(@0x4002));
+        h::attest(&checker, job_id, 1, true);
+        h::attest(&checker2, job_id, 1, true);
+        h::advance(3600);
+        escrow::dispute_task(alice, job_id, 1);
+        let disputed_at = h::now();
+        assert!(escrow::disputed_at_for_test(job_id, 1) == disputed_at, 1);
+        let (_, in_flight) = escrow::job_tracking_for_test(job_id);
+        assert!(in_flight == 1, 2);
+        h::advance(86400);
+        assert!(h::now() == disputed_at + 86400, 3);
+        escrow::finalize_task(bob, job_id, 1);
+        assert!(h::task_state(job_id, 1) == h::settled(), 4);
+        // 1_234: worker 740, the two passers 123 / 2 = 61 each, treasury 1_234 - 740 - 122 = 372
+        assert!(h::vault_balance(@0x3001) == 740, 5);
+        assert!(h::vault_balance(@0x4001) == 61 && h::vault_balance(@0x4002) == 61, 6);
+        assert!(h::vault_balance(@0x7ea5) == 372, 7);
+        assert!(
+            event::was_event_emitted(&escrow::task_settled_event_for_test(
+                job_id, 1, wid, 1_234, @0x3001, 740, vector[@0x4001, @0x4002], 61, @0x7ea5, 372
+            )),
+            8
+        );
+        assert!(vector::length(&event::emitted_events<escrow::TaskSettled>()) == 1, 9);
+        // nobody is slashed, nothing is requeued
+        assert!(vector::length(&event::emitted_events<staking::Slashed>()) == 0, 10);
+        assert!(vector::length(&event::emitted_events<escrow::TaskRequeued>()) == 0, 11);
+        assert!(h::active_stake(@0x3001, 1) == h::min_stake(), 12);
+        assert!(h::active_stake(@0x4001, 2) == h::min_stake(), 13);
+        assert!(h::job_spent(job_id) == 1_234 && h::job_reserved(job_id) == 0, 14);
+        let (assigned, in_flight) = escrow::job_tracking_for_test(job_id);
+        assert!(vector::is_empty(&assigned) && in_flight == 0, 15);
+        assert!(h::store_balance(h::escrow_store(job_id)) == 10_000 - 1_234, 16);
+        h::assert_conservation();
+
+        // the settled task is no longer in flight: the job closes and refunds the rest
+        escrow::close_job(alice, job_id);
+        let (_, budget, _, spent, reserved, _, closed) = escrow::job(job_id);
+        assert!(closed && budget == 10_000 && spent == 1_234 && reserved == 0, 17);
+        let (credit, balance) = vault::account(@0xa11ce);
+        assert!(credit == 0 && balance == 100_000 - 1_234, 18);
+        assert!(h::store_balance(h::escrow_store(job_id)) == 0, 19);
+        h::assert_conservation();
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce, bob = @0xb0b)]
+    #[expected_failure(abort_code = 11, location = pictor::escrow)]
+    fun finalize_disputed_task_one_second_early(fx: &signer, pictor: &signer, alice: &signer, bob: &signer) {
+        let (job_id, _wid, _worker, _cid, _checker) = h::verified_scenario(fx, pictor);
+        h::advance(3600);
+        escrow::dispute_task(alice, job_id, 1);
+        h::advance(86399);
+        escrow::finalize_task(bob, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce, bob = @0xb0b)]
+    #[expected_failure(abort_code = 11, location = pictor::escrow)]
+    fun finalize_disputed_task_counts_from_the_dispute(fx: &signer, pictor: &signer, alice: &signer, bob: &signer) {
+        // disputed in the last second of the review window: the verification's deadline is not enough
+        let (job_id, _wid, _worker, _cid, _checker) = h::verified_scenario(fx, pictor);
+        let (_, _, _, _, _, _, review_deadline, _) = escrow::task(job_id, 1);
+        h::advance(86399);
+        escrow::dispute_task(alice, job_id, 1);
+        assert!(escrow::disputed_at_for_test(job_id, 1) == review_deadline - 1, 1);
+        h::advance(1);
+        assert!(h::now() == review_deadline, 2);
+        escrow::finalize_task(bob, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce, bob = @0xb0b)]
+    fun finalize_disputed_task_late_dispute_settles_a_window_later(
+        fx: &signer,
+        pictor: &signer,
+        alice: &signer,
+        bob: &signer,
+    ) {
+        let (job_id, _wid, _worker, _cid, _checker) = h::verified_scenario(fx, pictor);
+        h::advance(86399);
+        escrow::dispute_task(alice, job_id, 1);
+        h::advance(86400);
+        escrow::finalize_task(bob, job_id, 1);
+        assert!(h::task_state(job_id, 1) == h::settled(), 1);
+        assert!(h::vault_balance(@0x3001) == 740, 2);
+        assert!(h::vault_balance(@0x4001) == 123, 3);
+        assert!(h::vault_balance(@0x7ea5) == 371, 4);
+        h::assert_conservation();
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce, bob = @0xb0b)]
+    #[expected_failure(abort_code = 8, location = pictor::escrow)]
+    fun finalize_disputed_task_rejected_by_a_checker(fx: &signer, pictor: &signer, alice: &signer, bob: &signer) {
+        // the checker settled it before the deadline: nothing is left to finalize
+        let (job_id, _wid, _worker, _cid, _checker) = h::verified_scenario(fx, pictor);
+        let (_cid2, checker2) = h::add_checker(pictor, &h::acct(@0x4002));
+        escrow::dispute_task(alice, job_id, 1);
+        attestation::resolve_dispute(&checker2, job_id, 1, false, h::hash32(50));
+        assert!(h::task_state(job_id, 1) == h::settled(), 1);
+        h::advance(86400);
+        escrow::finalize_task(bob, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce, bob = @0xb0b)]
+    #[expected_failure(abort_code = 8, location = pictor::escrow)]
+    fun finalize_disputed_task_upheld_by_a_checker(fx: &signer, pictor: &signer, alice: &signer, bob: &signer) {
+        // the upheld dispute requeued the task: finalize cannot pay it
+        let (job_id, _wid, _worker, _cid, _checker) = h::verified_scenario(fx, pictor);
+        let (_cid2, checker2) = h::add_checker(pictor, &h::acct(@0x4002));
+        escrow::dispute_task(alice, job_id, 1);
+        attestation::resolve_dispute(&checker2, job_id, 1, true, h::hash32(50));
+        assert!(h::task_state(job_id, 1) == h::queued(), 1);
+        h::advance(86400);
+        escrow::finalize_task(bob, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce, bob = @0xb0b)]
+    fun finalize_disputed_task_uses_the_current_review_window(
+        fx: &signer,
+        pictor: &signer,
+        alice: &signer,
+        bob: &signer,
+    ) {
+        // the window is read at finalize time, not when the task was verified or disputed
+        let (job_id, _wid, _worker, _cid, _checker) = h::verified_scenario(fx, pictor);
+        escrow::dispute_task(alice, job_id, 1);
+        h::set_quorum_window(pictor, 1, 3600);
+        h::advance(3600);
+        escrow::finalize_task(bob, job_id, 1);
+        assert!(h::task_state(job_id, 1) == h::settled(), 1);
+        assert!(h::job_spent(job_id) == 1_234 && h::job_reserved(job_id) == 0, 2);
+        h::assert_conservation();
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce, bob = @0xb0b)]
+    #[expected_failure(abort_code = 11, location = pictor::escrow)]
+    fun finalize_disputed_task_waits_for_a_longer_current_window(
+        fx: &signer,
+        pictor: &signer,
+        alice: &signer,
+        bob: &signer,
+    ) {
+        let (job_id, _wid, _worker, _cid, _checker) = h::verified_scenario(fx, pictor);
+        escrow::dispute_task(alice, job_id, 1);
+        h::set_quorum_window(pictor, 1, 2 * 86400);
+        h::advance(86400);
+        escrow::finalize_task(bob, job_id, 1);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce)]
+    fun dispute_time_is_cleared_by_the_next_assignment(fx: &signer, pictor: &signer, alice: &signer) {
+        let (job_id, _wid, _worker, _cid, _checker) = h::verified_scenario(fx, pictor);
+        assert!(escrow::disputed_at_for_test(job_id, 1) == 0, 1);
+        let (_cid2, checker2) = h::add_checker(pictor, &h::acct(@0x4002));
+        h::advance(60);
+        escrow::dispute_task(alice, job_id, 1);
+        assert!(escrow::disputed_at_for_test(job_id, 1) == h::now(), 2);
+        attestation::resolve_dispute(&checker2, job_id, 1, true, h::hash32(50));
+        // requeue keeps the last attempt's fields; the next assignment (to a worker that still has its
+        // stake) clears them
+        assert!(escrow::disputed_at_for_test(job_id, 1) == h::now(), 3);
+        let (wid2, _worker2) = h::add_worker(pictor, &h::acct(@0x3002));
+        h::assign(job_id, 1, wid2);
+        assert!(escrow::disputed_at_for_test(job_id, 1) == 0, 4);
+    }
+
     // ================================================================ dispute_task
 
     #[test(fx = @aptos_framework, pictor = @pictor, alice = @0xa11ce)]

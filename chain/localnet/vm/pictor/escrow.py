@@ -243,6 +243,7 @@ def _new_task() -> dict[str, Any]:
         "fail_count": 0,
         "unsure_count": 0,
         "submitted_at": 0,
+        "disputed_at": 0,
     }
 
 
@@ -486,11 +487,16 @@ def accept_task(ctx: core.TxContext, job_id: int, task_id: int) -> None:
 
 @core.entry(PICTOR, "escrow", ["u64", "u64"])
 def finalize_task(ctx: core.TxContext, job_id: int, task_id: int) -> None:
-    """Anyone settles a verified task once its review window has ended."""
+    """Anyone settles a verified task once its review window has ended, or a disputed one that no checker resolved
+    within a review window (the verified result stands)."""
     load_job(ctx.state, job_id)
     task = load_task(ctx.state, job_id, task_id)
-    ERRORS.check(task["state"] == VERIFIED, "E_BAD_TASK_STATE")
-    ERRORS.check(ctx.now_seconds() >= task["review_deadline"], "E_REVIEW_WINDOW_OPEN")
+    ERRORS.check(task["state"] in (VERIFIED, DISPUTED), "E_BAD_TASK_STATE")
+    if task["state"] == VERIFIED:
+        due = task["review_deadline"]
+    else:
+        due = task.get("disputed_at", 0) + config.param(ctx.state, "review_window_secs")
+    ERRORS.check(ctx.now_seconds() >= due, "E_REVIEW_WINDOW_OPEN")
     settle(ctx, job_id, task_id)
 
 
@@ -503,6 +509,7 @@ def dispute_task(ctx: core.TxContext, job_id: int, task_id: int) -> None:
     ERRORS.check(task["state"] == VERIFIED, "E_BAD_TASK_STATE")
     ERRORS.check(ctx.now_seconds() < task["review_deadline"], "E_REVIEW_WINDOW_CLOSED")
     task["state"] = DISPUTED
+    task["disputed_at"] = ctx.now_seconds()
     put_task(ctx.state, job_id, task_id, task)
     ctx.emit(TASK_DISPUTED, job_id=job_id, task_id=task_id, node_id=task["node_id"])
 
