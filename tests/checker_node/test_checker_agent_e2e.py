@@ -5,6 +5,8 @@ set up with ``pictor checker init`` (key 0600, checker stake, on-chain registrat
 Honest frames pass and settle in the attestation's transaction; a worker that uploads a noise-altered frame (a
 test node driving the node API by hand) fails verification, its task goes back to the queue and is rendered by
 the honest worker, who is paid; the tamperer is blocklisted for the job and struck on chain; the books reconcile.
+A disputed honest frame is judged by a second checker agent and paid. A checker that cannot decide abstains on
+chain and the coordinator takes the result back without a strike.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,10 +35,13 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 from api_helpers import chain_client, make_settings, session_for  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from api.job_tables import job_node_failures  # noqa: E402
+from api.job_tables import tasks as api_tasks  # noqa: E402
 from api.upload_tables import blobs, uploads  # noqa: E402
+from chain.events import Abstained, Attested  # noqa: E402
 from chain.keys import (  # noqa: E402
     ROLE_CHECKER,
     ROLE_WORKER,
@@ -566,3 +572,159 @@ async def test_a_disputed_honest_frame_is_judged_by_another_checker_agent_and_pa
 
 async def _is(read: Any, value: str) -> bool:
     return await read() == value
+
+
+
+@dataclass
+class Running:
+    """The API served over HTTP on a fresh copy of the module's database, with the indexer following the chain."""
+
+    url: str
+    http: httpx.AsyncClient  # the creator's
+    engine: Any
+    chain: Any
+    store: LocalBlobStore
+
+
+@contextlib.asynccontextmanager
+async def _running_api(stack: dict[str, Any], tmp_path: Path, **settings: Any) -> AsyncIterator[Running]:
+    """Serve the API (scheduler and finalizer on) and run the indexer for the length of the block."""
+    localnet = stack["localnet"]
+    url = create_database_like(stack["template"])
+    engine = get_engine(url)
+    app = create_app(engine, chain_client(localnet))
+    app.state.settings = make_settings(tmp_path, keys_dir=stack["keys_dir"], scheduler_interval_s=0.3,
+                                       verify_finalize_interval_s=1.0, **settings)  # fmt: skip
+    store = app.state.blob_store = LocalBlobStore(app.state.settings.blobs_path)
+    served = Served(app)
+    chain = chain_client(localnet)
+    indexer = asyncio.create_task(
+        Indexer(chain_client(localnet), IndexerConfig(database_url=url, poll_interval=0.2)).run()
+    )
+    try:
+        headers = {"Authorization": f"Bearer {session_for(engine, account_address(stack['creator']))}"}
+        async with httpx.AsyncClient(base_url=served.url, headers=headers, timeout=60) as http:
+            yield Running(served.url, http, engine, chain, store)
+    finally:
+        indexer.cancel()
+        with contextlib.suppress(BaseException):
+            await indexer
+        await chain.close()
+        served.stop()
+        engine.dispose()
+        drop_database(url)
+
+
+async def _open_job(stack: dict[str, Any], api: Running, frames: str) -> tuple[int, int]:
+    """Upload the module's scene, create a job of ``frames`` and open its escrow; (job id, chain job id)."""
+    data = stack["scene"].read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    with api.store.writer() as writer:
+        writer.write(data)
+        writer.commit()
+    now = datetime.now(UTC)
+    upload_id = f"scene-{frames}"
+    with api.engine.begin() as conn:
+        conn.execute(pg_insert(blobs).values(sha256=sha, size=len(data), created_at=now).on_conflict_do_nothing())
+        conn.execute(insert(uploads).values(upload_id=upload_id, owner=account_address(stack["creator"]),
+                                            blob_sha256=sha, kind="blend", compression="none",
+                                            filename="scene.blend", size=len(data), created_at=now,
+                                            scene=None))  # fmt: skip
+    created = await api.http.post("/jobs", json={"upload_id": upload_id, "settings": {**JOB, "frames": frames}})
+    assert created.status_code == 201, created.text
+    job_id = created.json()["job_id"]
+    budget, price = (int(a) for a in created.json()["escrow_payload"]["arguments"])
+    opened = await api.chain.submit_and_wait(stack["creator"], api.chain.payloads.escrow_open_job(budget, price))
+    await api.http.post(f"/jobs/{job_id}/escrow", json={"txn_hash": opened.hash})
+
+    async def active() -> dict[str, Any] | None:
+        job = (await api.http.get(f"/jobs/{job_id}")).json()
+        return job if job["state"] == "active" else None
+
+    job = await _until(active, 60, "the escrow link")
+    return job_id, int(job["escrow"]["chain_job_id"])
+
+
+def _worker(stack: dict[str, Any], name: str, api: Running, tmp_path: Path) -> WorkerAgent:
+    """A worker agent for the module's ``name`` worker node (``honest`` or ``tamper``)."""
+    operator, node = stack["workers"][name]
+    config = parse_config({"worker_id": f"w-{name}", "api_url": api.url, "node_url": stack["localnet"].node_url,
+                           "operator_address": account_address(operator), "heartbeat_s": 0.5,
+                           "task_heartbeat_s": 0.5, "poll_s": 0.2, "max_backoff_s": 0.5, "shutdown_grace_s": 120,
+                           "benchmark": False}, base=tmp_path / name)  # fmt: skip
+    return WorkerAgent(config, key=node)
+
+
+async def test_a_checker_that_cannot_decide_abstains_and_the_chain_takes_the_result_back(stack, tmp_path) -> None:
+    """A checker whose crop renders cannot finish (a 1 ms limit) answers ``unsure``: it abstains on chain, the
+    API (one round allowed) has the coordinator call ``requeue_unverified``, the task goes back to the queue for
+    another worker with no strike and nothing paid, and the job can be cancelled and refunded at once."""
+    assert stack["init_code"] == 0, stack["init_output"]
+    agents: list[tuple[Any, asyncio.Task[int]]] = []
+    async with _running_api(stack, tmp_path, verify_max_rounds=1) as api:
+        try:
+            job_id, chain_job = await _open_job(stack, api, "4")
+            cfg = load_checker_config(stack["checker_dir"] / "checker-config.json")
+            checker = CheckerAgent(cfg.model_copy(update={"api_url": api.url, "cache_dir": tmp_path / "c",
+                                                          "crop_timeout_s": 0.001}))  # fmt: skip
+            agents.append((checker, asyncio.create_task(checker.run())))
+            worker = _worker(stack, "honest", api, tmp_path)
+            agents.append((worker, asyncio.create_task(worker.run())))
+
+            async def unsure() -> Any:
+                return next((r for r in checker.results if r["verdict"] == "unsure"), None)
+
+            record = await _until(unsure, 300, "the checker's unsure verdict")
+            assert record["txn_hash"] and record["outcome"] == "requeued as unverifiable", record
+            committed = await api.chain.result_by_hash(record["txn_hash"])
+            assert len(committed.events_of(Abstained)) == 1 and committed.events_of(Attested) == []
+
+            async def taken_back() -> bool:
+                return (await api.chain.views.task(chain_job, 1)).state == 0  # QUEUED again on chain
+
+            await _until(taken_back, 60, "the coordinator's requeue_unverified")
+
+            async def queued() -> dict[str, Any] | None:
+                job = (await api.http.get(f"/jobs/{job_id}")).json()
+                return job if job["frames"][0]["state"] == "queued" else None
+
+            await _until(queued, 60, "the frame queued again")
+            with api.engine.connect() as conn:
+                honest_id = int(conn.execute(
+                    select(mirror.nodes.c.node_id).where(
+                        mirror.nodes.c.account == account_address(stack["workers"]["honest"][1])
+                    )
+                ).scalar_one())
+                task = conn.execute(select(api_tasks).where(api_tasks.c.job_id == job_id)).one()
+                failures = conn.execute(select(job_node_failures).where(job_node_failures.c.job_id == job_id)).all()
+            assert task.state == "queued" and task.excluded_nodes == [honest_id] and failures == []
+            assert (await api.chain.views.node(honest_id)).strikes == 0
+            cancelled = await api.http.post(f"/jobs/{job_id}/cancel")
+            assert cancelled.status_code == 200, cancelled.text
+
+            async def closed() -> bool:
+                return (await api.chain.views.job(chain_job)).closed
+
+            await _until(closed, 60, "the job closed on chain (nothing left in flight)")
+
+            async def mirrored() -> list[Any] | None:
+                with api.engine.connect() as conn:
+                    rows = conn.execute(
+                        select(mirror.task_requeues.c.reason).where(mirror.task_requeues.c.job_id == chain_job)
+                    ).all()
+                    refunds = conn.execute(
+                        select(mirror.escrow_ledger).where(
+                            mirror.escrow_ledger.c.job_id == chain_job, mirror.escrow_ledger.c.kind == "refund"
+                        )
+                    ).all()
+                return rows if refunds else None
+
+            reasons = await _until(mirrored, 60, "the requeue and the refund in the mirror")
+            assert [r.reason for r in reasons] == [5]  # unverifiable: not a failure
+            info = await api.chain.views.job(chain_job)
+            assert info.spent == 0  # nothing was paid for the undecided result
+        finally:
+            for agent, task_ in agents:
+                agent.request_stop()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task_, 120)
