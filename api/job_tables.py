@@ -13,7 +13,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -37,26 +36,19 @@ SCHEMA = "api"
 U64 = Numeric(20, 0)
 
 
-def _number(path: str) -> str:
-    """SQL: the JSON number at ``path`` of ``settings`` as float8 (NULL when absent or not a number)."""
-    return f"CASE WHEN jsonb_typeof(settings #> '{path}') = 'number' THEN CAST(settings #>> '{path}' AS float8) END"
-
-
-#: (column, type, generated expression) of the jobs' matching requirements.
-REQUIREMENTS: tuple[tuple[str, Any, str], ...] = (
-    ("req_engine", Text, "settings ->> 'engine'"),
-    # GPUs a worker needs: JobRenderSettings.min_gpu_count, checked for GPU jobs only.
-    (
-        "req_gpus",
-        Float,
-        f"CASE WHEN settings ->> 'device' = 'GPU' THEN coalesce({_number('{hardware,gpu_count}')}, 1) ELSE 0 END",
-    ),
-    ("req_gpu_vendor", Text, "coalesce(settings #>> '{hardware,gpu_vendor}', 'any')"),
-    ("req_gpu_model", Text, "nullif(lower(settings #>> '{hardware,gpu_model}'), '')"),
-    ("req_vram_gb", Float, _number("{hardware,min_vram_gb}")),
-    ("req_ram_gb", Float, _number("{hardware,min_ram_gb}")),
-    ("req_location", Text, "coalesce(settings ->> 'worker_location', 'any')"),
-    ("req_tier", Text, "coalesce(settings ->> 'pricing_tier', 'none')"),
+#: The jobs' matching requirements (what a worker must have, ``api.scheduler.mismatch``): derived from
+#: ``settings`` by the trigger ``jobs_requirements`` (revision 0011; its expressions are there) at every insert
+#: and every write of ``settings`` or of these columns. They were stored generated columns (revision 0009), whose
+#: expressions PostgreSQL rebuilt at every UPDATE of a job, version bumps included.
+REQUIREMENTS: tuple[tuple[str, Any], ...] = (
+    ("req_engine", Text),
+    ("req_gpus", Float),  # GPUs a worker needs: JobRenderSettings.min_gpu_count, for GPU jobs only
+    ("req_gpu_vendor", Text),
+    ("req_gpu_model", Text),
+    ("req_vram_gb", Float),
+    ("req_ram_gb", Float),
+    ("req_location", Text),
+    ("req_tier", Text),
 )
 
 jobs = Table(
@@ -78,9 +70,9 @@ jobs = Table(
     Column("version", BigInteger, nullable=False),  # bumped on every change of the job or its frames
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    # What a worker must have (``api.scheduler.mismatch``), computed from ``settings`` so that a claim matches
-    # jobs in SQL; ``settings`` is stored as ``JobRenderSettings.model_dump(mode="json")`` (canonical values).
-    *(Column(name, type_, Computed(expression, persisted=True)) for name, type_, expression in REQUIREMENTS),
+    # What a worker must have (``api.scheduler.mismatch``), derived from ``settings`` (REQUIREMENTS) so that a
+    # claim matches jobs in SQL; ``settings`` is stored as ``JobRenderSettings.model_dump(mode="json")``.
+    *(Column(name, type_) for name, type_ in REQUIREMENTS),
     Index("jobs_owner", "owner", "job_id"),
     Index("jobs_state", "state"),
     schema=SCHEMA,
@@ -114,14 +106,22 @@ tasks = Table(
     # Nodes that may not claim this task again: one whose result failed verification, or lost a dispute.
     Column("excluded_nodes", ARRAY(BigInteger), nullable=False, server_default=text("'{}'")),
     UniqueConstraint("job_id", "seq", name="tasks_job_seq"),
-    Index("tasks_lease", "state", "lease_deadline"),
     Index("tasks_node", "node_id"),
     schema=SCHEMA,
 )
 #: The claim's task order inside a job, over queued tasks only (small, and the claim's only task index read).
 Index("tasks_queued", tasks.c.job_id, tasks.c.priority.desc(), tasks.c.seq, postgresql_where=tasks.c.state == "queued")
-#: A job's tasks still to render (is the job finished?).
-Index("tasks_open", tasks.c.job_id, postgresql_where=tasks.c.state.in_(("queued", "assigned", "rendering")))
+#: Leases by deadline (the sweep of expired leases); leased tasks only, so that other changes of state write no
+#: entry (revision 0011).
+Index("tasks_lease", tasks.c.lease_deadline, postgresql_where=tasks.c.state.in_(("assigned", "rendering")))
+#: A job's tasks still to render (is the job finished?). ``task_id`` makes every key distinct: entries of one key
+#: are merged into posting lists, whose dead TIDs are never marked dead one by one (revision 0011).
+Index(
+    "tasks_open",
+    tasks.c.job_id,
+    tasks.c.task_id,
+    postgresql_where=tasks.c.state.in_(("queued", "assigned", "rendering")),
+)
 
 frames = Table(
     "frames",

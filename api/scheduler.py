@@ -6,7 +6,8 @@
   with ``SELECT … FOR UPDATE SKIP LOCKED`` (so concurrent claims never get one task), leased, and an
   ``assign`` row is written to the chain outbox in the same transaction — all in one call of the SQL
   function ``api.claim_task`` (revision 0009). Only task rows are locked; the job's ``version`` is bumped
-  right after the commit (:func:`touch`), so claims of one job do not queue. A node in a task's
+  right after the commit (as :func:`touch` does), so claims of one job do not queue; the procedure
+  ``api.claim_lease`` (revision 0011) runs the claim, its commit and the bump in one round trip. A node in a task's
   ``excluded_nodes`` (its result failed verification, or it lost a dispute) does not get that task again.
 * **Release**: a node gives its lease back at once (:func:`release_task`, e.g. on SIGTERM); like an expired
   lease it is not a failure.
@@ -295,14 +296,15 @@ def touch(engine: Engine, job_id: int, *, finish: bool = False) -> None:
         _touch(driver, job_id, finish)
 
 
-#: A claim is one call of ``api.claim_task`` (revision 0009; its comment there says what it does): matching,
-#: the task lock (``FOR UPDATE SKIP LOCKED``), the escrow check with the exact quote (``api.task_quote`` =
-#: :func:`task_quote`), pause/resume, the lease, its frames and the ``assign`` outbox row, in one statement
-#: that is its own transaction (autocommit). The job conditions are :func:`mismatch` in SQL over the jobs'
-#: generated ``req_*`` columns and the heartbeat's fact columns (tests/api/test_scheduler.py checks the two
-#: agree over random jobs and nodes).
+#: A claim is one CALL of ``api.claim_lease`` (revision 0011), sent on an autocommit connection: a call of
+#: ``api.claim_task`` (revision 0009; its comment there says what it does: matching, the task lock (``FOR
+#: UPDATE SKIP LOCKED``), the escrow check with the exact quote (``api.task_quote`` = :func:`task_quote`),
+#: pause/resume, the lease, its frames and the ``assign`` outbox row), committed, then the job's version bump
+#: (:data:`_TOUCH`) in its own transaction, all in one round trip. The job conditions are :func:`mismatch` in
+#: SQL over the jobs' ``req_*`` columns and the heartbeat's fact columns (tests/api/test_scheduler.py
+#: checks the two agree over random jobs and nodes).
 _CLAIM = (
-    "SELECT * FROM api.claim_task(CAST(%s AS bigint), CAST(%s AS integer), CAST(%s AS float8), CAST(%s AS text[]),"
+    "CALL api.claim_lease(CAST(%s AS bigint), CAST(%s AS integer), CAST(%s AS float8), CAST(%s AS text[]),"
     " %s, %s, CAST(%s AS numeric), CAST(%s AS numeric), CAST(%s AS numeric))"
 )
 _TELEMETRY = f"SELECT telemetry, operator FROM {node_status.fullname} WHERE node_id = %s"
@@ -361,12 +363,11 @@ def _claim_steps(
                 settings.max_task_quote,
             ),
         )
-        if row is None:
-            return None  # no heartbeat, or nothing matches
         status, task_id, job_id, attempt, chain_job_id, seq, task_frames, job_cfg, quote = row
+        if status is None:
+            return None  # no heartbeat, or nothing matches
         if status == "leased":
-            # The job's version is bumped after the claim's commit (see bump), coalesced with bumps in flight.
-            yield _TOUCH, {"job_id": job_id, "now": now}
+            # The job's version was bumped after the claim's commit (see bump), coalesced with bumps in flight.
             return {
                 "task_id": task_id,
                 "job_id": job_id,

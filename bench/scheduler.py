@@ -3,20 +3,33 @@
 A fresh embedded PostgreSQL in a temporary directory is migrated; active jobs (linked to mirror escrow rows,
 as the indexer would write them) totalling ``tasks`` one-frame tasks are inserted in bulk, ``workers`` nodes
 record a heartbeat, then one simulated worker per node loops: the API's claim core (``api.scheduler``'s
-``claim_async`` / ``claim_on``: the statements of ``POST /nodes/claim`` minus HTTP) → mark the task rendered
-until nothing is left. The completion is one statement doing the database writes of ``/tasks/{id}/complete``
-(``api.node_tasks._complete``) without its signature and upload checks (and without SQLAlchemy), then the
-job's version bump (``api.scheduler.touch``'s statement). The workers are asyncio tasks (``--driver
-threads``: threads) spread over ``processes`` processes (as the API runs several workers: one Python
-process's GIL would be the ceiling); each process serves them first come first served through
+``claim_async`` / ``claim_on``: the statement of ``POST /nodes/claim`` minus HTTP, the claim and the job's
+version bump in one round trip) → a simulated render (``render_ms`` of sleep, no connection held) → mark the
+task rendered, until nothing is left; each worker comes online at a random instant within the first
+``render_ms``. The completion is one statement doing the database writes of
+``/tasks/{id}/complete`` (``api.node_tasks._complete``) without its signature and upload checks (and without
+SQLAlchemy), then the job's version bump (``api.scheduler.touch``'s statement). The workers are asyncio
+tasks (``--driver threads``: threads) spread over ``processes`` processes (as the API runs several workers: one
+Python process's GIL would be the ceiling); each process serves them first come first served through
 ``connections / processes`` psycopg connections in autocommit mode, as an API's request handlers would its
 pool (the SQLAlchemy pool's checkout is left out); a claim's latency includes that wait. The chain outbox
 is never drained (no chain). Double claims are counted afterwards from the database: tasks with more than
 one ``assign`` outbox row or lease attempt, and frames not rendered exactly once. The JSON also gives the
 CPU per claim (with its completion) of the workers' processes and of PostgreSQL, which does not depend on
-what else the machine runs.
+what else the machine runs (the machine's load still moves the throughput and latencies).
 
-    python -m bench.scheduler [--tasks 10000] [--workers 200] [--processes 2] [--connections 16] [--driver D]
+What the figures mean. ``claims_per_s`` is claims (each with its completion) over the wall time of the run;
+``p50_claim_ms`` / ``p99_claim_ms`` are the latencies of the claim calls alone, the wait for a pooled connection
+included; ``double_claims`` is counted from the database afterwards. The default ``render_ms`` (20 ms) stands
+for a render between claim and completion: a real frame renders for seconds to minutes, so 20 ms is still a
+hundred times shorter than any real one, and 200 workers each claiming every 20 ms ask for up to 10,000
+claims/s, five times the 2,000/s target: the scheduler is still driven at saturation. With ``render_ms`` 0
+(the stress figure) every worker claims again the instant it completes, so by Little's law a claim and its
+completion together take 200 workers ÷ throughput on average whatever the scheduler does (100 ms at 2,000/s):
+that run measures throughput, and its latencies mostly restate it.
+
+    python -m bench.scheduler [--tasks 10000] [--workers 200] [--render-ms 20] [--processes 2] [--connections 16]
+                              [--driver D]
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ import contextlib
 import json
 import logging
 import multiprocessing
+import random
 import tempfile
 import threading
 import time
@@ -38,6 +52,8 @@ from typing import Any
 from sqlalchemy import create_engine, func, insert, select, text
 
 TASKS_PER_JOB = 200
+#: Simulated render time between a claim and its completion (see the module docstring for why 20 ms).
+RENDER_MS = 20.0
 OPERATOR = "0x" + "0a" * 32
 CREATOR = "0x" + "c1" * 32
 #: A small CPU Cycles job (the tests' settings); ``frames`` is set per job.
@@ -207,6 +223,14 @@ async def _complete_async(aconn: Any, node_id: int, task_id: int) -> None:
     await aconn.execute(touch, {"job_id": row[0], "now": scheduler.utcnow()}, prepare=True)
 
 
+def _start_offset_s(node: int, render_ms: float) -> float:
+    """When a worker comes online: at a random instant (fixed per node) within the first ``render_ms``.
+
+    A fleet does not come online in one millisecond; started together, workers with one render time would
+    stay in step, claiming in waves of all 200 at once. With ``render_ms`` 0 they all start at once."""
+    return random.Random(node).uniform(0, render_ms / 1000)
+
+
 def _double_claims(engine: Any) -> dict[str, int]:
     """Independent check from the database: tasks leased more than once, frames rendered not exactly once."""
     from api.job_tables import chain_outbox, frames, jobs, tasks
@@ -274,7 +298,9 @@ class _FifoPool:
                     self._free.append(conn)
 
 
-def _worker_process(url: str, nodes: list[int], connections: int, settings: Any, barrier: Any, results: Any) -> None:
+def _worker_process(
+    url: str, nodes: list[int], connections: int, settings: Any, barrier: Any, results: Any, render_ms: float
+) -> None:
     """One process of simulated workers: a thread per node loops claim → complete until nothing is left."""
     import psycopg
 
@@ -294,6 +320,7 @@ def _worker_process(url: str, nodes: list[int], connections: int, settings: Any,
         lat = latencies[index]
         try:
             ready.wait()
+            time.sleep(_start_offset_s(node, render_ms))
             while True:
                 t0 = time.perf_counter()
                 with pool.connection() as conn:  # the wait for a connection is part of the claim's latency
@@ -301,6 +328,8 @@ def _worker_process(url: str, nodes: list[int], connections: int, settings: Any,
                 lat.append(time.perf_counter() - t0)
                 if lease is None:
                     return
+                if render_ms > 0:
+                    time.sleep(render_ms / 1000)  # the render: no connection held
                 with pool.connection() as conn:
                     _complete(conn, node, lease["task_id"])
                 done[index] += 1
@@ -358,7 +387,7 @@ class _AsyncFifoPool:
 
 
 def _async_worker_process(
-    url: str, nodes: list[int], connections: int, settings: Any, barrier: Any, results: Any
+    url: str, nodes: list[int], connections: int, settings: Any, barrier: Any, results: Any, render_ms: float
 ) -> None:
     """One process of simulated workers as asyncio tasks sharing ``connections`` async connections."""
     import psycopg
@@ -378,6 +407,7 @@ def _async_worker_process(
         async def worker(node: int) -> None:
             nonlocal done
             try:
+                await asyncio.sleep(_start_offset_s(node, render_ms))
                 while True:
                     t0 = time.perf_counter()
                     conn = await pool.get()  # the wait for a connection is part of the claim's latency
@@ -388,6 +418,8 @@ def _async_worker_process(
                     latencies.append(time.perf_counter() - t0)
                     if lease is None:
                         return
+                    if render_ms > 0:
+                        await asyncio.sleep(render_ms / 1000)  # the render: no connection held
                     conn = await pool.get()
                     try:
                         await _complete_async(conn, node, lease["task_id"])
@@ -412,7 +444,14 @@ def _async_worker_process(
 
 
 def _run(
-    url: str, n_tasks: int, workers: int, processes: int, connections: int, settings: Any, driver: str = "asyncio"
+    url: str,
+    n_tasks: int,
+    workers: int,
+    processes: int,
+    connections: int,
+    settings: Any,
+    driver: str = "asyncio",
+    render_ms: float = RENDER_MS,
 ) -> dict[str, Any]:
     from pictor.db import sqlalchemy_url
 
@@ -440,6 +479,7 @@ def _run(
                 settings,
                 barrier,
                 results,
+                render_ms,
             ),
         )
         for p in range(processes)
@@ -469,6 +509,7 @@ def _run(
         "claims_per_s": round(claims / elapsed, 1),
         "p99_claim_ms": pct(0.99),
         "double_claims": checks["double_claims"],
+        "render_ms": render_ms,
         "tasks": n_tasks,
         "workers": workers,
         "claims": claims,
@@ -522,9 +563,19 @@ def _allow_connections(url: str, n: int) -> None:
 
 
 def run_bench(
-    tasks: int = 10_000, workers: int = 200, processes: int = 2, connections: int = 16, driver: str = "asyncio"
+    tasks: int = 10_000,
+    workers: int = 200,
+    processes: int = 2,
+    connections: int = 16,
+    driver: str = "asyncio",
+    render_ms: float | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark on a fresh embedded PostgreSQL; returns claims_per_s, p99_claim_ms, double_claims…"""
+    """Run the benchmark on a fresh embedded PostgreSQL; returns claims_per_s, p99_claim_ms, double_claims…
+
+    ``render_ms`` None: :data:`RENDER_MS`."""
+    render_ms = RENDER_MS if render_ms is None else render_ms
+    if render_ms < 0:
+        raise ValueError(f"render_ms must be at least 0, not {render_ms}")
     from pictor.db import start_embedded, stop_embedded, upgrade
     from pictor.settings import Settings
 
@@ -539,7 +590,7 @@ def run_bench(
             upgrade(url)
             # No chain: the outbox is never drained (as the tests' scheduler_background=False).
             settings = Settings(data_dir=Path(tmp) / "data", scheduler_background=False)  # type: ignore[call-arg]
-            return _run(url, tasks, workers, processes, connections, settings, driver)
+            return _run(url, tasks, workers, processes, connections, settings, driver, render_ms)
         finally:
             stop_embedded(pgdata)
 
@@ -549,13 +600,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scheduler", description=__doc__)
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=200)
+    parser.add_argument(
+        "--render-ms", type=float, default=RENDER_MS, help="simulated render between claim and completion (0: stress)"
+    )
     parser.add_argument("--processes", type=int, default=2, help="processes the workers' threads are spread over")
     parser.add_argument("--connections", type=int, default=16, help="database connections of all processes together")
     parser.add_argument(
         "--driver", choices=("asyncio", "threads"), default="asyncio", help="workers as asyncio tasks or threads"
     )
     args = parser.parse_args()
-    print(json.dumps(run_bench(args.tasks, args.workers, args.processes, args.connections, args.driver)))
+    if args.render_ms < 0:
+        parser.error("--render-ms must be at least 0")
+    print(
+        json.dumps(run_bench(args.tasks, args.workers, args.processes, args.connections, args.driver, args.render_ms))
+    )
 
 
 if __name__ == "__main__":

@@ -129,11 +129,14 @@ def bench_localnet(
 def bench_scheduler(
     tasks: int = typer.Option(10_000, help="Tasks to claim and complete."),
     workers: int = typer.Option(200, help="Concurrent simulated worker nodes."),
+    render_ms: float | None = typer.Option(
+        None, min=0, help="Simulated render between claim and completion, ms (default 20; 0: the stress figure)."
+    ),
 ) -> None:
     """Concurrent simulated workers claiming and completing tasks on PostgreSQL: claims/s, p99, double claims."""
     from bench.scheduler import run_bench
 
-    print(json.dumps(run_bench(tasks=tasks, workers=workers)))
+    print(json.dumps(run_bench(tasks=tasks, workers=workers, render_ms=render_ms)))
 
 
 @bench_app.command("render")
