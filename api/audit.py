@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Engine, Select, String, literal, null, select, union_all
+from sqlalchemy import Engine, Select, String, Table, literal, null, select, union_all
 from sqlalchemy.sql import ColumnElement
 
 from chain.client import PictorChain
@@ -287,32 +287,28 @@ def job_tasks(job_id: int, engine: EngineDep, params: Listing) -> Response:
     return _page(engine, select(t).where(t.c.job_id == job_id).order_by(t.c.task_id), params, t.c.last_version)
 
 
-@router.get("/jobs/{job_id}/tasks/{task_id}/attestations", summary="Attestations of a task")
-def task_attestations(job_id: int, task_id: int, engine: EngineDep, params: Listing) -> Response:
-    """Every checker verdict on the task (all attempts), in ledger order."""
+def _task_events(engine: Engine, job_id: int, task_id: int, t: Table, params: ListParams) -> Response:
+    """A page of the event table ``t``'s rows of one task (404 for an unknown job or task), in ledger order."""
     _require_job(engine, job_id)
     u64_param("task_id", task_id)
     with engine.connect() as conn:
         known = conn.execute(select(s.tasks.c.task_id).where(s.tasks.c.job_id == job_id, s.tasks.c.task_id == task_id))
         if known.first() is None:
             raise HTTPException(404, f"task {task_id} of job {job_id} not found")
-    t = s.attestations
     query = select(t).where(t.c.job_id == job_id, t.c.task_id == task_id).order_by(t.c.txn_version, t.c.event_index)
     return _page(engine, query, params, t.c.txn_version)
+
+
+@router.get("/jobs/{job_id}/tasks/{task_id}/attestations", summary="Attestations of a task")
+def task_attestations(job_id: int, task_id: int, engine: EngineDep, params: Listing) -> Response:
+    """Every checker verdict on the task (all attempts), in ledger order."""
+    return _task_events(engine, job_id, task_id, s.attestations, params)
 
 
 @router.get("/jobs/{job_id}/tasks/{task_id}/abstentions", summary="Abstentions on a task")
 def task_abstentions(job_id: int, task_id: int, engine: EngineDep, params: Listing) -> Response:
     """Every checker that could not decide the task's result (all attempts), in ledger order."""
-    _require_job(engine, job_id)
-    u64_param("task_id", task_id)
-    with engine.connect() as conn:
-        known = conn.execute(select(s.tasks.c.task_id).where(s.tasks.c.job_id == job_id, s.tasks.c.task_id == task_id))
-        if known.first() is None:
-            raise HTTPException(404, f"task {task_id} of job {job_id} not found")
-    t = s.abstentions
-    query = select(t).where(t.c.job_id == job_id, t.c.task_id == task_id).order_by(t.c.txn_version, t.c.event_index)
-    return _page(engine, query, params, t.c.txn_version)
+    return _task_events(engine, job_id, task_id, s.abstentions, params)
 
 
 @router.get("/jobs/{job_id}/settlements", summary="Settlements and payout splits of a job's tasks")

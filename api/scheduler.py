@@ -481,24 +481,29 @@ def _requeue(conn: Any, row: Any, now: datetime, settings: Settings, *, failed: 
         .where(frames.c.task_id == row.task_id, frames.c.job_id == row.job_id)
         .values(state="failed" if out_of_attempts else "queued", sha256=None, updated_at=now)
     )
+    outbox(conn, "requeue", row, chain_job_id, row.node_id, now)
+    bump(conn, row.job_id)
+
+
+def outbox(conn: Any, kind: str, task: Any, chain_job_id: int, node_id: int | None, due: datetime) -> None:
+    """Queue the coordinator's ``kind`` transaction for ``task``'s current attempt (once per kind and attempt)."""
     conn.execute(
         pg_insert(chain_outbox)
         .values(
-            kind="requeue",
-            job_id=row.job_id,
-            task_id=row.task_id,
-            attempt=row.attempt,
+            kind=kind,
+            job_id=task.job_id,
+            task_id=task.task_id,
+            attempt=task.attempt,
             chain_job_id=chain_job_id,
-            chain_task_id=row.seq,
-            node_id=row.node_id,
+            chain_task_id=task.seq,
+            node_id=node_id,
             status="pending",
             tries=0,
-            next_try_at=now,
-            created_at=now,
+            next_try_at=due,
+            created_at=utcnow(),
         )
         .on_conflict_do_nothing()
     )
-    bump(conn, row.job_id)
 
 
 def exclude_node(conn: Any, node_id: int, job_id: int, task_id: int, frame_numbers: list[int] | None = None) -> None:
@@ -678,24 +683,7 @@ def queue_unverified(conn: Any, task: Any, chain_job_id: int, node_id: int, not_
 
     The API task stays ``rendered`` until the chain took the result back (:func:`unverified_requeued`), so the
     next attempt's ``assign`` can never reach the chain before it."""
-    now = utcnow()
-    conn.execute(
-        pg_insert(chain_outbox)
-        .values(
-            kind="unverified",
-            job_id=task.job_id,
-            task_id=task.task_id,
-            attempt=task.attempt,
-            chain_job_id=chain_job_id,
-            chain_task_id=task.seq,
-            node_id=node_id,
-            status="pending",
-            tries=0,
-            next_try_at=max(now, not_before),
-            created_at=now,
-        )
-        .on_conflict_do_nothing()
-    )
+    outbox(conn, "unverified", task, chain_job_id, node_id, max(utcnow(), not_before))
 
 
 def unverified_requeued(conn: Any, row: Any, settings: Settings) -> None:

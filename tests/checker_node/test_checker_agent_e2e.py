@@ -343,11 +343,7 @@ async def test_honest_frames_pass_and_settle_a_tampered_frame_fails_and_is_rende
             # 2. The honest worker renders the requeued task and a two-frame job; the checker passes all three.
             good_job, good_chain_job = await open_job("1-2")
             honest_op, honest_node = stack["workers"]["honest"]
-            wcfg = parse_config({"worker_id": "w-honest", "api_url": served.url, "node_url": localnet.node_url,
-                                 "operator_address": account_address(honest_op), "heartbeat_s": 0.5,
-                                 "task_heartbeat_s": 0.5, "poll_s": 0.2, "max_backoff_s": 0.5,
-                                 "shutdown_grace_s": 120, "benchmark": False}, base=tmp_path / "honest")  # fmt: skip
-            worker = WorkerAgent(wcfg, key=honest_node)
+            worker = _worker(stack, "honest", served.url, tmp_path / "honest")
             agents.append((worker, asyncio.create_task(worker.run())))
 
             async def all_verified() -> bool:
@@ -463,12 +459,7 @@ async def test_a_disputed_honest_frame_is_judged_by_another_checker_agent_and_pa
             cfg = load_checker_config(stack["checker_dir"] / "checker-config.json")
             first = CheckerAgent(cfg.model_copy(update={"api_url": served.url, "cache_dir": tmp_path / "c1"}))
             agents.append((first, asyncio.create_task(first.run())))
-            honest_op, honest_node = stack["workers"]["honest"]
-            wcfg = parse_config({"worker_id": "w-honest-2", "api_url": served.url, "node_url": localnet.node_url,
-                                 "operator_address": account_address(honest_op), "heartbeat_s": 0.5,
-                                 "task_heartbeat_s": 0.5, "poll_s": 0.2, "max_backoff_s": 0.5,
-                                 "shutdown_grace_s": 120, "benchmark": False}, base=tmp_path / "honest")  # fmt: skip
-            worker = WorkerAgent(wcfg, key=honest_node)
+            worker = _worker(stack, "honest", served.url, tmp_path / "honest", "w-honest-2")
             agents.append((worker, asyncio.create_task(worker.run())))
 
             async def frame_state() -> str:
@@ -496,12 +487,7 @@ async def test_a_disputed_honest_frame_is_judged_by_another_checker_agent_and_pa
             await chain.submit_and_wait(creator, chain.payloads.escrow_dispute_task(chain_job, 1))
             # The re-render goes to another worker than the one whose frame was rejected: start the module's
             # other registered worker node (its operator differs from the honest worker's and the checkers').
-            other_op, other_node = stack["workers"]["tamper"]
-            ocfg = parse_config({"worker_id": "w-other-2", "api_url": served.url, "node_url": localnet.node_url,
-                                 "operator_address": account_address(other_op), "heartbeat_s": 0.5,
-                                 "task_heartbeat_s": 0.5, "poll_s": 0.2, "max_backoff_s": 0.5,
-                                 "shutdown_grace_s": 120, "benchmark": False}, base=tmp_path / "other")  # fmt: skip
-            other = WorkerAgent(ocfg, key=other_node)
+            other = _worker(stack, "tamper", served.url, tmp_path / "other", "w-other-2")
             agents.append((other, asyncio.create_task(other.run())))
 
             judge_op, judge_node = stack["judge"]
@@ -645,13 +631,13 @@ async def _open_job(stack: dict[str, Any], api: Running, frames: str) -> tuple[i
     return job_id, int(job["escrow"]["chain_job_id"])
 
 
-def _worker(stack: dict[str, Any], name: str, api: Running, tmp_path: Path) -> WorkerAgent:
+def _worker(stack: dict[str, Any], name: str, api_url: str, base: Path, worker_id: str | None = None) -> WorkerAgent:
     """A worker agent for the module's ``name`` worker node (``honest`` or ``tamper``)."""
     operator, node = stack["workers"][name]
-    config = parse_config({"worker_id": f"w-{name}", "api_url": api.url, "node_url": stack["localnet"].node_url,
-                           "operator_address": account_address(operator), "heartbeat_s": 0.5,
-                           "task_heartbeat_s": 0.5, "poll_s": 0.2, "max_backoff_s": 0.5, "shutdown_grace_s": 120,
-                           "benchmark": False}, base=tmp_path / name)  # fmt: skip
+    config = parse_config({"worker_id": worker_id or f"w-{name}", "api_url": api_url,
+                           "node_url": stack["localnet"].node_url, "operator_address": account_address(operator),
+                           "heartbeat_s": 0.5, "task_heartbeat_s": 0.5, "poll_s": 0.2, "max_backoff_s": 0.5,
+                           "shutdown_grace_s": 120, "benchmark": False}, base=base)  # fmt: skip
     return WorkerAgent(config, key=node)
 
 
@@ -668,7 +654,7 @@ async def test_a_checker_that_cannot_decide_abstains_and_the_chain_takes_the_res
             checker = CheckerAgent(cfg.model_copy(update={"api_url": api.url, "cache_dir": tmp_path / "c",
                                                           "crop_timeout_s": 0.001}))  # fmt: skip
             agents.append((checker, asyncio.create_task(checker.run())))
-            worker = _worker(stack, "honest", api, tmp_path)
+            worker = _worker(stack, "honest", api.url, tmp_path / "honest")
             agents.append((worker, asyncio.create_task(worker.run())))
 
             async def unsure() -> Any:

@@ -1393,15 +1393,8 @@ class PictorMachine(RuleBasedStateMachine):
             (low_stake, abort("attestation", "E_INSUFFICIENT_STAKE")),
         ]
 
-    @rule(
-        node=PICK,
-        job=st.integers(0, 5),
-        task=TASKS,
-        result=st.sampled_from(["task", "task", "task", "other", "short"]),
-        passed=st.sampled_from([True, True, False]),
-        evidence=st.sampled_from([b"\xee" * 32, b"\xee" * 32, b"\xee"]),
-    )
-    def attest(self, node: int, job: int, task: int, result: str, passed: bool, evidence: bytes) -> None:
+    def vote(self, node: int, job: int, task: int, result: str, evidence: bytes) -> tuple[Account, bytes, str | None]:
+        """The voter, the result hash it names and the expected outcome of `attest` / `abstain` (same checks)."""
         who = self.pick(self.node_keys, node)
         checker, checks = self.checker_checks(who)
         info = self.job(job)
@@ -1410,46 +1403,8 @@ class PictorMachine(RuleBasedStateMachine):
         result_hash = {"task": task_hash, "other": bytes(b ^ 0xFF for b in task_hash), "short": b"\x11" * 31}[result]
         worker = self.node_info(current["node_id"]) if current else None
         attempt = self.attempts.get((job, task), Attempt())
-        checker_id = self.node_of(who)
         checks += [
             (len(result_hash) != 32 or len(evidence) != 32, abort("attestation", "E_INVALID_HASH")),
-            (info is None, abort("escrow", "E_JOB_NOT_FOUND")),
-            (info is not None and info["closed"], abort("escrow", "E_JOB_CLOSED")),
-            (current is None, abort("escrow", "E_TASK_NOT_FOUND")),
-            (current is not None and current["state"] != SUBMITTED, abort("attestation", "E_BAD_TASK_STATE")),
-            (
-                checker is not None and worker is not None and checker["operator"] == worker["operator"],
-                abort("attestation", "E_CONFLICT_OF_INTEREST"),
-            ),
-            (checker_id in attempt.attesters, abort("attestation", "E_ALREADY_ATTESTED")),
-            (current is not None and result_hash != current["result_hash"], abort("attestation", "E_RESULT_MISMATCH")),
-        ]
-        expect = first(*checks)
-        self.call(
-            who,
-            self.fn("attestation", "attest"),
-            [bcs_u64(job), bcs_u64(task), bcs_bytes(result_hash), bcs_bool(passed), bcs_bytes(evidence)],
-            expect=expect,
-        )
-
-    @rule(
-        node=PICK,
-        job=st.integers(0, 5),
-        task=TASKS,
-        result=st.sampled_from(["task", "task", "other"]),
-        evidence=st.sampled_from([b"\xee" * 32, b"\xee" * 32, b"\xee"]),
-    )
-    def abstain(self, node: int, job: int, task: int, result: str, evidence: bytes) -> None:
-        who = self.pick(self.node_keys, node)
-        checker, checks = self.checker_checks(who)
-        info = self.job(job)
-        current = self.task(job, task) if info else None
-        task_hash = current["result_hash"] if current and len(current["result_hash"]) == 32 else b"\x11" * 32
-        result_hash = task_hash if result == "task" else bytes(b ^ 0xFF for b in task_hash)
-        worker = self.node_info(current["node_id"]) if current else None
-        attempt = self.attempts.get((job, task), Attempt())
-        checks += [
-            (len(evidence) != 32, abort("attestation", "E_INVALID_HASH")),
             (info is None, abort("escrow", "E_JOB_NOT_FOUND")),
             (info is not None and info["closed"], abort("escrow", "E_JOB_CLOSED")),
             (current is None, abort("escrow", "E_TASK_NOT_FOUND")),
@@ -1461,7 +1416,34 @@ class PictorMachine(RuleBasedStateMachine):
             (self.node_of(who) in attempt.attesters, abort("attestation", "E_ALREADY_ATTESTED")),
             (current is not None and result_hash != current["result_hash"], abort("attestation", "E_RESULT_MISMATCH")),
         ]
-        expect = first(*checks)
+        return who, result_hash, first(*checks)
+
+    @rule(
+        node=PICK,
+        job=st.integers(0, 5),
+        task=TASKS,
+        result=st.sampled_from(["task", "task", "task", "other", "short"]),
+        passed=st.sampled_from([True, True, False]),
+        evidence=st.sampled_from([b"\xee" * 32, b"\xee" * 32, b"\xee"]),
+    )
+    def attest(self, node: int, job: int, task: int, result: str, passed: bool, evidence: bytes) -> None:
+        who, result_hash, expect = self.vote(node, job, task, result, evidence)
+        self.call(
+            who,
+            self.fn("attestation", "attest"),
+            [bcs_u64(job), bcs_u64(task), bcs_bytes(result_hash), bcs_bool(passed), bcs_bytes(evidence)],
+            expect=expect,
+        )
+
+    @rule(
+        node=PICK,
+        job=st.integers(0, 5),
+        task=TASKS,
+        result=st.sampled_from(["task", "task", "other", "short"]),
+        evidence=st.sampled_from([b"\xee" * 32, b"\xee" * 32, b"\xee"]),
+    )
+    def abstain(self, node: int, job: int, task: int, result: str, evidence: bytes) -> None:
+        who, result_hash, expect = self.vote(node, job, task, result, evidence)
         self.call(
             who,
             self.fn("attestation", "abstain"),
