@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 from aptos_sdk.account import Account
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
@@ -29,7 +30,7 @@ from indexer.runner import Indexer, IndexerConfig  # noqa: E402
 from pictor.db import get_engine  # noqa: E402
 from pictor.settings import Settings  # noqa: E402
 from rewards.epoch_tables import epoch_payouts, epochs  # noqa: E402
-from rewards.epochs import STEPS, EpochCloser, EpochConflict, EpochError, close_cli, epoch_window  # noqa: E402
+from rewards.epochs import CLOSE_LOCK, STEPS, EpochCloser, EpochConflict, EpochError, close_cli, epoch_window  # noqa: E402
 from rewards.merkle import payout_tree, verify_proof  # noqa: E402
 from rewards.points_tables import campaigns, points_ledger  # noqa: E402
 
@@ -561,6 +562,18 @@ asyncio.run(main())
 """
 
 
+async def _until_close_lock_free(engine: Engine) -> None:
+    """Wait until no session holds the close lock (PostgreSQL ends a killed client's backend asynchronously)."""
+    deadline = time.monotonic() + 60
+    while True:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if conn.execute(select(func.pg_try_advisory_lock(CLOSE_LOCK))).scalar():
+                conn.execute(select(func.pg_advisory_unlock(CLOSE_LOCK)))
+                return
+        assert time.monotonic() < deadline, "the killed process's backend still holds the close lock"
+        await asyncio.sleep(0.1)
+
+
 @pytest.mark.parametrize("step", ["computed", "submitted"])
 async def test_a_killed_close_process_resumes_with_one_root(
     step: str, net: Net, db_url: str, engine: Engine, settings: Settings
@@ -588,7 +601,8 @@ async def test_a_killed_close_process_resumes_with_one_root(
             timeout=300,
         )
         assert killed.returncode == -9, killed.stderr.decode()[-2000:]
-        summary = await closer(engine, chain, net, settings).close(1, LATER)  # the dead process's lock is gone
+        await _until_close_lock_free(engine)  # its backend ends (and drops the lock) a moment after the kill
+        summary = await closer(engine, chain, net, settings).close(1, LATER)
         assert summary.state == "published"
         row = epoch_row(engine, 1)
         publishes = [
