@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -237,48 +238,56 @@ def canonical_manifest(manifest: dict[str, Any]) -> bytes:
 
 
 def _complete(engine: Engine, node_id: int, node_address: str, task_id: int, body: CompleteBody) -> None:
+    """Check the manifest and record the result; the transaction (and its commit) is shared with the completions
+    made side by side (``scheduler.group_commit``), each checked and written as alone; the job's version is
+    bumped after the commit."""
+    scheduler.group_commit(engine, partial(_complete_in, node_id=node_id, node_address=node_address,
+                                           task_id=task_id, body=body))
+
+
+def _complete_in(conn: Any, *, node_id: int, node_address: str, task_id: int, body: CompleteBody) -> tuple[int, bool]:
+    """The completion's checks and writes inside ``conn``'s transaction; the version bump it owes (job, finish)."""
     manifest = body.manifest
     now = scheduler.utcnow()
-    with engine.begin() as conn:
-        row = scheduler._leased(conn, task_id, node_id, now)  # noqa: SLF001
-        key = conn.execute(select(mirror.nodes.c.public_key).where(mirror.nodes.c.node_id == node_id)).scalar_one()
-        try:
-            signature = bytes.fromhex(body.signature.removeprefix("0x"))
-        except ValueError:
-            raise HTTPException(400, "signature must be hex") from None
-        if not verify_signature(bytes(key), canonical_manifest(manifest), signature):
-            raise HTTPException(400, "the manifest signature does not verify against this node's registered key")
-        expect = {"job_id": row.job_id, "task_id": task_id, "attempt": row.attempt, "node": node_address}
-        for name, value in expect.items():
-            got = manifest.get(name)
-            if name == "node" and isinstance(got, str):
-                got = normalize_address(got)
-            if got != value:
-                raise HTTPException(400, f"manifest {name} is {got!r}, expected {value!r}")
-        try:
-            items = [ManifestFrame.model_validate(f) for f in manifest.get("frames") or []]
-        except ValueError as exc:
-            raise HTTPException(400, f"manifest frames: {exc}") from None
-        if sorted(f.frame for f in items) != sorted(row.frames):
-            raise HTTPException(400, f"the manifest must list exactly the task's frames {list(row.frames)}")
-        uploaded = dict(conn.execute(select(frames.c.frame, frames.c.sha256).where(
-            frames.c.job_id == row.job_id, frames.c.task_id == task_id)).all())
-        for item in items:
-            if uploaded.get(item.frame) != item.sha256:
-                raise HTTPException(400, f"frame {item.frame}: upload it first (the manifest's sha256 differs from "
-                                         "the uploaded image's)")
-        for item in items:
-            conn.execute(update(frames).where(frames.c.job_id == row.job_id, frames.c.frame == item.frame).values(
-                state="rendered", render_seconds=item.render_seconds, width=item.width, height=item.height,
-                format=item.format, rendered_at=now, updated_at=now))
-        conn.execute(update(tasks).where(tasks.c.task_id == task_id).values(
-            state="rendered", manifest={"manifest": manifest, "signature": body.signature}, lease_deadline=None,
-            completed_at=now, updated_at=now))
-        from api.verification import enqueue_rendered  # noqa: PLC0415 - api.verification imports this module
+    row = scheduler._leased(conn, task_id, node_id, now)  # noqa: SLF001
+    key = conn.execute(select(mirror.nodes.c.public_key).where(mirror.nodes.c.node_id == node_id)).scalar_one()
+    try:
+        signature = bytes.fromhex(body.signature.removeprefix("0x"))
+    except ValueError:
+        raise HTTPException(400, "signature must be hex") from None
+    if not verify_signature(bytes(key), canonical_manifest(manifest), signature):
+        raise HTTPException(400, "the manifest signature does not verify against this node's registered key")
+    expect = {"job_id": row.job_id, "task_id": task_id, "attempt": row.attempt, "node": node_address}
+    for name, value in expect.items():
+        got = manifest.get(name)
+        if name == "node" and isinstance(got, str):
+            got = normalize_address(got)
+        if got != value:
+            raise HTTPException(400, f"manifest {name} is {got!r}, expected {value!r}")
+    try:
+        items = [ManifestFrame.model_validate(f) for f in manifest.get("frames") or []]
+    except ValueError as exc:
+        raise HTTPException(400, f"manifest frames: {exc}") from None
+    if sorted(f.frame for f in items) != sorted(row.frames):
+        raise HTTPException(400, f"the manifest must list exactly the task's frames {list(row.frames)}")
+    uploaded = dict(conn.execute(select(frames.c.frame, frames.c.sha256).where(
+        frames.c.job_id == row.job_id, frames.c.task_id == task_id)).all())
+    for item in items:
+        if uploaded.get(item.frame) != item.sha256:
+            raise HTTPException(400, f"frame {item.frame}: upload it first (the manifest's sha256 differs from "
+                                     "the uploaded image's)")
+    for item in items:
+        conn.execute(update(frames).where(frames.c.job_id == row.job_id, frames.c.frame == item.frame).values(
+            state="rendered", render_seconds=item.render_seconds, width=item.width, height=item.height,
+            format=item.format, rendered_at=now, updated_at=now))
+    conn.execute(update(tasks).where(tasks.c.task_id == task_id).values(
+        state="rendered", manifest={"manifest": manifest, "signature": body.signature}, lease_deadline=None,
+        completed_at=now, updated_at=now))
+    from api.verification import enqueue_rendered  # noqa: PLC0415 - api.verification imports this module
 
-        enqueue_rendered(conn, task_id, now)  # a checker verifies the result (issue 5)
-        finish = scheduler.job_finished(conn, row.job_id)
-    scheduler.touch(engine, row.job_id, finish=finish)  # after the commit: see scheduler.bump
+    enqueue_rendered(conn, task_id, now)  # a checker verifies the result (issue 5)
+    finish = scheduler.job_finished(conn, row.job_id)
+    return row.job_id, finish  # bumped after the commit: see scheduler.bump
 
 
 @router.post("/tasks/{task_id}/complete", summary="Finish a task with the signed result manifest")

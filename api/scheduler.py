@@ -7,8 +7,13 @@
   ``assign`` row is written to the chain outbox in the same transaction — all in one call of the SQL
   function ``api.claim_task`` (revision 0009). Only task rows are locked; the job's ``version`` is bumped
   right after the commit (as :func:`touch` does), so claims of one job do not queue; the procedure
-  ``api.claim_lease`` (revision 0011) runs the claim, its commit and the bump in one round trip. A node in a task's
-  ``excluded_nodes`` (its result failed verification, or it lost a dispute) does not get that task again.
+  ``api.claim_lease`` (revision 0011) runs the claim, its commit and the bump in one round trip. Claims made side
+  by side are batched (natural batching, as a group commit: no timer; :class:`_Batcher`): the claims made
+  while a batch is in flight go out together in the next, ``api.claim_leases`` (revision 0012) running
+  ``api.claim_task`` for each in one transaction, one commit and one bump per job for the batch; each claim
+  gets what it would have got alone. Completions share transactions the same way (:func:`group_commit`).
+  A node in a task's ``excluded_nodes`` (its result failed verification, or it lost a dispute) does not get
+  that task again.
 * **Release**: a node gives its lease back at once (:func:`release_task`, e.g. on SIGTERM); like an expired
   lease it is not a failure.
 * **Quote** = tier price × node multiplier × the node's estimated minutes (reference minutes ÷ multiplier)
@@ -29,11 +34,14 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Generator, Iterator
+import threading
+import weakref
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import httpx
@@ -396,33 +404,401 @@ def _run_steps(driver: Any, steps: Generator[Step, Any, dict[str, Any] | None]) 
         return done.value
 
 
-async def _run_steps_async(aconn: Any, steps: Generator[Step, Any, dict[str, Any] | None]) -> dict[str, Any] | None:
-    """:func:`_run_steps` on an autocommit psycopg ``AsyncConnection``."""
+def claim(engine: Engine, node_id: int, settings: Settings, max_frames: int | None = None) -> dict[str, Any] | None:
+    """Lease the best matching queued task to the node (one transaction); None when nothing matches.
+
+    Claims of one engine made side by side go out together (:class:`_Batcher`): the thread that sends a
+    batch checks out the one connection it needs."""
+    batcher = _engine_batcher(engine)
+    connection = partial(_driver_connection, engine)
+    steps = _claim_steps(node_id, settings, max_frames)
     try:
         sql, params = next(steps)
         while True:
-            cur = await aconn.execute(sql, params, prepare=True, binary=True)
-            sql, params = steps.send(await cur.fetchone() if cur.description is not None else None)
+            if sql is _CLAIM:
+                row = batcher.submit(_claim_key(params, None), params, connection)
+            else:  # the rare "no facts" steps
+                with connection() as driver:
+                    cur = driver.execute(sql, params, prepare=True, binary=True)
+                    row = cur.fetchone() if cur.description is not None else None
+            sql, params = steps.send(row)
     except StopIteration as done:
         return done.value
 
 
-def claim(engine: Engine, node_id: int, settings: Settings, max_frames: int | None = None) -> dict[str, Any] | None:
-    """Lease the best matching queued task to the node (one transaction); None when nothing matches."""
-    with _driver_connection(engine) as driver:
-        return _run_steps(driver, _claim_steps(node_id, settings, max_frames))
-
-
 def claim_on(driver: Any, node_id: int, settings: Settings, max_frames: int | None = None) -> dict[str, Any] | None:
-    """:func:`claim` on a psycopg connection in autocommit mode (the benchmark's own connections)."""
+    """:func:`claim` on a psycopg connection in autocommit mode, alone (not batched)."""
     return _run_steps(driver, _claim_steps(node_id, settings, max_frames))
 
 
+#: Where an async claim runs: an autocommit psycopg ``AsyncConnection``, or a function giving an async context
+#: manager that checks one out (then only the task that sends a batch holds a connection, as with :func:`claim`).
+AsyncSource = Any
+
+
+def _async_source(source: AsyncSource) -> tuple[Any, Any]:
+    """The source as a function checking out a connection, and what the requests of one database share."""
+    if callable(source):
+        return source, source
+
+    @contextlib.asynccontextmanager
+    async def connection() -> Any:
+        yield source
+
+    return connection, source.info.dsn  # requests to one database share batches, whatever connection they came with
+
+
 async def claim_async(
-    aconn: Any, node_id: int, settings: Settings, max_frames: int | None = None
+    source: AsyncSource, node_id: int, settings: Settings, max_frames: int | None = None
 ) -> dict[str, Any] | None:
-    """:func:`claim` on a psycopg ``AsyncConnection`` in autocommit mode."""
-    return await _run_steps_async(aconn, _claim_steps(node_id, settings, max_frames))
+    """:func:`claim` for asyncio: claims made side by side on one event loop go out together
+    (:class:`_AsyncBatcher`)."""
+    connection, target = _async_source(source)
+    batcher = _loop_batcher()
+    steps = _claim_steps(node_id, settings, max_frames)
+    try:
+        sql, params = next(steps)
+        while True:
+            if sql is _CLAIM:
+                row = await batcher.submit(_claim_key(params, target), params, connection)
+            else:  # the rare "no facts" steps
+                async with connection() as aconn:
+                    cur = await aconn.execute(sql, params, prepare=True, binary=True)
+                    row = await cur.fetchone() if cur.description is not None else None
+            sql, params = steps.send(row)
+    except StopIteration as done:
+        return done.value
+
+
+# ----------------------------------------------------------------------------- claim batching
+
+#: Most claims one batch sends; claims beyond it wait for the next batch.
+CLAIM_BATCH_MAX = 32
+
+#: Several claims in one round trip: ``api.claim_leases`` (revision 0012) runs ``api.claim_task`` for each in one
+#: transaction, commits once, then bumps each leased job's version once (as ``api.claim_lease`` does for one).
+_CLAIMS = (
+    "CALL api.claim_leases(CAST(%s AS bigint[]), CAST(%s AS integer[]), CAST(%s AS float8), CAST(%s AS text[]),"
+    " CAST(%s AS timestamptz[]), CAST(%s AS timestamptz[]), CAST(%s AS numeric), CAST(%s AS numeric),"
+    " CAST(%s AS numeric))"
+)
+
+
+class _Waiting:
+    """A request waiting in a batcher: its work (a claim's ``_CLAIM`` parameters, a completion's function), then
+    its row or its error."""
+
+    __slots__ = ("error", "event", "key", "lead", "row", "work")
+
+    def __init__(self, key: Any, work: Any, event: Any) -> None:
+        self.key = key  # requests share a batch only when their keys are equal
+        self.work = work
+        self.row: Any = None
+        self.error: BaseException | None = None
+        self.lead = False  # this request's caller sends the next batch
+        self.event = event
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.row
+
+
+def _take(pending: Any, most: int) -> list[_Waiting]:
+    """The next batch: the oldest request and those after it with the same key, at most ``most``."""
+    key = pending[0].key
+    batch: list[_Waiting] = []
+    rest: list[_Waiting] = []
+    while pending and len(batch) < most:
+        waiting = pending.popleft()
+        (batch if waiting.key == key else rest).append(waiting)
+    pending.extendleft(reversed(rest))
+    return batch
+
+
+def _fail(batch: list[_Waiting], exc: BaseException) -> None:
+    """The batch failed: each request not yet answered gets the error (an interruption as a RuntimeError)."""
+    error = exc if isinstance(exc, Exception) else RuntimeError(f"the batch was interrupted ({exc!r})")
+    for waiting in batch:
+        if waiting.error is None:
+            waiting.error = error
+
+
+class _Batcher:
+    """Requests of threads sent together (natural batching, as a group commit).
+
+    A request made while no batch is in flight goes out at once, alone; requests made while one is in flight
+    wait and go out together in the next, sent by the oldest waiting request's thread with ``send(batch,
+    connection)`` (``connection``: that request's, checked out only then): no timer, and one transaction and
+    one round trip per batch instead of per request. ``send`` answers each request (``row`` or ``error``); if
+    it raises, the requests it did not answer get its error. The next batch goes out as usual."""
+
+    def __init__(self, send: Callable[[list[_Waiting], Any], None], most: int) -> None:
+        self._send_batch = send
+        self._most = most
+        self._lock = threading.Lock()
+        self._pending: deque[_Waiting] = deque()
+        self._busy = False
+        self.sizes: Counter[int] = Counter()  # batches sent by size (tests, the benchmark)
+
+    def submit(self, key: Any, work: Any, connection: Any) -> Any:
+        """The answer to ``work``, sent with the requests waiting beside it."""
+        waiting = _Waiting(key, work, threading.Event())
+        with self._lock:
+            self._pending.append(waiting)
+            waiting.lead = not self._busy
+            self._busy = True
+        if not waiting.lead:
+            waiting.event.wait()  # answered, or handed the next batch
+        if waiting.lead:
+            self._send(connection)
+        return waiting.result()
+
+    def _send(self, connection: Any) -> None:
+        with self._lock:
+            batch = _take(self._pending, self._most)  # the sender's own request is the oldest: it is in the batch
+        self.sizes[len(batch)] += 1
+        try:
+            self._send_batch(batch, connection)
+        except BaseException as exc:  # noqa: BLE001 - handed to the batch's callers, the sender's included
+            _fail(batch, exc)
+        finally:
+            with self._lock:
+                after = self._pending[0] if self._pending else None
+                if after is None:
+                    self._busy = False
+                else:
+                    after.lead = True
+            for waiting in batch:
+                waiting.event.set()
+            if after is not None:
+                after.event.set()
+
+
+class _AsyncBatcher:
+    """:class:`_Batcher` for the requests of one event loop's tasks (``send`` is a coroutine function)."""
+
+    def __init__(self, send: Callable[[list[_Waiting], Any], Awaitable[None]], most: int) -> None:
+        self._send_batch = send
+        self._most = most
+        self._pending: deque[_Waiting] = deque()
+        self._busy = False
+        self.sizes: Counter[int] = Counter()
+
+    async def submit(self, key: Any, work: Any, connection: Any) -> Any:
+        """The answer to ``work``, sent with the requests waiting beside it."""
+        waiting = _Waiting(key, work, None)
+        self._pending.append(waiting)
+        if self._busy:
+            waiting.event = asyncio.Event()
+            try:
+                await waiting.event.wait()  # answered, or handed the next batch
+            except asyncio.CancelledError:
+                if waiting in self._pending:
+                    self._pending.remove(waiting)
+                if waiting.lead:  # handed the next batch but gone: hand it on
+                    self._hand_on()
+                raise
+        else:
+            waiting.lead = self._busy = True
+        if waiting.lead:
+            await self._send(connection)
+        return waiting.result()
+
+    def _hand_on(self) -> None:
+        if self._pending:
+            after = self._pending[0]
+            after.lead = True
+            after.event.set()
+        else:
+            self._busy = False
+
+    async def _send(self, connection: Any) -> None:
+        batch = _take(self._pending, self._most)
+        self.sizes[len(batch)] += 1
+        try:
+            await self._send_batch(batch, connection)
+        except BaseException as exc:  # noqa: BLE001 - handed to the batch's callers, the sender's included
+            _fail(batch, exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for waiting in batch:
+                if waiting.event is not None:  # the first sender's request has none: it never waited
+                    waiting.event.set()
+            self._hand_on()
+
+
+def _claim_key(params: Any, target: Any) -> Any:
+    """Claims share a batch only when they go to the same database with the same settings' figures."""
+    return (target, params[2], tuple(params[3]), params[6], params[7], params[8])
+
+
+def _statement(batch: list[_Waiting]) -> Step:
+    """The batch as one statement: a lone claim as ``_CLAIM`` (as before batching), more as ``_CLAIMS``."""
+    if len(batch) == 1:
+        return _CLAIM, batch[0].work
+    first = batch[0].work
+    return _CLAIMS, (
+        [c.work[0] for c in batch],
+        [c.work[1] for c in batch],
+        first[2],
+        first[3],
+        [c.work[4] for c in batch],
+        [c.work[5] for c in batch],
+        first[6],
+        first[7],
+        first[8],
+    )
+
+
+def _answer(batch: list[_Waiting], row: Any) -> None:
+    """Hand each claim of the batch its row (``_CLAIM``'s columns)."""
+    rows = [tuple(row)] if len(batch) == 1 else [tuple(lease) for lease in row[0]]
+    for waiting, lease in zip(batch, rows, strict=True):
+        waiting.row = lease
+
+
+def _send_claims(batch: list[_Waiting], connection: Any) -> None:
+    sql, params = _statement(batch)
+    with connection() as driver:
+        _answer(batch, driver.execute(sql, params, prepare=True, binary=True).fetchone())
+
+
+async def _send_claims_async(batch: list[_Waiting], connection: Any) -> None:
+    sql, params = _statement(batch)
+    async with connection() as aconn:
+        cur = await aconn.execute(sql, params, prepare=True, binary=True)
+        _answer(batch, await cur.fetchone())
+
+
+# ----------------------------------------------------------------------------- group commit
+
+#: Most units of work one shared transaction runs.
+COMMIT_BATCH_MAX = 32
+
+
+def _touches(batch: list[_Waiting]) -> list[tuple[int, bool]]:
+    """The version bumps a committed batch owes: once per job, finishing if any of its units asked to."""
+    jobs_: dict[int, bool] = {}
+    for waiting in batch:
+        if waiting.error is None and waiting.row is not None:
+            job_id, finish = waiting.row
+            jobs_[job_id] = jobs_.get(job_id, False) or bool(finish)
+    return sorted(jobs_.items())
+
+
+def _send_commits(batch: list[_Waiting], engine: Engine) -> None:
+    """Run the units of work in one transaction and commit once; then bump each job's version once.
+
+    A unit that raises is answered with its error and the transaction is rolled back; the others run again
+    in a fresh one (a unit is a function of the database and its inputs), so each unit commits or fails as it
+    would alone."""
+    left = list(batch)
+    while left:
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            failed = None
+            for waiting in left:
+                try:
+                    waiting.row = waiting.work(conn)
+                except Exception as exc:  # noqa: BLE001 - the unit's own error, handed to its caller
+                    waiting.error, failed = exc, waiting
+                    break
+            if failed is None:
+                transaction.commit()
+                break
+            transaction.rollback()
+        left = [waiting for waiting in left if waiting is not failed]
+    touches = _touches(batch)
+    if touches:
+        with _driver_connection(engine) as driver:
+            for job_id, finish in touches:
+                _touch(driver, job_id, finish)
+
+
+async def _send_commits_async(batch: list[_Waiting], connection: Any) -> None:
+    """:func:`_send_commits` on an autocommit psycopg ``AsyncConnection`` (a unit: a coroutine function of it)."""
+    left = list(batch)
+    async with connection() as aconn:
+        while left:
+            failed = None
+            with contextlib.suppress(_Rollback):
+                async with aconn.transaction():
+                    for waiting in left:
+                        try:
+                            waiting.row = await waiting.work(aconn)
+                        except Exception as exc:  # noqa: BLE001 - the unit's own error, handed to its caller
+                            waiting.error, failed = exc, waiting
+                            raise _Rollback from None
+            left = [] if failed is None else [waiting for waiting in left if waiting is not failed]
+        touches = _touches(batch)
+        if touches:
+            now = utcnow()
+            async with aconn.pipeline():  # autocommit: each bump its own transaction, one round trip for all
+                for job_id, finish in touches:
+                    await aconn.execute(
+                        _TOUCH_FINISH if finish else _TOUCH, {"job_id": job_id, "now": now}, prepare=True
+                    )
+
+
+class _Rollback(Exception):
+    """Leave a shared transaction (rolled back) after a unit failed."""
+
+
+def group_commit(engine: Engine, work: Callable[[Any], tuple[int, bool] | None]) -> Any:
+    """Run ``work(conn)`` (a SQLAlchemy connection inside a transaction) committed, sharing the transaction and
+    its commit with the units of work other threads of this engine submit meanwhile (:func:`_send_commits`);
+    its answer. ``work`` answers ``(job_id, finish)`` for the version bump it owes after the commit (as
+    :func:`touch`), or None."""
+    return _engine_batchers(engine)[1].submit(None, work, engine)
+
+
+async def group_commit_async(source: AsyncSource, work: Callable[[Any], Awaitable[tuple[int, bool] | None]]) -> Any:
+    """:func:`group_commit` on an event loop: ``work(aconn)`` a coroutine function; ``source`` as for
+    :func:`claim_async` (an autocommit ``AsyncConnection`` or a function checking one out)."""
+    connection, target = _async_source(source)
+    return await _loop_batchers()[1].submit(target, work, connection)
+
+
+_by_engine: weakref.WeakKeyDictionary[Engine, tuple[_Batcher, _Batcher]] = weakref.WeakKeyDictionary()
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[_AsyncBatcher, _AsyncBatcher]] = (
+    weakref.WeakKeyDictionary()
+)
+_batchers_lock = threading.Lock()
+
+
+def _engine_batchers(engine: Engine) -> tuple[_Batcher, _Batcher]:
+    """The engine's claim batcher and group commit (one each per engine: their requests go to one database)."""
+    batchers = _by_engine.get(engine)
+    if batchers is None:
+        with _batchers_lock:
+            batchers = _by_engine.setdefault(
+                engine, (_Batcher(_send_claims, CLAIM_BATCH_MAX), _Batcher(_send_commits, COMMIT_BATCH_MAX))
+            )
+    return batchers
+
+
+def _loop_batchers() -> tuple[_AsyncBatcher, _AsyncBatcher]:
+    """The running event loop's claim batcher and group commit."""
+    loop = asyncio.get_running_loop()
+    batchers = _by_loop.get(loop)
+    if batchers is None:
+        batchers = _by_loop.setdefault(
+            loop,
+            (_AsyncBatcher(_send_claims_async, CLAIM_BATCH_MAX), _AsyncBatcher(_send_commits_async, COMMIT_BATCH_MAX)),
+        )
+    return batchers
+
+
+def _engine_batcher(engine: Engine) -> _Batcher:
+    """The engine's claim batcher."""
+    return _engine_batchers(engine)[0]
+
+
+def _loop_batcher() -> _AsyncBatcher:
+    """The running event loop's claim batcher."""
+    return _loop_batchers()[0]
 
 
 def _leased(conn: Any, task_id: int, node_id: int, now: datetime) -> Any:

@@ -8,12 +8,17 @@ version bump in one round trip) → a simulated render (``render_ms`` of sleep, 
 task rendered, until nothing is left; each worker comes online at a random instant within the first
 ``render_ms``. The completion is one statement doing the database writes of
 ``/tasks/{id}/complete`` (``api.node_tasks._complete``) without its signature and upload checks (and without
-SQLAlchemy), then the job's version bump (``api.scheduler.touch``'s statement). The workers are asyncio
-tasks (``--driver threads``: threads) spread over ``processes`` processes (as the API runs several workers: one
+SQLAlchemy), then the job's version bump (``api.scheduler.touch``'s statement). Claims and completions are
+batched as the API batches them (revision 0012): claims made while a batch of claims is in flight go out
+together in the next (``claim_async`` with a connection source), completions made while one is in flight
+share the next transaction and its commit (``group_commit_async``); no timer, and only the task sending a
+batch checks out a connection (``claims_per_batch``, ``largest_batch``, ``completions_per_batch``: how they
+went out; the threads driver claims and completes alone, through ``claim_on``). The workers are asyncio tasks
+(``--driver threads``: threads) spread over ``processes`` processes (as the API runs several workers: one
 Python process's GIL would be the ceiling); each process serves them first come first served through
 ``connections / processes`` psycopg connections in autocommit mode, as an API's request handlers would its
-pool (the SQLAlchemy pool's checkout is left out); a claim's latency includes that wait. The chain outbox
-is never drained (no chain). Double claims are counted afterwards from the database: tasks with more than
+pool (the SQLAlchemy pool's checkout is left out); a claim's latency includes the waits for its batch and for
+a connection. The chain outbox is never drained (no chain). Double claims are counted afterwards from the database: tasks with more than
 one ``assign`` outbox row or lease attempt, and frames not rendered exactly once. The JSON also gives the
 CPU per claim (with its completion) of the workers' processes and of PostgreSQL, which does not depend on
 what else the machine runs (the machine's load still moves the throughput and latencies).
@@ -44,8 +49,9 @@ import random
 import tempfile
 import threading
 import time
-from collections import deque
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -211,16 +217,16 @@ def _complete(driver: Any, node_id: int, task_id: int) -> None:
     scheduler._touch(driver, row[0], row[1])  # noqa: SLF001 - as touch(), on this connection
 
 
-async def _complete_async(aconn: Any, node_id: int, task_id: int) -> None:
-    """:func:`_complete` on an autocommit psycopg ``AsyncConnection``."""
+async def _complete_unit(node_id: int, task_id: int, aconn: Any) -> tuple[int, bool]:
+    """:func:`_complete`'s statement as a unit of ``api.scheduler.group_commit_async`` (which commits it with the
+    completions made beside it, then bumps the job's version); the bump it owes."""
     from api import scheduler
 
     params = {"task_id": task_id, "node_id": node_id, "now": scheduler.utcnow(), "sha256": "cd" * 32}
     row = await (await aconn.execute(_COMPLETE, params, prepare=True)).fetchone()
     if row is None:
         raise scheduler.LeaseGone(f"task {task_id} is not leased to node {node_id}")
-    touch = scheduler._TOUCH_FINISH if row[1] else scheduler._TOUCH  # noqa: SLF001 - as scheduler.touch()
-    await aconn.execute(touch, {"job_id": row[0], "now": scheduler.utcnow()}, prepare=True)
+    return row[0], row[1]
 
 
 def _start_offset_s(node: int, render_ms: float) -> float:
@@ -385,6 +391,15 @@ class _AsyncFifoPool:
         else:
             self._free.append(conn)
 
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        """A connection for the block (what ``claim_async`` / ``group_commit_async`` check out to send a batch)."""
+        conn = await self.get()
+        try:
+            yield conn
+        finally:
+            self.put(conn)
+
 
 def _async_worker_process(
     url: str, nodes: list[int], connections: int, settings: Any, barrier: Any, results: Any, render_ms: float
@@ -398,6 +413,8 @@ def _async_worker_process(
     logging.getLogger("api.scheduler").setLevel(logging.ERROR)
     latencies: list[float] = []
     errors: list[str] = []
+    batches: Counter[int] = Counter()
+    commits: Counter[int] = Counter()
 
     async def main() -> tuple[float, float, int]:
         conns = [await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True) for _ in range(connections)]
@@ -410,21 +427,16 @@ def _async_worker_process(
                 await asyncio.sleep(_start_offset_s(node, render_ms))
                 while True:
                     t0 = time.perf_counter()
-                    conn = await pool.get()  # the wait for a connection is part of the claim's latency
-                    try:
-                        lease = await scheduler.claim_async(conn, node, settings)
-                    finally:
-                        pool.put(conn)
+                    # batched as the API's claims are: only the task sending a batch checks out a connection;
+                    # the waits for the batch and for the connection are part of the claim's latency
+                    lease = await scheduler.claim_async(pool.connection, node, settings)
                     latencies.append(time.perf_counter() - t0)
                     if lease is None:
                         return
                     if render_ms > 0:
                         await asyncio.sleep(render_ms / 1000)  # the render: no connection held
-                    conn = await pool.get()
-                    try:
-                        await _complete_async(conn, node, lease["task_id"])
-                    finally:
-                        pool.put(conn)
+                    # group-committed as the API's completions are (only the sender checks out a connection)
+                    await scheduler.group_commit_async(pool.connection, partial(_complete_unit, node, lease["task_id"]))
                     done += 1
             except Exception as exc:  # noqa: BLE001 - reported in the result
                 errors.append(f"node {node}: {exc.__class__.__name__}: {exc}")
@@ -435,12 +447,25 @@ def _async_worker_process(
         await asyncio.gather(*(worker(n) for n in nodes))
         end = time.perf_counter()
         cpu = time.process_time() - cpu
+        batches.update(scheduler._loop_batchers()[0].sizes)  # noqa: SLF001 - the batches the claims went out in
+        commits.update(scheduler._loop_batchers()[1].sizes)  # noqa: SLF001 - and the completions
         for conn in conns:
             await conn.close()
         return start, end, cpu, done
 
     start, end, cpu, claims = asyncio.run(main())
-    results.put({"start": start, "end": end, "cpu_s": cpu, "claims": claims, "latencies": latencies, "errors": errors})
+    results.put(
+        {
+            "start": start,
+            "end": end,
+            "cpu_s": cpu,
+            "claims": claims,
+            "latencies": latencies,
+            "errors": errors,
+            "batches": dict(batches),
+            "commits": dict(commits),
+        }
+    )
 
 
 def _run(
@@ -500,6 +525,11 @@ def _run(
         engine.dispose()
     claims = sum(p["claims"] for p in parts)
     errors = [e for p in parts for e in p["errors"]]
+    batches: Counter[int] = Counter()
+    commits: Counter[int] = Counter()
+    for p in parts:
+        batches.update(p.get("batches", {}))
+        commits.update(p.get("commits", {}))
     ms = sorted(x * 1000 for p in parts for x in p["latencies"])  # every claim call, the final empty ones too
 
     def pct(q: float) -> float:
@@ -520,6 +550,12 @@ def _run(
         "processes": processes,
         "connections": connections,
         "driver": driver,
+        # the claim calls over the batches they went out in (asyncio driver; the threads driver claims alone)
+        "claims_per_batch": round(sum(k * v for k, v in batches.items()) / batches.total(), 2) if batches else None,
+        "largest_batch": max(batches, default=None),
+        "completions_per_batch": (
+            round(sum(k * v for k, v in commits.items()) / commits.total(), 2) if commits else None
+        ),
         # CPU per claim (and its completion), whatever else the machine runs: the simulated workers' processes
         # over the run, and PostgreSQL's (server processes and exited backends) from the setup's end to here.
         "worker_cpu_ms_per_claim": round(sum(p["cpu_s"] for p in parts) * 1000 / max(1, claims), 3),
