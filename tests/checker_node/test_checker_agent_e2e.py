@@ -267,59 +267,18 @@ async def _until(predicate: Any, timeout: float, what: str) -> Any:
 
 async def test_honest_frames_pass_and_settle_a_tampered_frame_fails_and_is_rendered_again(stack, tmp_path) -> None:
     assert stack["init_code"] == 0, stack["init_output"]
-    localnet = stack["localnet"]
-    url = create_database_like(stack["template"])
-    engine = get_engine(url)
-    app = create_app(engine, chain_client(localnet))
-    app.state.settings = make_settings(tmp_path, keys_dir=stack["keys_dir"], scheduler_interval_s=0.3,
-                                       blocklist_failures=1, verify_finalize_interval_s=1.0)  # fmt: skip
-    store = app.state.blob_store = LocalBlobStore(app.state.settings.blobs_path)
-    served = Served(app)
-    chain = chain_client(localnet)
-    indexer = asyncio.create_task(
-        Indexer(chain_client(localnet), IndexerConfig(database_url=url, poll_interval=0.2)).run()
-    )
-    creator = stack["creator"]
-    owner = account_address(creator)
     agents: list[tuple[Any, asyncio.Task[int]]] = []
-    try:
-        data = stack["scene"].read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        with store.writer() as writer:
-            writer.write(data)
-            writer.commit()
-        now = datetime.now(UTC)
-        with engine.begin() as conn:
-            conn.execute(insert(blobs).values(sha256=sha, size=len(data), created_at=now))
-            conn.execute(insert(uploads).values(upload_id="scene1", owner=owner, blob_sha256=sha, kind="blend",
-                                                compression="none", filename="scene.blend", size=len(data),
-                                                created_at=now, scene=None))  # fmt: skip
-        headers = {"Authorization": f"Bearer {session_for(engine, owner)}"}
-        async with httpx.AsyncClient(base_url=served.url, headers=headers, timeout=60) as http:
-
-            async def open_job(frames: str) -> tuple[int, int]:
-                created = await http.post("/jobs", json={"upload_id": "scene1", "settings": {**JOB, "frames": frames}})
-                assert created.status_code == 201, created.text
-                job_id = created.json()["job_id"]
-                budget, price = (int(a) for a in created.json()["escrow_payload"]["arguments"])
-                opened = await chain.submit_and_wait(creator, chain.payloads.escrow_open_job(budget, price))
-                await http.post(f"/jobs/{job_id}/escrow", json={"txn_hash": opened.hash})
-
-                async def active() -> dict[str, Any] | None:
-                    job = (await http.get(f"/jobs/{job_id}")).json()
-                    return job if job["state"] == "active" else None
-
-                job = await _until(active, 60, "the escrow link")
-                return job_id, int(job["escrow"]["chain_job_id"])
-
+    async with _running_api(stack, tmp_path, blocklist_failures=1) as api:
+        http, engine, chain = api.http, api.engine, api.chain
+        try:
             cfg = load_checker_config(stack["checker_dir"] / "checker-config.json")
-            checker = CheckerAgent(cfg.model_copy(update={"api_url": served.url}))
+            checker = CheckerAgent(cfg.model_copy(update={"api_url": api.url}))
             agents.append((checker, asyncio.create_task(checker.run())))
 
             # 1. A tampering worker takes the first job's only task and uploads a noisy frame.
-            bad_job, bad_chain_job = await open_job("2")
+            bad_job, bad_chain_job = await _open_job(stack, api, "2")
             tamper_op, tamper_node = stack["workers"]["tamper"]
-            async with httpx.AsyncClient(base_url=served.url, auth=NodeAuth(tamper_node), timeout=60) as node_http:
+            async with httpx.AsyncClient(base_url=api.url, auth=NodeAuth(tamper_node), timeout=60) as node_http:
                 tampered = await _tampered_task(node_http, chain, tamper_node, stack["scene"], tmp_path / "tamper")
 
                 async def failed() -> Any:
@@ -341,9 +300,9 @@ async def test_honest_frames_pass_and_settle_a_tampered_frame_fails_and_is_rende
             assert hashlib.sha256(evidence.content).hexdigest() == first["evidence_hash"]
 
             # 2. The honest worker renders the requeued task and a two-frame job; the checker passes all three.
-            good_job, good_chain_job = await open_job("1-2")
+            good_job, good_chain_job = await _open_job(stack, api, "1-2")
             honest_op, honest_node = stack["workers"]["honest"]
-            worker = _worker(stack, "honest", served.url, tmp_path / "honest")
+            worker = _worker(stack, "honest", api.url, tmp_path / "honest")
             agents.append((worker, asyncio.create_task(worker.run())))
 
             async def all_verified() -> bool:
@@ -387,18 +346,11 @@ async def test_honest_frames_pass_and_settle_a_tampered_frame_fails_and_is_rende
             assert kinds.count("attested") == 2 and kinds.count("requeued") == 1 and kinds.count("settled") == 1
             report = await reconcile(engine, chain)
             assert report.ok, [m.as_dict() for m in report.mismatches]
-    finally:
-        for agent, task in agents:
-            agent.request_stop()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 120)
-        indexer.cancel()
-        with contextlib.suppress(BaseException):
-            await indexer
-        await chain.close()
-        served.stop()
-        engine.dispose()
-        drop_database(url)
+        finally:
+            for agent, task in agents:
+                agent.request_stop()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 120)
 
 
 async def test_a_disputed_honest_frame_is_judged_by_another_checker_agent_and_paid(stack, tmp_path) -> None:
@@ -415,145 +367,105 @@ async def test_a_disputed_honest_frame_is_judged_by_another_checker_agent_and_pa
             p.faucet_max))  # fmt: skip
 
     await window(3600)
-    url = create_database_like(stack["template"])
-    engine = get_engine(url)
-    app = create_app(engine, chain_client(localnet))
-    app.state.settings = make_settings(tmp_path, keys_dir=stack["keys_dir"], scheduler_interval_s=0.3,
-                                       verify_finalize_interval_s=1.0)  # fmt: skip
-    store = app.state.blob_store = LocalBlobStore(app.state.settings.blobs_path)
-    served = Served(app)
-    indexer = asyncio.create_task(
-        Indexer(chain_client(localnet), IndexerConfig(database_url=url, poll_interval=0.2)).run()
-    )
-    creator = stack["creator"]
-    owner = account_address(creator)
     agents: list[tuple[Any, asyncio.Task[int]]] = []
     try:
-        data = stack["scene"].read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        with store.writer() as writer:
-            writer.write(data)
-            writer.commit()
-        now = datetime.now(UTC)
-        with engine.begin() as conn:
-            conn.execute(insert(blobs).values(sha256=sha, size=len(data), created_at=now))
-            conn.execute(insert(uploads).values(upload_id="scene2", owner=owner, blob_sha256=sha, kind="blend",
-                                                compression="none", filename="scene.blend", size=len(data),
-                                                created_at=now, scene=None))  # fmt: skip
-        headers = {"Authorization": f"Bearer {session_for(engine, owner)}"}
-        async with httpx.AsyncClient(base_url=served.url, headers=headers, timeout=60) as http:
-            created = await http.post(
-                "/jobs", json={"upload_id": "scene2", "settings": {**JOB, "frames": "3"}, "budget": 10**8}
-            )
-            assert created.status_code == 201, created.text
-            job_id = created.json()["job_id"]
-            budget, price = (int(a) for a in created.json()["escrow_payload"]["arguments"])
-            opened = await chain.submit_and_wait(creator, chain.payloads.escrow_open_job(budget, price))
-            await http.post(f"/jobs/{job_id}/escrow", json={"txn_hash": opened.hash})
-
-            async def active() -> bool:
-                return (await http.get(f"/jobs/{job_id}")).json()["state"] == "active"
-
-            await _until(active, 60, "the escrow link")
-            chain_job = int((await http.get(f"/jobs/{job_id}")).json()["escrow"]["chain_job_id"])
-            cfg = load_checker_config(stack["checker_dir"] / "checker-config.json")
-            first = CheckerAgent(cfg.model_copy(update={"api_url": served.url, "cache_dir": tmp_path / "c1"}))
-            agents.append((first, asyncio.create_task(first.run())))
-            worker = _worker(stack, "honest", served.url, tmp_path / "honest", "w-honest-2")
-            agents.append((worker, asyncio.create_task(worker.run())))
-
-            async def frame_state() -> str:
-                return (await http.get(f"/jobs/{job_id}")).json()["frames"][0]["state"]
-
-            await _until(lambda: _is(frame_state, "verified"), 300, "the frame verified")
-            assert (await chain.views.task(chain_job, 1)).state == 3  # verified, in its review window
-
-            async def mirrored_verified() -> bool:  # the reject answer reads the mirror
-                with engine.connect() as conn:
-                    return (
-                        conn.execute(
-                            select(mirror.tasks.c.state).where(
-                                mirror.tasks.c.job_id == chain_job, mirror.tasks.c.task_id == 1
-                            )
-                        ).scalar_one_or_none()
-                        == 3
-                    )
-
-            await _until(mirrored_verified, 60, "the mirror showing the task verified")
-            rejected = await http.post(f"/jobs/{job_id}/frames/3/reject")
-            assert rejected.status_code == 200, rejected.text
-            offer = rejected.json()
-            assert offer["dispute_payload"]["arguments"] == [str(chain_job), "1"], offer
-            await chain.submit_and_wait(creator, chain.payloads.escrow_dispute_task(chain_job, 1))
-            # The re-render goes to another worker than the one whose frame was rejected: start the module's
-            # other registered worker node (its operator differs from the honest worker's and the checkers').
-            other = _worker(stack, "tamper", served.url, tmp_path / "other", "w-other-2")
-            agents.append((other, asyncio.create_task(other.run())))
-
-            judge_op, judge_node = stack["judge"]
-            jcfg = cfg.model_copy(update={"api_url": served.url, "cache_dir": tmp_path / "c2", "worker_id": "judge",
-                                          "operator_address": account_address(judge_op)})  # fmt: skip
-            judge = CheckerAgent(jcfg, key=judge_node)
-            agents.append((judge, asyncio.create_task(judge.run())))
-
-            async def resolved() -> Any:
-                return next((r for r in judge.results if r["purpose"] == "dispute"), None)
-
-            record = await _until(resolved, 300, "the judge's dispute verdict")
-            assert record["verdict"] == "pass" and record["txn_hash"] and record["outcome"] == "dispute rejected"
-            assert all(r["purpose"] == "verify" for r in first.results)  # the passer never judged the dispute
-            info = await chain.views.task(chain_job, 1)
-            assert info.state == 4  # settled by the rejected dispute
-
-            async def rerendered() -> Any:  # the re-render of the rejected frame, verified by the judge
-                return next((r for r in judge.results if r["purpose"] == "verify" and r["verdict"] == "pass"), None)
-
+        async with _running_api(stack, tmp_path) as api:
+            http, engine, creator = api.http, api.engine, stack["creator"]
             try:
-                await _until(rerendered, 300, "the re-render verified by the other operator's checker")
-            except AssertionError:
-                from api.job_tables import tasks as api_tasks
-                from api.verification_tables import verifications as vt
+                job_id, chain_job = await _open_job(stack, api, "3", budget=10**8)
+                cfg = load_checker_config(stack["checker_dir"] / "checker-config.json")
+                first = CheckerAgent(cfg.model_copy(update={"api_url": api.url, "cache_dir": tmp_path / "c1"}))
+                agents.append((first, asyncio.create_task(first.run())))
+                worker = _worker(stack, "honest", api.url, tmp_path / "honest", "w-honest-2")
+                agents.append((worker, asyncio.create_task(worker.run())))
 
+                async def frame_state() -> str:
+                    return (await http.get(f"/jobs/{job_id}")).json()["frames"][0]["state"]
+
+                await _until(lambda: _is(frame_state, "verified"), 300, "the frame verified")
+                assert (await chain.views.task(chain_job, 1)).state == 3  # verified, in its review window
+
+                async def mirrored_verified() -> bool:  # the reject answer reads the mirror
+                    with engine.connect() as conn:
+                        return (
+                            conn.execute(
+                                select(mirror.tasks.c.state).where(
+                                    mirror.tasks.c.job_id == chain_job, mirror.tasks.c.task_id == 1
+                                )
+                            ).scalar_one_or_none()
+                            == 3
+                        )
+
+                await _until(mirrored_verified, 60, "the mirror showing the task verified")
+                rejected = await http.post(f"/jobs/{job_id}/frames/3/reject")
+                assert rejected.status_code == 200, rejected.text
+                offer = rejected.json()
+                assert offer["dispute_payload"]["arguments"] == [str(chain_job), "1"], offer
+                await chain.submit_and_wait(creator, chain.payloads.escrow_dispute_task(chain_job, 1))
+                # The re-render goes to another worker than the one whose frame was rejected: start the module's
+                # other registered worker node (its operator differs from the honest worker's and the checkers').
+                other = _worker(stack, "tamper", api.url, tmp_path / "other", "w-other-2")
+                agents.append((other, asyncio.create_task(other.run())))
+
+                judge_op, judge_node = stack["judge"]
+                jcfg = cfg.model_copy(update={"api_url": api.url, "cache_dir": tmp_path / "c2", "worker_id": "judge",
+                                              "operator_address": account_address(judge_op)})  # fmt: skip
+                judge = CheckerAgent(jcfg, key=judge_node)
+                agents.append((judge, asyncio.create_task(judge.run())))
+
+                async def resolved() -> Any:
+                    return next((r for r in judge.results if r["purpose"] == "dispute"), None)
+
+                record = await _until(resolved, 300, "the judge's dispute verdict")
+                assert record["verdict"] == "pass" and record["txn_hash"] and record["outcome"] == "dispute rejected"
+                assert all(r["purpose"] == "verify" for r in first.results)  # the passer never judged the dispute
+                info = await chain.views.task(chain_job, 1)
+                assert info.state == 4  # settled by the rejected dispute
+
+                async def rerendered() -> Any:  # the re-render of the rejected frame, verified by the judge
+                    return next((r for r in judge.results if r["purpose"] == "verify" and r["verdict"] == "pass"), None)
+
+                try:
+                    await _until(rerendered, 300, "the re-render verified by the other operator's checker")
+                except AssertionError:
+                    from api.job_tables import tasks as api_tasks
+                    from api.verification_tables import verifications as vt
+
+                    with engine.connect() as conn:
+                        diag = [
+                            dict(r._mapping) for r in conn.execute(select(api_tasks).where(api_tasks.c.job_id == job_id))
+                        ]
+                        diag += [{k: v for k, v in r._mapping.items() if k != "evidence_json"}
+                                 for r in conn.execute(select(vt).where(vt.c.job_id == job_id))]  # fmt: skip
+                    raise AssertionError(
+                        f"{(await http.get(f'/jobs/{job_id}')).text}\n{diag}\n{worker.stats}\n"
+                        f"{judge.results}\n{first.results}"
+                    ) from None
+                assert worker.stats["rendered"] == 1 and other.stats["rendered"] == 1  # the re-render was the other's
+
+                async def mirrored() -> list[Any] | None:
+                    with engine.connect() as conn:
+                        rows = conn.execute(
+                            select(mirror.dispute_resolutions).where(mirror.dispute_resolutions.c.job_id == chain_job)
+                        ).all()
+                    return rows or None
+
+                (resolution,) = await _until(mirrored, 60, "the dispute resolution in the mirror")
+                assert resolution.upheld is False and resolution.txn_hash == record["txn_hash"]
                 with engine.connect() as conn:
-                    diag = [
-                        dict(r._mapping) for r in conn.execute(select(api_tasks).where(api_tasks.c.job_id == job_id))
-                    ]
-                    diag += [{k: v for k, v in r._mapping.items() if k != "evidence_json"}
-                             for r in conn.execute(select(vt).where(vt.c.job_id == job_id))]  # fmt: skip
-                raise AssertionError(
-                    f"{(await http.get(f'/jobs/{job_id}')).text}\n{diag}\n{worker.stats}\n"
-                    f"{judge.results}\n{first.results}"
-                ) from None
-            assert worker.stats["rendered"] == 1 and other.stats["rendered"] == 1  # the re-render was the other's
-
-            async def mirrored() -> list[Any] | None:
-                with engine.connect() as conn:
-                    rows = conn.execute(
-                        select(mirror.dispute_resolutions).where(mirror.dispute_resolutions.c.job_id == chain_job)
-                    ).all()
-                return rows or None
-
-            (resolution,) = await _until(mirrored, 60, "the dispute resolution in the mirror")
-            assert resolution.upheld is False and resolution.txn_hash == record["txn_hash"]
-            with engine.connect() as conn:
-                slashes = conn.execute(select(mirror.slashes).where(mirror.slashes.c.job_id == chain_job)).all()
-            assert slashes == []
-            seen = (await http.get(f"/jobs/{job_id}/frames/3/verification")).json()["verifications"]
-            assert [v["purpose"] for v in seen][:2] == ["verify", "dispute"]
-            assert seen[1]["dispute_resolutions"][0]["txn_hash"] == record["txn_hash"]
+                    slashes = conn.execute(select(mirror.slashes).where(mirror.slashes.c.job_id == chain_job)).all()
+                assert slashes == []
+                seen = (await http.get(f"/jobs/{job_id}/frames/3/verification")).json()["verifications"]
+                assert [v["purpose"] for v in seen][:2] == ["verify", "dispute"]
+                assert seen[1]["dispute_resolutions"][0]["txn_hash"] == record["txn_hash"]
+            finally:
+                for agent, task in agents:
+                    agent.request_stop()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(task, 120)
     finally:
-        for agent, task in agents:
-            agent.request_stop()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 120)
         await window(0)
-        indexer.cancel()
-        with contextlib.suppress(BaseException):
-            await indexer
         await chain.close()
-        served.stop()
-        engine.dispose()
-        drop_database(url)
 
 
 async def _is(read: Any, value: str) -> bool:
@@ -601,7 +513,7 @@ async def _running_api(stack: dict[str, Any], tmp_path: Path, **settings: Any) -
         drop_database(url)
 
 
-async def _open_job(stack: dict[str, Any], api: Running, frames: str) -> tuple[int, int]:
+async def _open_job(stack: dict[str, Any], api: Running, frames: str, budget: int | None = None) -> tuple[int, int]:
     """Upload the module's scene, create a job of ``frames`` and open its escrow; (job id, chain job id)."""
     data = stack["scene"].read_bytes()
     sha = hashlib.sha256(data).hexdigest()
@@ -616,11 +528,12 @@ async def _open_job(stack: dict[str, Any], api: Running, frames: str) -> tuple[i
                                             blob_sha256=sha, kind="blend", compression="none",
                                             filename="scene.blend", size=len(data), created_at=now,
                                             scene=None))  # fmt: skip
-    created = await api.http.post("/jobs", json={"upload_id": upload_id, "settings": {**JOB, "frames": frames}})
+    body = {"upload_id": upload_id, "settings": {**JOB, "frames": frames}, **({"budget": budget} if budget else {})}
+    created = await api.http.post("/jobs", json=body)
     assert created.status_code == 201, created.text
     job_id = created.json()["job_id"]
-    budget, price = (int(a) for a in created.json()["escrow_payload"]["arguments"])
-    opened = await api.chain.submit_and_wait(stack["creator"], api.chain.payloads.escrow_open_job(budget, price))
+    amount, price = (int(a) for a in created.json()["escrow_payload"]["arguments"])
+    opened = await api.chain.submit_and_wait(stack["creator"], api.chain.payloads.escrow_open_job(amount, price))
     await api.http.post(f"/jobs/{job_id}/escrow", json={"txn_hash": opened.hash})
 
     async def active() -> dict[str, Any] | None:
