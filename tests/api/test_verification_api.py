@@ -12,6 +12,7 @@ exercised in tests/checker_node/test_checker_agent_e2e.py); the chain, the datab
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -322,6 +323,28 @@ def claim_as(client: TestClient, checker: NodeKey | Account) -> Any:
         return as_node(client, checker).post("/nodes/verify/claim")
     finally:
         as_node(client, None)
+
+
+@contextlib.contextmanager
+def review_window(net: Net, url: str, seconds: int) -> Iterator[None]:
+    """The protocol's review window at ``seconds`` (and the mirror indexed) for the block, then back to 0."""
+    run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=seconds))
+    try:
+        index(net, url)
+        yield
+    finally:
+        run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=0))
+
+
+def verified_by_a(client: TestClient, engine: Engine, url: str, net: Net) -> tuple[Any, dict[str, Any], str]:
+    """A one-task job rendered, passed on chain by checker A and indexed: (the job, A's item, its transaction)."""
+    job = render_job(client, engine, url, net)
+    item = claim_as(client, net.a).json()
+    evidence = evidence_for(item, net.a)
+    txn = attest(net, net.a, item, "pass", evidence)
+    assert report(client, net.a, item, "pass", evidence, txn).json()["outcome"] == "verified"
+    index(net, url)
+    return job, item, txn
 
 
 def frame_states(engine: Engine, job_id: int) -> dict[int, str]:
@@ -660,9 +683,7 @@ def test_without_an_abstention_the_chain_takes_the_result_back_only_after_a_revi
     settings = client.app.state.settings
     settings.verify_max_rounds = 2
     window = 600
-    run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=window))
-    try:
-        index(net, url)
+    with review_window(net, url, window):
         job = render_job(client, engine, url, net)
         (first,) = job.tasks
         # both checkers' abstentions failed to commit: nothing on chain says anyone tried
@@ -695,8 +716,6 @@ def test_without_an_abstention_the_chain_takes_the_result_back_only_after_a_revi
         assert outbox_rows(engine, job.job_id, "unverified")[0].status == "done"
         assert run(net, lambda chain: chain.views.task(job.chain_job_id, first["seq"])).state == 0
         assert set(frame_states(engine, job.job_id).values()) == {"queued"}
-    finally:
-        run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=0))
 
 
 def test_a_round_nobody_may_claim_escalates_after_the_round_timeout(app, net, caplog: pytest.LogCaptureFixture) -> None:
@@ -799,15 +818,8 @@ def test_the_chain_refuses_forged_replayed_and_conflicted_attestations_and_settl
 
 def test_a_dispute_the_checker_rejects_settles_without_a_slash(app, net) -> None:
     client, engine, url = app
-    run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=3600))
-    try:
-        index(net, url)
-        job = render_job(client, engine, url, net)
-        item = claim_as(client, net.a).json()
-        evidence = evidence_for(item, net.a)
-        txn = attest(net, net.a, item, "pass", evidence)
-        assert report(client, net.a, item, "pass", evidence, txn).json()["outcome"] == "verified"
-        index(net, url)
+    with review_window(net, url, 3600):
+        job, item, txn = verified_by_a(client, engine, url, net)
         assert "dispute_payload" in client.post(f"/jobs/{job.job_id}/frames/1/reject", headers=job.headers).json()
         run(
             net,
@@ -834,22 +846,13 @@ def test_a_dispute_the_checker_rejects_settles_without_a_slash(app, net) -> None
         with engine.connect() as conn:
             excluded = _excluded_for(conn, job.job_id, -1, [1])
         assert excluded == [account_address(net.a.operator)]
-    finally:
-        run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=0))
 
 
 def test_a_dispute_no_checker_resolves_within_a_review_window_is_settled_by_the_finalizer(app, net) -> None:
     client, engine, url = app
     window = 600
-    run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=window))
-    try:
-        index(net, url)
-        job = render_job(client, engine, url, net)
-        item = claim_as(client, net.a).json()
-        evidence = evidence_for(item, net.a)
-        txn = attest(net, net.a, item, "pass", evidence)
-        assert report(client, net.a, item, "pass", evidence, txn).json()["outcome"] == "verified"
-        index(net, url)
+    with review_window(net, url, window):
+        job, item, txn = verified_by_a(client, engine, url, net)
         assert "dispute_payload" in client.post(f"/jobs/{job.job_id}/frames/1/reject", headers=job.headers).json()
         seq = item_seq(item)
         run(net, lambda chain: chain.submit_and_wait(net.creator, chain.payloads.escrow_dispute_task(job.chain_job_id, seq)))
@@ -895,21 +898,12 @@ def test_a_dispute_no_checker_resolves_within_a_review_window_is_settled_by_the_
         assert run(net, lambda chain: finalize_due(engine, chain, net.coordinator)) == 0  # once
         run(net, lambda chain: chain.submit_and_wait(net.creator, chain.payloads.escrow_close_job(job.chain_job_id)))
         assert run(net, lambda chain: chain.views.job(job.chain_job_id)).closed
-    finally:
-        run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=0))
 
 
 def test_a_verified_task_is_settled_by_the_finalizer_when_its_review_window_ends(app, net) -> None:
     client, engine, url = app
-    run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=600))
-    try:
-        index(net, url)
-        job = render_job(client, engine, url, net)
-        item = claim_as(client, net.a).json()
-        evidence = evidence_for(item, net.a)
-        txn = attest(net, net.a, item, "pass", evidence)
-        assert report(client, net.a, item, "pass", evidence, txn).json()["outcome"] == "verified"
-        index(net, url)
+    with review_window(net, url, 600):
+        job, item, txn = verified_by_a(client, engine, url, net)
         seq = item_seq(item)
         assert run(net, lambda chain: finalize_due(engine, chain, net.coordinator)) == 0  # the window is open
         assert run(net, lambda chain: chain.views.task(job.chain_job_id, seq)).state == 3
@@ -938,22 +932,13 @@ def test_a_verified_task_is_settled_by_the_finalizer_when_its_review_window_ends
         assert int(totals["spent"]) == int(settled[0]["charge"]) > 0
         refund = [e for e in trail["events"] if e["event"] == "escrow" and e["kind"] == "refund"]
         assert len(refund) == 1 and refund[0]["txn_hash"] == closed.hash
-    finally:
-        run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=0))
 
 
 def test_a_dispute_ends_in_the_right_slash(app, net) -> None:
     """Last in the module: the slash leaves the worker and checker A below the minimum stakes."""
     client, engine, url = app
-    run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=3600))
-    try:
-        index(net, url)
-        job = render_job(client, engine, url, net)
-        item = claim_as(client, net.a).json()
-        evidence = evidence_for(item, net.a)
-        txn = attest(net, net.a, item, "pass", evidence)
-        assert report(client, net.a, item, "pass", evidence, txn).json()["outcome"] == "verified"
-        index(net, url)
+    with review_window(net, url, 3600):
+        job, item, txn = verified_by_a(client, engine, url, net)
         rejected = client.post(f"/jobs/{job.job_id}/frames/1/reject", headers=job.headers)
         assert rejected.status_code == 200, rejected.text
         offer = rejected.json()
@@ -1003,5 +988,3 @@ def test_a_dispute_ends_in_the_right_slash(app, net) -> None:
         assert int(trail["totals"]["slashed"]) == sum(int(s.amount) for s in slashes)
         report_ = run(net, lambda chain: reconcile(engine, chain))
         assert report_.ok, [m.as_dict() for m in report_.mismatches]
-    finally:
-        run(net, lambda chain: set_params(chain, net.admin, net.params, review_window_secs=0))
