@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import uvicorn
 from aptos_sdk.account import Account
 from sqlalchemy import Engine, insert
 
@@ -121,3 +126,23 @@ async def setup_chain(chain: PictorChain, data_dir: Path) -> dict[str, object]:
         nodes[name] = NodeKey(key, ops[name], role)
     end = (await chain.ledger_info()).ledger_version
     return {"admin": admin, "minimum": minimum, "nodes": nodes, "user": user, "end": end}
+
+
+class Served:
+    """The API app on 127.0.0.1 with uvicorn in a thread (lifespan on: scheduler and finalizer run)."""
+
+    def __init__(self, app: Any) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)

@@ -16,10 +16,8 @@ import contextlib
 import hashlib
 import json
 import os
-import socket
 import stat
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -32,8 +30,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from api_helpers import chain_client, make_settings, session_for  # noqa: E402
+from api_helpers import Served, chain_client, make_settings, session_for  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: E402
 
@@ -71,24 +68,6 @@ JOB = {"resolution": "custom", "resolution_x": 64, "resolution_y": 48, "samples"
        "device": "CPU", "denoising": False, "adaptive_sampling": False, "frames_per_node": 1}  # fmt: skip
 
 
-class Served:
-    """The API app on 127.0.0.1 with uvicorn in a thread (lifespan on: scheduler and finalizer run)."""
-
-    def __init__(self, app: Any) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -25,8 +23,7 @@ pytest.importorskip("api.node_tasks")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from api_helpers import chain_client, make_settings, session_for, setup_chain  # noqa: E402
+from api_helpers import Served, chain_client, make_settings, session_for, setup_chain  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 from test_agent import render_started, running, samples_for, wait_until  # noqa: E402, F401 - samples_for: fixture
 
@@ -89,24 +86,6 @@ async def assert_released(engine: Any, job_id: int, agent: WorkerAgent) -> None:
     assert agent.stats["released"] == 1 and agent.stats["failed"] == 0 and agent.stats["rendered"] == 0
 
 
-class Served:
-    """The API app on 127.0.0.1 with uvicorn in a thread (lifespan on: the scheduler loop runs)."""
-
-    def __init__(self, app: Any) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
 
 
 #: The ordinary upload; frames above ``upload_part_bytes`` (OpenEXR float, ~100+ KiB) going up in parts; and a
