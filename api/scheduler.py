@@ -393,13 +393,20 @@ def _claim_steps(
     return None
 
 
-def _run_steps(driver: Any, steps: Generator[Step, Any, dict[str, Any] | None]) -> dict[str, Any] | None:
-    """Run a claim's statements on an autocommit psycopg connection (prepared, binary results)."""
+def _fetch(driver: Any, sql: str, params: Any) -> Any:
+    """One statement on an autocommit psycopg connection (prepared, binary results): its first row, if any."""
+    cur = driver.execute(sql, params, prepare=True, binary=True)
+    return cur.fetchone() if cur.description is not None else None
+
+
+def _run_steps(
+    steps: Generator[Step, Any, dict[str, Any] | None], execute: Callable[[str, Any], Any]
+) -> dict[str, Any] | None:
+    """Drive a claim's statements through ``execute(sql, params) -> row``; the claim's answer."""
     try:
         sql, params = next(steps)
         while True:
-            cur = driver.execute(sql, params, prepare=True, binary=True)
-            sql, params = steps.send(cur.fetchone() if cur.description is not None else None)
+            sql, params = steps.send(execute(sql, params))
     except StopIteration as done:
         return done.value
 
@@ -411,24 +418,19 @@ def claim(engine: Engine, node_id: int, settings: Settings, max_frames: int | No
     batch checks out the one connection it needs."""
     batcher = _engine_batcher(engine)
     connection = partial(_driver_connection, engine)
-    steps = _claim_steps(node_id, settings, max_frames)
-    try:
-        sql, params = next(steps)
-        while True:
-            if sql is _CLAIM:
-                row = batcher.submit(_claim_key(params, None), params, connection)
-            else:  # the rare "no facts" steps
-                with connection() as driver:
-                    cur = driver.execute(sql, params, prepare=True, binary=True)
-                    row = cur.fetchone() if cur.description is not None else None
-            sql, params = steps.send(row)
-    except StopIteration as done:
-        return done.value
+
+    def execute(sql: str, params: Any) -> Any:
+        if sql is _CLAIM:
+            return batcher.submit(_claim_key(params, None), params, connection)
+        with connection() as driver:  # the rare "no facts" steps
+            return _fetch(driver, sql, params)
+
+    return _run_steps(_claim_steps(node_id, settings, max_frames), execute)
 
 
 def claim_on(driver: Any, node_id: int, settings: Settings, max_frames: int | None = None) -> dict[str, Any] | None:
     """:func:`claim` on a psycopg connection in autocommit mode, alone (not batched)."""
-    return _run_steps(driver, _claim_steps(node_id, settings, max_frames))
+    return _run_steps(_claim_steps(node_id, settings, max_frames), partial(_fetch, driver))
 
 
 #: Where an async claim runs: an autocommit psycopg ``AsyncConnection``, or a function giving an async context
