@@ -31,6 +31,7 @@ from chain.client import PictorChain
 from chain.errors import ChainError
 from chain.keys import normalize_address
 from indexer import schema as s
+from pictor.settings import get_settings
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -62,7 +63,7 @@ def get_chain(request: Request) -> PictorChain:
     """The app's chain client (``app.state.chain``), else one from the settings."""
     chain = getattr(request.app.state, "chain", None)
     if chain is None:
-        chain = request.app.state.chain = PictorChain.from_settings()
+        chain = request.app.state.chain = PictorChain.from_settings(get_settings())
     return chain
 
 

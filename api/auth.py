@@ -22,10 +22,10 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from starlette.concurrency import run_in_threadpool
 
 from api.audit import get_chain, get_engine
-from api.auth_tables import sessions, signin_nonces
 from chain.errors import ChainError, InvalidArgument
 from chain.keys import normalize_address, public_key_bytes, verify_signature
 from pictor.settings import Settings, get_settings
+from tables.auth import sessions, signin_nonces
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

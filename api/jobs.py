@@ -37,22 +37,22 @@ from starlette.concurrency import run_in_threadpool
 from api import scheduler
 from api.audit import get_engine
 from api.auth import CurrentUser, get_app_settings
-from api.job_tables import frames, jobs, node_status, tasks
 from api.node_tasks import stream_blob
-from api.upload_tables import uploads
 from api.uploads import get_blob_store
 from chain.payloads import PictorPayloads
 from indexer import schema as mirror
-from pictor.render_settings import (
+from pictor.settings import Settings
+from protocol.render_spec import (
     Engine as RenderEngine,
 )
-from pictor.render_settings import (
+from protocol.render_spec import (
     JobRenderSettings,
     SettingsError,
     format_frame_spec,
     parse_job_settings,
 )
-from pictor.settings import Settings
+from tables.jobs import frames, jobs, node_status, tasks
+from tables.uploads import uploads
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -213,7 +213,7 @@ def _scene_samples(cfg: JobRenderSettings, scene: dict[str, Any] | None) -> int 
 
 async def pretest_render(request: Request, body: EB, user: str) -> tuple[EB, dict[str, Any]]:
     """When the settings name a pre-test frame (and the body brings no measured ``pretest``): render it reduced
-    in a Blender subprocess (worker_node/pretest.py), cached per (scene sha256, settings hash), and put the
+    in a Blender subprocess (blender/pretest.py), cached per (scene sha256, settings hash), and put the
     scaled time × this host's CPU multiplier in ``pretest``. A failed render leaves the scene-based estimate."""
     if body.pretest is not None:
         return body, {}
@@ -224,9 +224,9 @@ async def pretest_render(request: Request, body: EB, user: str) -> tuple[EB, dic
     if cfg.pretest_frame is None:
         return body, {}
     from api.uploads import _blend_for_inspection  # noqa: PLC0415 - the upload's .blend, as inspection finds it
-    from worker_node.benchmark import performance_multiplier  # noqa: PLC0415 - Blender tooling, loaded on use
-    from worker_node.pretest import PretestResult, render_pretest, settings_hash  # noqa: PLC0415
-    from worker_node.render import RenderError  # noqa: PLC0415
+    from blender import RenderError  # noqa: PLC0415
+    from blender.benchmark import performance_multiplier  # noqa: PLC0415 - Blender tooling, loaded on use
+    from blender.pretest import PretestResult, render_pretest, settings_hash  # noqa: PLC0415
 
     engine, settings, store = get_engine(request), get_app_settings(request), get_blob_store(request)
 

@@ -1,6 +1,6 @@
 """Signed worker/checker requests: the :func:`current_node` dependency.
 
-A node signs each request with its Ed25519 key (:mod:`pictor.node_signing` builds the canonical string and
+A node signs each request with its Ed25519 key (:mod:`protocol.signing` builds the canonical string and
 the ``X-Pictor-*`` headers). The API accepts it only when, **as the indexer's mirror shows it**, the node is
 registered and active with that key, and its operator's active stake for the node's role is at least the
 protocol's minimum. A node key enrolled for an operator-created worker (:mod:`api.workers`) must in addition
@@ -24,12 +24,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit import get_engine
 from api.auth import get_app_settings
-from api.auth_tables import node_request_nonces
-from api.worker_tables import workers
 from chain.errors import InvalidArgument
 from chain.keys import ROLE_CHECKER, ROLE_WORKER, normalize_address
 from indexer import schema as mirror
 from pictor import node_signing as ns
+from tables.auth import node_request_nonces
+from tables.workers import workers
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 

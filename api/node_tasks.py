@@ -22,16 +22,17 @@ from starlette.concurrency import run_in_threadpool
 from api import scheduler
 from api.audit import get_engine
 from api.auth import get_app_settings
-from api.job_tables import frames, jobs, tasks
 from api.node_auth import CurrentNode, NodeIdentity
-from api.upload_tables import blobs, uploads
 from api.uploads import get_blob_store
-from api.worker_tables import frame_parts
-from chain.keys import ROLE_WORKER, normalize_address, verify_signature
+from chain.keys import ROLE_WORKER, normalize_address
 from indexer import schema as mirror
 from pictor import node_signing as ns
 from pictor.blobs import BlobStore
+from protocol.manifest import manifest_signed_by
 from rewards import liveness
+from tables.jobs import frames, jobs, tasks
+from tables.uploads import blobs, uploads
+from tables.workers import frame_parts
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
@@ -232,11 +233,6 @@ async def upload_frame(task_id: int, frame: int, node: CurrentNode, request: Req
     return {"sha256": digest}
 
 
-def canonical_manifest(manifest: dict[str, Any]) -> bytes:
-    """The bytes a node signs: ``json.dumps(manifest, sort_keys=True, separators=(",", ":"))``."""
-    return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-
-
 def _complete(engine: Engine, node_id: int, node_address: str, task_id: int, body: CompleteBody) -> None:
     """Check the manifest and record the result; the transaction (and its commit) is shared with the completions
     made side by side (``scheduler.group_commit``), each checked and written as alone; the job's version is
@@ -255,7 +251,7 @@ def _complete_in(conn: Any, *, node_id: int, node_address: str, task_id: int, bo
         signature = bytes.fromhex(body.signature.removeprefix("0x"))
     except ValueError:
         raise HTTPException(400, "signature must be hex") from None
-    if not verify_signature(bytes(key), canonical_manifest(manifest), signature):
+    if not manifest_signed_by(bytes(key), manifest, signature):
         raise HTTPException(400, "the manifest signature does not verify against this node's registered key")
     expect = {"job_id": row.job_id, "task_id": task_id, "attempt": row.attempt, "node": node_address}
     for name, value in expect.items():

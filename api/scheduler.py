@@ -49,12 +49,12 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, all_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from api.job_tables import chain_outbox, frames, job_node_failures, jobs, node_status, tasks
 from chain.errors import ChainError, MoveAbortError
 from indexer import schema as mirror
-from pictor.render_settings import Device, GpuVendor, JobRenderSettings, PricingTier, Region
-from pictor.render_settings import Engine as RenderEngine
 from pictor.settings import Settings
+from protocol.render_spec import Device, GpuVendor, JobRenderSettings, PricingTier, Region
+from protocol.render_spec import Engine as RenderEngine
+from tables.jobs import chain_outbox, frames, job_node_failures, jobs, node_status, tasks
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class NodeFacts:
 
 
 def node_facts(telemetry: dict[str, Any], operator: str) -> NodeFacts:
-    """Read the telemetry of ``worker_node.telemetry`` (plus ``multiplier``, ``location``, ``engines``)."""
+    """Read the telemetry of ``protocol.telemetry`` (plus ``multiplier``, ``location``, ``engines``)."""
     gpus = [g for g in telemetry.get("gpus") or [] if isinstance(g, dict)]
     cpu = telemetry.get("cpu") if isinstance(telemetry.get("cpu"), dict) else {}
     vram = [float(g.get("memory_total_mb") or 0) / 1024 for g in gpus]

@@ -6,7 +6,7 @@ it is hashed and counted: never held in memory, refused with 413 past ``upload_m
 recognised by its magic bytes (``BLENDER``, also gzip/zstd compressed); a .zip is extracted safely
 (:func:`pictor.blobs.safe_extract_zip`) once per content and must hold the named main .blend. Uploads belong
 to the signed-in creator; anyone else gets 404. ``GET /uploads/{id}/scene`` inspects the scene in a Blender
-subprocess (``worker_node.render.inspect``) with a time limit and caches the result.
+subprocess (``blender.inspect``) with a time limit and caches the result.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit import get_engine
 from api.auth import CurrentUser, get_app_settings
-from api.upload_tables import blobs, uploads
 from pictor.blobs import (
     ZIP_MAGIC,
     BlobError,
@@ -43,6 +42,7 @@ from pictor.blobs import (
     safe_extract_zip,
 )
 from pictor.settings import Settings
+from tables.uploads import blobs, uploads
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 
@@ -64,10 +64,10 @@ def get_blob_store(request: Request) -> BlobStore:
 def _default_inspector(path: Path, timeout_s: float) -> dict[str, Any]:
     """Inspect with the worker node's Blender inspection (a subprocess with a time limit)."""
     try:
-        from worker_node.render.inspect import inspect_scene
+        from blender.inspect import inspect_scene
     except ImportError:  # the render package (bpy) is not installed with this API
         raise HTTPException(501, "scene inspection is not available on this server (no Blender)") from None
-    from worker_node.render.errors import InspectError
+    from blender.errors import InspectError
 
     try:
         return inspect_scene(path, timeout_s=timeout_s).to_dict()

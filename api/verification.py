@@ -1,7 +1,7 @@
 """Verification: checker work items, downloads, verdicts with evidence, disputes, the review-window finalizer,
 and the money trail of a job.
 
-Life of a work item (``api.verification_tables.verifications``), one per task attempt and round:
+Life of a work item (``tables.verification.verifications``), one per task attempt and round:
 
 1. A worker completes a task (``POST /nodes/tasks/{id}/complete``): :func:`enqueue_rendered` queues a
    ``verify`` item in the same transaction (frames, result hash = sha256 of the canonical manifest, the
@@ -68,46 +68,26 @@ from starlette.concurrency import run_in_threadpool
 from api import scheduler
 from api.audit import _item, get_chain, get_engine
 from api.auth import CurrentUser, get_app_settings
-from api.job_tables import frames, job_node_failures, jobs, tasks
 from api.node_auth import CurrentNode, NodeIdentity
-from api.node_tasks import _scene, canonical_manifest, stream_blob
+from api.node_tasks import _scene, stream_blob
 from api.uploads import get_blob_store
-from api.verification_tables import checker_status, verification_frames, verifications
 from chain.keys import ROLE_CHECKER
 from chain.payloads import PictorPayloads
 from indexer import schema as mirror
 from pictor.settings import Settings
+from protocol.canonical import canonical_json, canonical_sha256
+from protocol.evidence import FAIL, MAX_EVIDENCE_BYTES, PASS, TASK_EVIDENCE_VERSION, UNSURE, task_verdict
+from tables.jobs import frames, job_node_failures, jobs, tasks
+from tables.verification import checker_status, verification_frames, verifications
 
 log = logging.getLogger(__name__)
 
-PASS, FAIL, UNSURE = "pass", "fail", "unsure"
 VERIFY, DISPUTE = "verify", "dispute"
 #: escrow task states (chain/SPEC.md).
 CHAIN_SUBMITTED, CHAIN_VERIFIED, CHAIN_DISPUTED = 2, 3, 5
-TASK_EVIDENCE_VERSION = "pictor-task-evidence-v1"
-MAX_EVIDENCE_BYTES = 4 * 1024 * 1024
 
 
 # ----------------------------------------------------------------------------- evidence
-
-
-def canonical_json(data: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8, no NaN: the bytes ``checker_node.verify.verifier.Evidence`` hashes."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-def evidence_hash(data: Any) -> str:
-    """Hex sha256 of the canonical JSON."""
-    return hashlib.sha256(canonical_json(data)).hexdigest()
-
-
-def task_verdict(frame_verdicts: list[str]) -> str:
-    """A task's verdict from its frames': any fail → fail, else any unsure → unsure, else pass."""
-    if FAIL in frame_verdicts:
-        return FAIL
-    if UNSURE in frame_verdicts or not frame_verdicts:
-        return UNSURE
-    return PASS
 
 
 # ----------------------------------------------------------------------------- enqueue
@@ -157,7 +137,7 @@ def _insert_item(
             round=round_,
             frames=items,
             frame_numbers=numbers,
-            result_hash=hashlib.sha256(canonical_manifest(manifest)).hexdigest(),
+            result_hash=hashlib.sha256(canonical_json(manifest)).hexdigest(),
             worker_node_id=task.node_id,
             worker_operator=operator,
             excluded_operators=excluded,
@@ -292,7 +272,7 @@ def claim(engine: Engine, node: NodeIdentity, settings: Settings) -> dict[str, A
         task = conn.execute(select(tasks.c.manifest, tasks.c.attempt).where(tasks.c.task_id == row.task_id)).one()
         stored = task.manifest or {}
         manifest = stored.get("manifest")
-        if manifest is None or hashlib.sha256(canonical_manifest(manifest)).hexdigest() != row.result_hash:
+        if manifest is None or hashlib.sha256(canonical_json(manifest)).hexdigest() != row.result_hash:
             manifest, signature = None, None  # a later attempt replaced it; the frames list still stands
         else:
             signature = stored.get("signature")
@@ -671,7 +651,7 @@ def submit_verdict(
                     "job_id": row.job_id,
                     "sha256": f["result_sha256"],
                     "verdict": f["verdict"],
-                    "evidence_hash": evidence_hash(f),
+                    "evidence_hash": canonical_sha256(f),
                     "evidence_json": canonical_json(f).decode(),
                     "fingerprint": f.get("fingerprint") if isinstance(f.get("fingerprint"), dict) else None,
                     "created_at": now,

@@ -5,7 +5,7 @@ its config file (``GET /workers/{id}/config``): the worker id, the API and chain
 address, the role and a single-use enrollment token with its expiry. Only the token's sha256 is stored; each
 download issues a new token and voids the previous one. The node then enrolls (``POST /nodes/enroll``) with
 the token, its public key and a signature by that key over the enrollment message
-(:func:`worker_node.enrollment.enrollment_message`), which binds the key to the worker. ``DELETE
+(:func:`protocol.enrollment.enrollment_message`), which binds the key to the worker. ``DELETE
 /workers/{id}`` revokes a worker: its node's signed requests are refused from then on (:mod:`api.node_auth`).
 
 A worker is visible to its operator only (404 for anyone else); the node still serves only while it is
@@ -27,13 +27,13 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit import get_engine
 from api.auth import CurrentUser, get_app_settings, hash_token
-from api.job_tables import node_status
-from api.worker_tables import workers
 from chain.errors import InvalidArgument
 from chain.keys import ROLE_CHECKER, ROLE_WORKER, node_address, public_key_bytes, verify_signature
 from indexer import schema as mirror
 from pictor.settings import Settings
-from worker_node.enrollment import enrollment_message
+from protocol.enrollment import enrollment_message
+from tables.jobs import node_status
+from tables.workers import workers
 
 router = APIRouter(tags=["workers"])
 
@@ -306,7 +306,7 @@ def _enroll(engine: Engine, body: EnrollBody) -> dict[str, Any]:
             raise HTTPException(
                 400,
                 "the signature does not verify: sign the enrollment message "
-                "(worker_node.enrollment) with the node key being enrolled",
+                "(protocol.enrollment) with the node key being enrolled",
             )
         node = _mirror_nodes(conn, [address]).get(address)
         if node is not None and node.operator != row.operator:

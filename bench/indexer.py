@@ -32,6 +32,7 @@ from aptos_sdk.account import Account
 from aptos_sdk.transactions import TransactionPayload
 
 from chain.client import LedgerInfo, PictorChain, TxResult
+from chain.constants import LOCALNET_CHAIN_ID
 from chain.errors import ChainError
 from chain.events import JobOpened, NodeRegistered, ResultSubmitted, TaskSettled, TaskVerified
 from chain.keys import (
@@ -43,7 +44,6 @@ from chain.keys import (
     sign_credit_claim,
 )
 from chain.payloads import ROLE_CHECKER, ROLE_WORKER, PictorPayloads, apt_transfer, pictor_transfer
-from pictor.settings import LOCALNET_CHAIN_ID
 
 PICTOR = 100_000_000
 APT = 100_000_000
@@ -817,11 +817,11 @@ def _copy_timed(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> float:
 
 
 async def _bench(events: int, root: Path) -> dict[str, Any]:
+    from chain.constants import LOCALNET_PACKAGE_ADDRESS
     from chain.localnet import start_localnet_process
     from indexer.processor import TokenMovement, decode_batch
     from indexer.runner import tune_gc
     from pictor.db import start_embedded
-    from pictor.settings import LOCALNET_PACKAGE_ADDRESS
 
     marker = root / "bench-history.json"
     previous = json.loads(marker.read_text()) if marker.exists() else {}

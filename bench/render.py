@@ -1,12 +1,12 @@
 """Worker render overhead vs raw bpy: ``python -m bench.render [--frames 32] [--samples 16] [--width 320] [--height 240]``.
 
-It generates an animated scene (``worker_node.render.scenegen``, Cycles, the given size and samples),
+It generates an animated scene (``blender.scenegen``, Cycles, the given size and samples),
 then renders the same frames twice with the same settings (CPU, fixed seed, no denoising, no adaptive
 sampling, 8-bit RGBA PNG):
 
 * **raw**: one Python subprocess imports ``bpy``, opens the .blend and renders every frame in a loop;
   only the frame loop is timed, from inside that process (no start-up, no scene load);
-* **worker**: one :class:`worker_node.render.session.RenderSession` renders the frames, timed from opening
+* **worker**: one :class:`blender.session.RenderSession` renders the frames, timed from opening
   the session (Blender process start, scene load, settings) to the last frame's result (written, read
   back, hashed), which is what a worker node pays per chunk.
 
@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pictor.render_settings import RenderParams
-from worker_node.render.scenegen import SceneSpec, generate_scene
-from worker_node.render.session import RenderSession
+from blender.scenegen import SceneSpec, generate_scene
+from blender.session import RenderSession
+from protocol.render_spec import RenderParams
 
 #: Objects around the cube so the BVH has some work (as the worker benchmark scene does).
 EXTRA_OBJECTS = 8

@@ -75,17 +75,17 @@ JOB_SETTINGS = {
 
 
 def _telemetry() -> dict[str, Any]:
-    """A CPU node's heartbeat telemetry (as worker_node.telemetry builds it)."""
+    """A CPU node's heartbeat telemetry (as protocol.telemetry builds it)."""
     return {"cpu": {"model": "Bench CPU", "ram_total_mb": 32768}, "gpus": [], "multiplier": 1.0, "location": "europe"}
 
 
 def _populate(engine: Any, n_tasks: int, workers: int) -> int:
     """Insert an upload, jobs with their tasks, frames and mirror escrows, and the nodes' heartbeats; job count."""
     from api import scheduler
-    from api.job_tables import frames, jobs, tasks
-    from api.upload_tables import blobs, uploads
     from indexer import schema as mirror
-    from pictor.render_settings import parse_job_settings
+    from protocol.render_spec import parse_job_settings
+    from tables.jobs import frames, jobs, tasks
+    from tables.uploads import blobs, uploads
 
     now = scheduler.utcnow()
     sha = "ab" * 32
@@ -239,7 +239,7 @@ def _start_offset_s(node: int, render_ms: float) -> float:
 
 def _double_claims(engine: Any) -> dict[str, int]:
     """Independent check from the database: tasks leased more than once, frames rendered not exactly once."""
-    from api.job_tables import chain_outbox, frames, jobs, tasks
+    from tables.jobs import chain_outbox, frames, jobs, tasks
 
     with engine.connect() as conn:
         multi_assign = conn.execute(

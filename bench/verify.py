@@ -41,8 +41,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from checker_node.verify.compare import fingerprint, load_frame
-from checker_node.verify.crops import CropBox
+from blender.compare import fingerprint, load_frame
+from blender.crops import CropBox
+from blender.scenegen import SceneSpec, _child_env, generate_scene
 from checker_node.verify.tamper import (
     add_noise,
     blank,
@@ -53,8 +54,7 @@ from checker_node.verify.tamper import (
     upscale,
 )
 from checker_node.verify.verifier import PASS, VerifyConfig, verify_frame
-from pictor.render_settings import RenderParams
-from worker_node.render.scenegen import SceneSpec, _child_env, generate_scene
+from protocol.render_spec import RenderParams
 
 CHECKER_KEY = bytes(range(32))  # a fixed public key: the crops vary with each frame's hash anyway
 #: Bump when the corpus recipe changes in a way the cache keys do not see.
@@ -186,7 +186,7 @@ def render_set(
     tile_size: int | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Render (or find in the cache) ``frames``; per frame its path and the render's CPU and wall seconds."""
-    from worker_node.render.session import RenderSession  # noqa: PLC0415
+    from blender.session import RenderSession  # noqa: PLC0415
 
     folder = cache / "renders" / _key(scene.name, params.model_dump(mode="json"), threads, tile_size)
     out: dict[int, dict[str, Any]] = {}
@@ -295,7 +295,7 @@ def run_bench(
     cfg: CorpusConfig | None = None, *, cache: Path | None = None, config: VerifyConfig | None = None
 ) -> dict[str, Any]:
     """Build (or load) the corpus, verify every case, return the figures."""
-    from worker_node.render import sha256_file  # noqa: PLC0415
+    from blender import sha256_file  # noqa: PLC0415
 
     cfg = cfg or CorpusConfig()
     cache = cache or default_cache()

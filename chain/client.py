@@ -200,12 +200,8 @@ class PictorChain:
         self._senders: dict[str, _SenderState] = {}
 
     @classmethod
-    def from_settings(cls, settings: Any = None, **overrides: Any) -> PictorChain:
-        """Build from :class:`pictor.settings.Settings` (the process settings when none is given)."""
-        if settings is None:
-            from pictor.settings import get_settings
-
-            settings = get_settings()
+    def from_settings(cls, settings: Any, **overrides: Any) -> PictorChain:
+        """Build from a :class:`pictor.settings.Settings` (its node and faucet URLs, package address, chain id)."""
         kwargs: dict[str, Any] = {
             "node_url": settings.node_url,
             "package_address": settings.package_address,

@@ -792,15 +792,8 @@ def _decode_event_slow(raw: dict[str, Any], package_address: str) -> PictorEvent
     return cls(**values)
 
 
-def decode_events(txn: dict[str, Any], package_address: str | None = None) -> list[PictorEvent]:
-    """The pictor events of one transaction dict, in emission order (none for a failed transaction).
-
-    ``package_address`` defaults to the configured ``PICTOR_PACKAGE_ADDRESS``.
-    """
-    if package_address is None:
-        from pictor.settings import get_settings  # only when the caller relies on the process settings
-
-        package_address = get_settings().package_address
+def decode_events(txn: dict[str, Any], package_address: str) -> list[PictorEvent]:
+    """The pictor events of one transaction dict, in emission order (none for a failed transaction)."""
     if txn.get("success") is False:
         return []
     out: list[PictorEvent] = []

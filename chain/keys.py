@@ -208,16 +208,12 @@ def load_localnet_keys(data_dir: Path | str) -> LocalnetKeys:
     return load_role_keys(keys_dir)
 
 
-def load_settings_keys(settings: Any = None) -> LocalnetKeys:
-    """The admin/coordinator/treasury keys of the configured deployment.
+def load_settings_keys(settings: Any) -> LocalnetKeys:
+    """The admin/coordinator/treasury keys of the configured deployment (a :class:`pictor.settings.Settings`).
 
     ``PICTOR_KEYS_DIR`` when set; else the keys of the default localnet (``PICTOR_DATA_DIR/localnet/keys``,
     where ``pictor localnet`` keeps its chain).
     """
-    if settings is None:
-        from pictor.settings import get_settings
-
-        settings = get_settings()
     keys_dir = settings.keys_dir or Path(settings.data_dir) / "localnet" / "keys"
     return load_role_keys(keys_dir)
 

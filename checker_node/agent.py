@@ -4,7 +4,7 @@ One work item at a time (``api/NODE_API.md``, "Verification"):
 
 1. Checker heartbeats every ``heartbeat_s`` (``POST /nodes/verify/heartbeat``) with the node's telemetry.
 2. ``POST /nodes/verify/claim``; 204 → wait ``poll_s``. The API never hands a checker its own operator's work.
-3. The scene comes from the content-addressed scene cache (:class:`worker_node.cache.SceneCache`, sha256 and
+3. The scene comes from the content-addressed scene cache (:class:`protocol.scene_cache.SceneCache`, sha256 and
    size checked) and each frame from the frame cache (``<cache_dir>/frames``, sha256 checked against the
    signed manifest), both downloaded only when missing.
 4. The manifest is checked (its canonical JSON hashes to the result hash the chain holds; the worker node's
@@ -45,18 +45,21 @@ import httpx
 from aptos_sdk.account import Account
 
 from chain.errors import ChainError
-from chain.keys import account_address, load_key_file, public_key_bytes, verify_signature
+from chain.keys import account_address, load_key_file, public_key_bytes
 from checker_node.config import CheckerConfig
 from checker_node.verify.verifier import FAIL, PASS, UNSURE, Evidence, VerifyConfig, verify_frame
-from pictor.render_settings import SettingsError, parse_job_settings
-from worker_node.agent import ApiUnavailable, NodeApi, _detail, _sleep, canonical_json
-from worker_node.cache import SceneCache, SceneCacheError, SceneRef
-from worker_node.telemetry import collect_telemetry
+from pictor.settings import get_settings
+from protocol.canonical import canonical_json
+from protocol.evidence import TASK_EVIDENCE_VERSION, task_verdict
+from protocol.manifest import manifest_signed_by
+from protocol.render_spec import SettingsError, parse_job_settings
+from protocol.scene_cache import SceneCache, SceneCacheError, SceneRef
+from protocol.telemetry import collect_telemetry
+from worker_node.agent import ApiUnavailable, NodeApi, _detail, _sleep
 
 log = logging.getLogger("pictor.checker")
 
 AGENT_VERSION = "pictor-checker/0.1.0"
-TASK_EVIDENCE_VERSION = "pictor-task-evidence-v1"
 #: escrow task states (chain/SPEC.md).
 CHAIN_SUBMITTED, CHAIN_DISPUTED = 2, 5
 #: Waits for the chain to show the task awaiting the verdict (the mirror the API claims from may run ahead
@@ -67,15 +70,6 @@ MAX_FRAME_BYTES = 2 * 1024**3
 
 class VerifyAbort(Exception):
     """The item cannot be verified here (bad download, unusable settings): it goes back to the queue."""
-
-
-def task_verdict(frame_verdicts: list[str]) -> str:
-    """Any fail → fail, else any unsure → unsure, else pass (the API applies the same rule)."""
-    if FAIL in frame_verdicts:
-        return FAIL
-    if UNSURE in frame_verdicts or not frame_verdicts:
-        return UNSURE
-    return PASS
 
 
 def check_manifest(item: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +85,7 @@ def check_manifest(item: dict[str, Any]) -> dict[str, Any]:
         key = bytes.fromhex(str(item.get("worker_public_key") or ""))
     except ValueError:
         return {"ok": False, "detail": "the manifest signature or the worker key is not hex"}
-    if not verify_signature(key, canonical_json(manifest), signature):
+    if not manifest_signed_by(key, manifest, signature):
         return {"ok": False, "detail": "the manifest signature does not verify against the worker node's key"}
     listed = sorted((int(f["frame"]), f["sha256"]) for f in manifest.get("frames") or [])
     wanted = sorted((int(f["frame"]), f["sha256"]) for f in item["frames"])
@@ -155,7 +149,7 @@ class CheckerAgent:
                 )
                 if v is not None
             }
-            self._chain = PictorChain.from_settings(**overrides)
+            self._chain = PictorChain.from_settings(get_settings(), **overrides)
         return self._chain
 
     # -- main loop -------------------------------------------------------------------------------
@@ -447,4 +441,4 @@ class CheckerAgent:
             await self.api.once("POST", f"/nodes/verify/{vid}/release", json={"reason": reason[:2000]})
 
 
-__all__ = ["CheckerAgent", "check_manifest", "task_verdict"]
+__all__ = ["CheckerAgent", "check_manifest"]

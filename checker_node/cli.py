@@ -12,6 +12,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from pictor.settings import get_settings
+
 checker_app = typer.Typer(help="Checker node: verify frames and attest on chain.", no_args_is_help=True)
 
 ConfigOption = Annotated[
@@ -42,7 +44,7 @@ def _chain(cfg: Any) -> Any:
         for k, v in (("node_url", cfg.node_url), ("package_address", cfg.package_address), ("chain_id", cfg.chain_id))
         if v is not None
     }
-    return PictorChain.from_settings(**overrides)
+    return PictorChain.from_settings(get_settings(), **overrides)
 
 
 async def _register(cfg: Any, operator: Any, public_key: bytes, proof: bytes, stake: int | None) -> int:
@@ -148,7 +150,7 @@ def start_checker(config: Path, *, log_path: Path, cwd: Path | None = None, env:
 
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "pictor.cli", "checker", "run", "--config", str(config)],
+            [sys.executable, "-m", "cli.main", "checker", "run", "--config", str(config)],
             cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: a terminal's Ctrl-C reaches only its owner
         )  # fmt: skip

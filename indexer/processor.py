@@ -14,7 +14,6 @@ Every row's tuple follows its table's column order in :mod:`indexer.schema`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import operator
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +22,7 @@ from typing import Any, NamedTuple
 
 from chain import events as ev
 from chain.client import ChainTransaction
+from chain.constants import MODULE_STORE_SEEDS, object_address
 from chain.keys import normalize_address
 from indexer import schema
 
@@ -42,24 +42,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-#: Seeds of the module stores, named objects of ``@pictor`` (chain/SPEC.md).
-STORE_SEEDS = {"vault": b"pictor::vault", "staking": b"pictor::staking", "rewards": b"pictor::rewards"}
-
-
-def _object_address(package_address: str, seed: bytes) -> str:
-    """``object::create_object_address(@pictor, seed)``: sha3_256(package ‖ seed ‖ 0xFE)."""
-    raw = bytes.fromhex(normalize_address(package_address)[2:]) + seed + b"\xfe"
-    return "0x" + hashlib.sha3_256(raw).hexdigest()
-
-
 def pictor_metadata_address(package_address: str) -> str:
     """The PICTOR metadata object (seed ``b"PICTOR"``)."""
-    return _object_address(package_address, b"PICTOR")
+    return object_address(package_address, b"PICTOR")
 
 
 def module_store(package_address: str, name: str) -> str:
     """Address of the ``vault``, ``staking`` or ``rewards`` module store."""
-    return _object_address(package_address, STORE_SEEDS[name])
+    return object_address(package_address, MODULE_STORE_SEEDS[name])
 
 
 class TokenMovement(NamedTuple):
@@ -153,7 +143,7 @@ def decode_transactions(txns: Iterable[ChainTransaction | dict[str, Any]], packa
     package = normalize_address(package_address)
     metadata = pictor_metadata_address(package)
     # module stores are created at genesis, before any movement: their owner is known, not read
-    known_owners = {module_store(package, name): package for name in STORE_SEEDS}
+    known_owners = {module_store(package, name): package for name in MODULE_STORE_SEEDS}
     kinds: dict[str, Any] = {}  # event type -> _event_kind (a page repeats a handful of types)
     decode = ev.decode_event
     out: list[DecodedTxn] = []

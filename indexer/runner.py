@@ -35,6 +35,7 @@ from chain.errors import ChainError
 from indexer.processor import DecodedBatch, decode_batch
 from indexer.writer import DEFAULT_PROCESSOR, Writer, WriteResult
 from pictor.db import libpq_url
+from pictor.settings import get_settings
 
 log = logging.getLogger("pictor.indexer")
 
@@ -340,7 +341,7 @@ def tune_gc() -> None:
 async def run_indexer(config: IndexerConfig, chain: PictorChain | None = None) -> Indexer:
     """Run an indexer with a chain client from the settings (unless given); returns it when it stops."""
     own = chain is None
-    chain = chain or PictorChain.from_settings()
+    chain = chain or PictorChain.from_settings(get_settings())
     indexer = Indexer(chain, config)
     try:
         await indexer.run()

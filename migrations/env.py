@@ -7,7 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import api.schema
+import tables
 from indexer.schema import metadata as mirror_metadata
 from pictor.db import database_url, sqlalchemy_url
 
@@ -15,7 +15,7 @@ config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = [mirror_metadata, api.schema.metadata]
+target_metadata = [mirror_metadata, tables.metadata]
 
 
 def run_migrations_online() -> None:

@@ -8,10 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Where genesis publishes the `pictor` package on the localnet (fixed, so every tool agrees).
-LOCALNET_PACKAGE_ADDRESS = "0x635e1d3966d97165b72ea99efb8c44cdeb96a30f37d69563fcde9151078dc42c"
-#: Chain id the localnet reports (Aptos uses 4 for its own local testnet).
-LOCALNET_CHAIN_ID = 4
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
 
 
 class Settings(BaseSettings):
@@ -84,7 +81,7 @@ class Settings(BaseSettings):
     rewards_liveness_renders: int = Field(default=1, ge=1, le=64, description="Liveness reference renders at once.")
     rewards_liveness_render_timeout_s: float = Field(default=120.0, gt=0, description="Limit of one reference render.")
     rewards_liveness_render_wait_s: float = Field(default=60.0, gt=0, description="Wait for a render slot, then 503.")
-    # The creator command line (pictor/creator_cli.py).
+    # The creator command line (cli/creator.py).
     api_url: str = Field(default="http://127.0.0.1:8000", description="The Pictor API the creator CLI talks to.")
     wallet_key: Path | None = Field(default=None, description="Creator CLI key file; default <data_dir>/wallet.key.")
     # Verification (api/verification.py, checker_node).

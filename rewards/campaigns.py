@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from rewards.points import RewardsError, audit, utcnow
-from rewards.points_tables import campaigns
+from tables.points import campaigns
 
 #: The largest pool or amount (a Move u64).
 U64_MAX = 2**64 - 1

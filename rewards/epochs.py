@@ -46,9 +46,9 @@ from chain.events import EpochPublished
 from chain.keys import account_address, normalize_address
 from indexer import schema as mirror
 from pictor.settings import Settings
-from rewards.epoch_tables import epoch_payouts, epochs
 from rewards.merkle import U64_MAX, payout_tree
-from rewards.points_tables import campaigns, points_ledger
+from tables.epochs import epoch_payouts, epochs
+from tables.points import campaigns, points_ledger
 
 log = logging.getLogger(__name__)
 

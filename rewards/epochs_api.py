@@ -25,8 +25,8 @@ from api.auth import CurrentUser, get_app_settings
 from chain.client import PictorChain
 from indexer import schema as mirror
 from pictor.settings import Settings
-from rewards.epoch_tables import epoch_payouts, epochs
 from rewards.epochs import EpochCloser, EpochError, EpochSummary, publisher_key
+from tables.epochs import epoch_payouts, epochs
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from api.audit import get_engine
 from api.auth import CurrentUser, get_app_settings
 from pictor.settings import Settings
 from rewards import snapshots
-from rewards.points_tables import campaigns
+from tables.points import campaigns
 
 log = logging.getLogger("rewards.leaderboard")
 

@@ -26,8 +26,8 @@ import anyio
 from sqlalchemy import Engine, select, update
 
 from pictor.settings import Settings
-from rewards.points_tables import liveness_checks
 from rewards.sources import record_liveness_result
+from tables.points import liveness_checks
 from worker_node.agent import LIVENESS_FRAMES, LivenessChallenge, render_liveness
 
 #: The challenge's size: a couple of seconds on one CPU core, Blender's start included.
@@ -178,7 +178,7 @@ def judge(body: bytes, challenge: LivenessChallenge, reference: Any) -> Verdict:
 
     ``reference`` is a callable giving the reference PNG; it is called only when the cheap checks pass."""
     # scikit-image and friends load only when an answer is judged, not with every API process.
-    from checker_node.verify.compare import (  # noqa: PLC0415
+    from blender.compare import (  # noqa: PLC0415
         ExpectedFrame,
         WholeFrameConfig,
         compare_crops,

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from rewards.points_tables import (
+from tables.points import (
     admin_audit_log,
     checkins,
     points_ledger,

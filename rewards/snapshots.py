@@ -38,8 +38,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 
-from rewards.leaderboard_tables import PARTITION_SCHEMA, leaderboard_snapshots
-from rewards.points_tables import campaigns
+from tables.leaderboard import PARTITION_SCHEMA, leaderboard_snapshots
+from tables.points import campaigns
 
 log = logging.getLogger("rewards.snapshots")
 

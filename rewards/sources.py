@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import Engine, Text, and_, cast, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from api.job_tables import frames, jobs, node_status, tasks
 from pictor.settings import Settings, get_settings
 from rewards.gpu_table import CPU_MULTIPLIER, gpu_multiplier
 from rewards.points import REFERRAL_PERCENT, credit, sweep_rate_events, utc_day, utcnow, withhold
-from rewards.points_tables import (
+from tables.jobs import frames, jobs, node_status, tasks
+from tables.points import (
     gpu_claims,
     liveness_checks,
     node_online,

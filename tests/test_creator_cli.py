@@ -19,13 +19,13 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from api.job_tables import jobs, tasks
-from api.upload_tables import uploads
 from chain.keys import account_address, load_key_file, load_role_keys
 from chain.payloads import TASK_SUBMITTED
+from cli.up import UpProcess, child_env, pictor_command, provision_worker
 from pictor import creator_cli as cc
 from pictor.db import create_database_like, drop_database, get_engine
-from pictor.up import UpProcess, child_env, pictor_command, provision_worker
+from tables.jobs import jobs, tasks
+from tables.uploads import uploads
 
 pytestmark = pytest.mark.timeout(900)
 PICTOR = 10**8
@@ -59,7 +59,7 @@ def cli(
 
 def chain_of(stack: UpProcess) -> object:
     from chain.client import PictorChain
-    from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
+    from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 
     return PictorChain(stack.info["PICTOR_NODE_URL"], LOCALNET_PACKAGE_ADDRESS, chain_id=LOCALNET_CHAIN_ID,
                        faucet_url=stack.info["PICTOR_FAUCET_URL"], wait_timeout=60)  # fmt: skip
@@ -158,7 +158,7 @@ def test_wallet_create_fund_deposit_show_and_bad_input(stack: UpProcess, tmp_pat
 
 
 def test_submit_watch_download_with_a_real_worker(stack: UpProcess, tmp_path: Path) -> None:
-    from worker_node.render.scenegen import SceneSpec, generate_scene
+    from blender.scenegen import SceneSpec, generate_scene
 
     engine = get_engine(stack.info["database_url"])
     keys = load_role_keys(stack.info["PICTOR_KEYS_DIR"])

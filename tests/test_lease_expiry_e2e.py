@@ -15,12 +15,12 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from api.job_tables import chain_outbox, tasks
 from chain.keys import load_role_keys
 from chain.payloads import TASK_SUBMITTED
+from cli.up import UpProcess, WorkerNode, log_tail, provision_worker
 from pictor import creator_cli as cc
 from pictor.db import create_database_like, drop_database, get_engine
-from pictor.up import UpProcess, WorkerNode, log_tail, provision_worker
+from tables.jobs import chain_outbox, tasks
 
 pytestmark = pytest.mark.timeout(900)
 PICTOR = 10**8
@@ -44,14 +44,14 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 def chain_of(stack: UpProcess) -> object:
     from chain.client import PictorChain
-    from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
+    from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 
     return PictorChain(stack.info["PICTOR_NODE_URL"], LOCALNET_PACKAGE_ADDRESS, chain_id=LOCALNET_CHAIN_ID,
                        faucet_url=stack.info["PICTOR_FAUCET_URL"], wait_timeout=60)  # fmt: skip
 
 
 def test_killed_worker_lease_expires_and_another_worker_finishes(stack: UpProcess, tmp_path: Path) -> None:
-    from worker_node.render.scenegen import SceneSpec, generate_scene
+    from blender.scenegen import SceneSpec, generate_scene
 
     engine = get_engine(stack.info["database_url"])
     api_url = stack.info["PICTOR_API_URL"]

@@ -51,7 +51,7 @@ def _mentioning(text: str) -> list[str]:
 def test_demo_renders_on_two_workers_a_checker_node_verifies_and_it_settles(data_root: Path) -> None:
     data_dir, out = data_root / "demo", data_root / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "pictor.cli", "up", "--demo", "--frames", "2", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "cli.main", "up", "--demo", "--frames", "2", "--data-dir", str(data_dir),
          "--out", str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=360,
     )  # fmt: skip

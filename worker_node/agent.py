@@ -6,7 +6,7 @@ One task at a time, as NODE_API.md describes it:
    hardware in ``cache_dir``). Node heartbeats then run every ``heartbeat_s`` with the telemetry, the
    multiplier and the online time, and pick up ``cancel_tasks``.
 2. ``POST /nodes/claim``; 204 → wait ``poll_s``.
-3. The scene comes from the content-addressed cache (:mod:`worker_node.cache`), downloaded only when
+3. The scene comes from the content-addressed cache (:mod:`protocol.scene_cache`), downloaded only when
    missing and refused unless its bytes hash to the lease's sha256.
 4. The chunk's frames render in one :class:`RenderSession` (one Blender process for the chunk), in a
    thread so the event loop keeps heartbeating. The job's ``stop_after_s`` kills a frame that runs over
@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import shutil
 import signal
@@ -58,13 +57,7 @@ from typing import Any
 import httpx
 from aptos_sdk.account import Account
 
-from chain.errors import ChainError
-from chain.keys import account_address, load_key_file
-from pictor.node_signing import NodeAuth
-from pictor.render_settings import Device, JobRenderSettings, RenderParams, SettingsError, parse_job_settings
-from worker_node.cache import SceneCache, SceneCacheError, SceneRef
-from worker_node.config import WorkerConfig
-from worker_node.render import (
+from blender import (
     FrameResult,
     RenderCancelled,
     RenderError,
@@ -74,8 +67,16 @@ from worker_node.render import (
     RenderStopped,
     RenderTimeout,
 )
-from worker_node.render.scenegen import SceneSpec, generate_scene
-from worker_node.telemetry import NodeTelemetry, collect_telemetry
+from blender.scenegen import SceneSpec, generate_scene
+from chain.errors import ChainError
+from chain.keys import account_address, load_key_file
+from pictor.settings import get_settings
+from protocol.manifest import reference_ms, result_hash, sign_manifest
+from protocol.render_spec import Device, JobRenderSettings, RenderParams, SettingsError, parse_job_settings
+from protocol.scene_cache import SceneCache, SceneCacheError, SceneRef
+from protocol.signing import NodeAuth
+from protocol.telemetry import NodeTelemetry, collect_telemetry
+from worker_node.config import WorkerConfig
 
 log = logging.getLogger("pictor.worker")
 
@@ -85,26 +86,6 @@ RELEASE_PREFIX = "released:"
 
 
 # ----------------------------------------------------------------------------- manifest
-
-
-def canonical_json(manifest: dict[str, Any]) -> bytes:
-    """The bytes that are signed and hashed: ``json.dumps(manifest, sort_keys=True, separators=(",", ":"))``."""
-    return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-
-
-def sign_manifest(key: Account, manifest: dict[str, Any]) -> str:
-    """The node key's Ed25519 signature over the canonical JSON, as 128 hex digits."""
-    return key.sign(canonical_json(manifest)).data().hex()
-
-
-def result_hash(manifest: dict[str, Any]) -> bytes:
-    """``sha256(canonical JSON)``: the result hash submitted on chain and attested by checkers."""
-    return hashlib.sha256(canonical_json(manifest)).digest()
-
-
-def reference_ms(render_seconds: float, multiplier: float | None) -> int:
-    """Reference-node milliseconds: render time × performance multiplier (1.0 when unknown)."""
-    return max(0, round(render_seconds * 1000.0 * (multiplier or 1.0)))
 
 
 # ----------------------------------------------------------------------------- liveness renders
@@ -477,7 +458,7 @@ class WorkerAgent:
         self.telemetry = await asyncio.to_thread(collect_telemetry)
         if not self.config.benchmark:
             return
-        from worker_node.benchmark import performance_multiplier
+        from blender.benchmark import performance_multiplier
 
         use_gpu = self.telemetry.has_gpu and self.config.gpus != []
         devices = [Device.GPU, Device.CPU] if use_gpu else [Device.CPU]
@@ -932,7 +913,7 @@ class WorkerAgent:
                     )
                     if v is not None
                 }
-                self._chain = PictorChain.from_settings(**overrides)
+                self._chain = PictorChain.from_settings(get_settings(), **overrides)
             # The coordinator's assign_task may not be committed yet: wait for it (views cost no gas).
             for delay in (0.0, *CHAIN_RETRY_DELAYS_S):
                 await asyncio.sleep(delay)  # also while shutting down: run() waits shutdown_grace_s for this

@@ -119,13 +119,14 @@ async def _register(cfg: Any, operator: Any, public_key: bytes, proof: bytes) ->
     from chain.errors import ChainError
     from chain.events import NodeRegistered
     from chain.keys import ROLE_WORKER
+    from pictor.settings import get_settings
 
     overrides = {
         k: v
         for k, v in (("node_url", cfg.node_url), ("package_address", cfg.package_address), ("chain_id", cfg.chain_id))
         if v is not None
     }
-    chain = PictorChain.from_settings(**overrides)
+    chain = PictorChain.from_settings(get_settings(), **overrides)
     try:
         payload = chain.payloads.registry_register_node(ROLE_WORKER, public_key, proof)
         result = await chain.submit_and_wait(operator, payload)
@@ -144,7 +145,7 @@ def enroll_node(cfg: Any, node: Any) -> int:
     """``POST /nodes/enroll`` with the config's token and the node key's signature; 0 done or skipped, 1 failed."""
     import httpx
 
-    from worker_node.enrollment import enrollment_body
+    from protocol.enrollment import enrollment_body
 
     if not cfg.enrollment_token:
         typer.echo(

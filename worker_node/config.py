@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from chain.errors import InvalidArgument
 from chain.keys import normalize_address
-from pictor.render_settings import Region
+from protocol.render_spec import Region
 
 
 class ConfigError(ValueError):

@@ -2,7 +2,7 @@
 
 Accounts created at genesis (keys are fresh Ed25519 keys, written to ``DATA_DIR/keys``):
 
-* ``package``: the ``pictor`` package account at ``pictor.settings.LOCALNET_PACKAGE_ADDRESS``; its
+* ``package``: the ``pictor`` package account at ``chain.constants.LOCALNET_PACKAGE_ADDRESS``; its
   authentication key is the **admin** key's, as if the package account had rotated to it, so the
   admin signs as the package address (``keys/admin.key``);
 * ``coordinator`` and ``treasury``: ordinary accounts at their keys' addresses;
@@ -22,10 +22,10 @@ from typing import Any
 
 import nacl.signing
 
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from chain.localnet.node import Node, render_event
 from chain.localnet.vm import core, framework, load_pictor
 from chain.localnet.vm.core import Overlay, TxContext
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS
 
 log = logging.getLogger("chain.localnet")
 

@@ -836,9 +836,9 @@ def _url_host(host: str) -> str:
 
 async def serve(host: str, port: int, faucet_port: int, data_dir: Path, test_clock: bool) -> None:
     """Open (or create) the chain in ``data_dir`` and serve the node API and the faucet until SIGTERM/SIGINT."""
+    from chain.constants import LOCALNET_CHAIN_ID
     from chain.localnet.faucet import Faucet, FaucetApp
     from chain.localnet.genesis import create_genesis, load_accounts, read_key
-    from pictor.settings import LOCALNET_CHAIN_ID
 
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from checker_node.verify.crops import CropBox, HashRng
+from blender.crops import CropBox, HashRng
 
 
 def downsample(display: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from checker_node.verify.crops import CropBox, HashRng
+from blender.crops import CropBox, HashRng
 
 #: Every tamper kind the suite knows, in report order.
 PIXEL_TAMPERS = ("noise", "pasted_region", "blank", "colour_shift", "jpeg_q30")

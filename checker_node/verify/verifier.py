@@ -40,7 +40,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from checker_node.verify.compare import (
+from blender.compare import (
     Check,
     CropMetrics,
     ExpectedFrame,
@@ -52,7 +52,7 @@ from checker_node.verify.compare import (
     load_frame,
     whole_frame_checks,
 )
-from checker_node.verify.crops import (
+from blender.crops import (
     CropBox,
     HashRng,
     choose_crops,
@@ -60,10 +60,10 @@ from checker_node.verify.crops import (
     crop_size,
 )
 from checker_node.verify.reference import block_scores, targeted_crops
-from pictor.render_settings import ColorMode, Engine, OutputFormat, RenderParams, output_size
+from protocol.canonical import canonical_json
+from protocol.evidence import FAIL, FRAME_EVIDENCE_VERSION, PASS, UNSURE
+from protocol.render_spec import ColorMode, Engine, OutputFormat, RenderParams, output_size
 
-EVIDENCE_VERSION = "pictor-evidence-v1"
-PASS, FAIL, UNSURE = "pass", "fail", "unsure"
 #: A crop not rendered because an earlier one already failed the frame (``stop_on_fail``).
 SKIPPED = "skipped"
 
@@ -214,9 +214,7 @@ class Evidence:
 
     def canonical_json(self) -> bytes:
         """Sorted keys, no spaces, UTF-8, no NaN/inf (they are strings here)."""
-        return json.dumps(
-            self.data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode()
+        return canonical_json(self.data)
 
     @property
     def evidence_hash(self) -> str:
@@ -397,7 +395,7 @@ def verify_frame(
 
     evidence = Evidence(
         {
-            "version": EVIDENCE_VERSION,
+            "version": FRAME_EVIDENCE_VERSION,
             "frame": frame_number,
             "result_sha256": result_sha,
             "checker_public_key": key_hex,
@@ -453,8 +451,8 @@ def _render_and_compare(
 
     Returns the per-crop evidence, the reference's evidence and the seconds spent comparing.
     """
-    from worker_node.render import RenderError  # noqa: PLC0415 - keeps the metrics importable alone
-    from worker_node.render.session import RenderRegion, RenderSession  # noqa: PLC0415
+    from blender import RenderError  # noqa: PLC0415 - keeps the metrics importable alone
+    from blender.session import RenderRegion, RenderSession  # noqa: PLC0415
 
     width, height = size
     compare_s = 0.0

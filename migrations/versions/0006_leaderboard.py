@@ -18,7 +18,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 SCHEMA = "api"
-#: Where the generation tables (partitions of api.leaderboard_rows) live; see rewards.leaderboard_tables.
+#: Where the generation tables (partitions of api.leaderboard_rows) live; see tables.leaderboard.
 PARTITION_SCHEMA = "leaderboard"
 
 

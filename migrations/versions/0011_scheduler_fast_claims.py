@@ -69,7 +69,7 @@ def _number(path: str) -> str:
     return f"CASE WHEN {number} THEN CAST(NEW.settings #>> '{path}' AS float8) END"
 
 
-#: The jobs' requirement columns (``api.job_tables.REQUIREMENTS``): name, type and the expression over the new row
+#: The jobs' requirement columns (``tables.jobs.REQUIREMENTS``): name, type and the expression over the new row
 #: that revision 0009 stored as a generated column.
 REQUIREMENTS: tuple[tuple[str, type[sa.types.TypeEngine], str], ...] = (
     ("req_engine", sa.Text, "NEW.settings ->> 'engine'"),

@@ -17,8 +17,8 @@ from aptos_sdk.account import Account
 from sqlalchemy import Engine, insert
 
 from api.auth import hash_token
-from api.auth_tables import sessions
 from chain.client import PictorChain
+from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 from chain.keys import (
     ROLE_CHECKER,
     ROLE_WORKER,
@@ -27,7 +27,8 @@ from chain.keys import (
     load_localnet_keys,
     registration_proof,
 )
-from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS, Settings
+from pictor.settings import Settings
+from tables.auth import sessions
 
 APT = 10**8
 

@@ -1,4 +1,4 @@
-"""The API tables' migrations create exactly what ``api.schema`` declares, and go down cleanly."""
+"""The API tables' migrations create exactly what ``tables`` declares, and go down cleanly."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, pool
 
-import api.schema
+import tables
 from indexer import schema as mirror
 from pictor.db import alembic_config, sqlalchemy_url, upgrade
 
@@ -25,7 +25,7 @@ def _diff(url: str) -> list:
                     "include_name": lambda name, type_, parent: type_ != "schema" or name in (None, "api"),
                 },
             )
-            return compare_metadata(ctx, [mirror.metadata, api.schema.metadata])
+            return compare_metadata(ctx, [mirror.metadata, tables.metadata])
     finally:
         engine.dispose()
 

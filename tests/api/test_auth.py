@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.auth import MAX_OPEN_NONCES, build_message, signing_message
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from chain.keys import account_address, generate_account, normalize_address
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS
 
 
 def _nonce(client: TestClient, address: str) -> dict[str, Any]:

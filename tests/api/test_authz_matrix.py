@@ -34,12 +34,12 @@ from sqlalchemy import Engine, text, update
 from test_jobs_support import SMALL, activate, make_upload, telemetry
 
 from api.app import create_app
-from api.upload_tables import uploads
 from chain.keys import ROLE_WORKER, account_address, generate_account, load_localnet_keys, registration_proof
 from indexer.runner import Indexer, IndexerConfig
 from pictor import node_signing as ns
 from pictor.blobs import LocalBlobStore
 from pictor.db import create_database_like, drop_database, get_engine
+from tables.uploads import uploads
 
 OWNER = "0x" + "a1" * 32
 OTHER = "0x" + "b2" * 32

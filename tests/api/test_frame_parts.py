@@ -22,13 +22,13 @@ from test_workers_enroll import OPERATOR, register_on_chain
 
 from api import jobs as jobs_api
 from api.app import create_app
-from api.job_tables import frames
-from api.worker_tables import frame_parts
+from blender.imageinfo import read_image_info
 from chain.keys import generate_account
 from pictor import node_signing as ns
 from pictor.blobs import LocalBlobStore
 from pictor.db import get_engine
-from worker_node.render.imageinfo import read_image_info
+from tables.jobs import frames
+from tables.workers import frame_parts
 
 LIMIT = 16 * 1024 * 1024
 

@@ -16,9 +16,9 @@ from test_jobs_support import CREATOR, OTHER, SMALL, activate, make_upload, tele
 
 from api import scheduler
 from api.app import create_app
-from api.job_tables import chain_outbox, frames, jobs, tasks
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from pictor.db import get_engine
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS
+from tables.jobs import chain_outbox, frames, jobs, tasks
 
 
 @pytest.fixture

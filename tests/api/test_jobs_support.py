@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from api.job_tables import jobs
-from api.upload_tables import blobs, uploads
 from indexer import schema as mirror
+from tables.jobs import jobs
+from tables.uploads import blobs, uploads
 
 CREATOR = "0x" + "c1" * 32
 OTHER = "0x" + "d2" * 32
@@ -42,7 +42,7 @@ def make_upload(engine: Engine, owner: str, scene: dict[str, Any] | None = None,
 def telemetry(*, gpus: int = 0, vram_mb: int = 8192, vendor: str = "nvidia", model: str = "NVIDIA RTX 4090",
               multiplier: float = 1.0, location: str = "europe", engines: list[str] | None = None,
               ram_mb: int = 32768) -> dict[str, Any]:
-    """A heartbeat telemetry as worker_node.telemetry builds it, plus multiplier/location/engines."""
+    """A heartbeat telemetry as protocol.telemetry builds it, plus multiplier/location/engines."""
     body: dict[str, Any] = {
         "cpu": {"model": "Test CPU", "ram_total_mb": ram_mb},
         "gpus": [{"name": model, "vendor": vendor, "memory_total_mb": vram_mb} for _ in range(gpus)],

@@ -20,7 +20,6 @@ from test_jobs_support import OTHER, SMALL, make_upload, telemetry
 
 from api import scheduler
 from api.app import create_app
-from api.job_tables import chain_outbox, job_node_failures, tasks
 from chain.errors import NodeUnavailable
 from chain.keys import account_address, generate_account, load_localnet_keys
 from indexer import schema as mirror
@@ -28,6 +27,7 @@ from indexer.runner import Indexer, IndexerConfig
 from pictor import node_signing as ns
 from pictor.blobs import LocalBlobStore
 from pictor.db import create_database_like, drop_database, get_engine
+from tables.jobs import chain_outbox, job_node_failures, tasks
 
 DEPOSIT = 10**8
 

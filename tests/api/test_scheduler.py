@@ -19,11 +19,11 @@ from test_jobs_support import CREATOR, SMALL, activate, fake_escrow, make_upload
 
 from api import jobs as jobs_api
 from api import scheduler
-from api.job_tables import chain_outbox, frames, job_node_failures, jobs, tasks
 from chain.errors import NodeUnavailable
 from pictor.db import get_engine
-from pictor.render_settings import parse_job_settings
 from pictor.settings import Settings
+from protocol.render_spec import parse_job_settings
+from tables.jobs import chain_outbox, frames, job_node_failures, jobs, tasks
 
 OPERATOR = "0x" + "0a" * 32
 
@@ -585,7 +585,7 @@ def test_sql_matching_agrees_with_mismatch(env) -> None:
     """Over random jobs and nodes, a node claims exactly the jobs ``mismatch`` lets it take."""
     import random
 
-    from pictor.render_settings import SettingsError
+    from protocol.render_spec import SettingsError
 
     engine, settings = env
     settings = settings.model_copy(update={"trusted_operators": [OPERATOR.upper().replace("0X", "0x")]})

@@ -21,9 +21,9 @@ from test_jobs_support import CREATOR, SMALL, activate, make_upload, telemetry
 
 from api import jobs as jobs_api
 from api import scheduler
-from api.job_tables import chain_outbox, jobs, tasks
 from pictor.db import alembic_config, get_engine, libpq_url, sqlalchemy_url, upgrade
 from pictor.settings import Settings
+from tables.jobs import chain_outbox, jobs, tasks
 
 OPERATOR = "0x" + "0a" * 32
 

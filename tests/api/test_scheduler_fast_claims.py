@@ -18,8 +18,8 @@ from test_jobs_support import CREATOR, SMALL, activate, make_upload, telemetry
 
 from api import jobs as jobs_api
 from api import scheduler
-from api.job_tables import REQUIREMENTS, jobs, tasks
 from pictor.db import alembic_config, get_engine, sqlalchemy_url, upgrade
+from tables.jobs import REQUIREMENTS, jobs, tasks
 
 OPERATOR = "0x" + "0a" * 32
 VERSIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"

@@ -212,7 +212,7 @@ def test_scene_inspection_is_cached(offline_app) -> None:
 
 def test_scene_inspection_with_blender(offline_app, tmp_path: Path) -> None:
     pytest.importorskip("bpy")
-    from worker_node.render.scenegen import SceneSpec, generate_scene
+    from blender.scenegen import SceneSpec, generate_scene
 
     client, engine = offline_app
     client.app.state.settings.upload_max_bytes = 64 * 1024 * 1024  # type: ignore[attr-defined]

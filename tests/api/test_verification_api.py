@@ -34,10 +34,8 @@ from test_jobs_support import OTHER, make_upload, telemetry
 
 from api import scheduler
 from api.app import create_app
-from api.job_tables import chain_outbox, frames, job_node_failures, tasks
 from api.node_auth import NodeIdentity
-from api.verification import _excluded_for, canonical_json, claim, escalate_stalled, finalize_due
-from api.verification_tables import verifications
+from api.verification import _excluded_for, claim, escalate_stalled, finalize_due
 from chain.errors import ChainError, MoveAbortError
 from chain.keys import (
     ROLE_CHECKER,
@@ -53,6 +51,9 @@ from indexer.runner import Indexer, IndexerConfig
 from pictor import node_signing as ns
 from pictor.blobs import LocalBlobStore
 from pictor.db import create_database_like, drop_database, get_engine
+from protocol.canonical import canonical_json
+from tables.jobs import chain_outbox, frames, job_node_failures, tasks
+from tables.verification import verifications
 
 pytestmark = pytest.mark.timeout(600)
 APT = 10**8

@@ -15,13 +15,13 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from api.app import create_app
-from api.worker_tables import workers
 from chain.keys import ROLE_CHECKER, ROLE_WORKER, account_address, generate_account, public_key_bytes
 from indexer import schema as mirror
 from pictor import node_signing as ns
 from pictor.db import get_engine
+from protocol.enrollment import enrollment_body, enrollment_message
+from tables.workers import workers
 from worker_node.config import parse_config
-from worker_node.enrollment import enrollment_body, enrollment_message
 
 OPERATOR = "0x" + "0a" * 32
 STRANGER = "0x" + "0b" * 32

@@ -16,6 +16,7 @@ from aptos_sdk.bcs import Deserializer
 from aptos_sdk.transactions import SignedTransaction
 
 from chain.client import PictorChain, transaction_hash
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from chain.errors import (
     ChainError,
     EscrowInsufficientEscrow,
@@ -26,7 +27,6 @@ from chain.errors import (
     TransactionFailed,
 )
 from chain.events import Deposited, JobOpened, event_to_json
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS
 
 PKG = LOCALNET_PACKAGE_ADDRESS
 NODE = "http://node.test/v1"
@@ -390,6 +390,6 @@ def test_the_client_does_not_import_the_localnet() -> None:
     import subprocess
     import sys
 
-    code = "import sys, chain, chain.client, chain.demo; sys.exit(any(m.startswith('chain.localnet') for m in sys.modules))"
+    code = "import sys, chain, chain.client, cli.chain_demo; sys.exit(any(m.startswith('chain.localnet') for m in sys.modules))"
     repo = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=repo, check=False).returncode == 0

@@ -17,6 +17,7 @@ pytest.importorskip("chain.localnet")
 
 from chain import errors  # noqa: E402
 from chain.client import PictorChain  # noqa: E402
+from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS  # noqa: E402
 from chain.events import CreditClaimed, Deposited, Minted, NodeRegistered, Staked  # noqa: E402
 from chain.keys import (  # noqa: E402
     account_address,
@@ -28,7 +29,6 @@ from chain.keys import (  # noqa: E402
 )
 from chain.localnet import start_localnet_process  # noqa: E402
 from chain.payloads import ROLE_CHECKER, ROLE_WORKER, PictorPayloads  # noqa: E402
-from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS  # noqa: E402
 
 pytestmark = pytest.mark.timeout(600)
 

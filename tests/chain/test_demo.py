@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("chain.localnet")
 
-from chain.demo import PICTOR_UNIT, chain_demo  # noqa: E402
+from cli.chain_demo import PICTOR_UNIT, chain_demo  # noqa: E402
 
 pytestmark = pytest.mark.timeout(600)
 

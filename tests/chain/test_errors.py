@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from chain import errors
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from chain.errors import (
     ABORT_CLASSES,
     PICTOR_ABORTS,
@@ -22,7 +23,6 @@ from chain.errors import (
     VaultInsufficientBalance,
     abort_class_for,
 )
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS
 
 SPEC = Path(__file__).resolve().parents[2] / "chain" / "SPEC.md"
 PKG = LOCALNET_PACKAGE_ADDRESS

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chain.move_source import MoveModule, move_files, parse_errors, read_package, short_address
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
+from tests.support.move_source import MoveModule, move_files, parse_errors, read_package, short_address
 
 ROOT = Path(__file__).resolve().parents[2]
 MOVE_DIR = ROOT / "chain" / "move"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from chain.move_source import MoveModule, expected_failures, move_files, read_package, short_address
+from tests.support.move_source import MoveModule, expected_failures, move_files, read_package, short_address
 
 ROOT = Path(__file__).resolve().parents[2]
 MOVE_DIR = ROOT / "chain" / "move"

@@ -14,6 +14,7 @@ from aptos_sdk.bcs import Serializer
 from aptos_sdk.transactions import EntryFunction, TransactionArgument, TransactionPayload
 from aptos_sdk.type_tag import StructTag, TypeTag
 
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from chain.errors import InvalidArgument
 from chain.payloads import (
     ENTRY_FUNCTIONS,
@@ -27,7 +28,6 @@ from chain.payloads import (
     apt_transfer,
     pictor_transfer,
 )
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS
 
 SPEC = Path(__file__).resolve().parents[2] / "chain" / "SPEC.md"
 PKG = LOCALNET_PACKAGE_ADDRESS

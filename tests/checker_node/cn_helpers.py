@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pictor.render_settings import RenderParams
+from protocol.render_spec import RenderParams
 
 #: The job: 128×96, 8 samples, Cycles CPU, denoising and adaptive sampling off, PNG 8-bit RGBA (the .blend's dither).
 JOB = RenderParams(

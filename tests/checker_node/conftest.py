@@ -29,8 +29,8 @@ class CheatRenders:
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     """Generate the scene and render frames 2–4 as an honest worker would (a few seconds)."""
-    from worker_node.render import RenderSession  # noqa: PLC0415
-    from worker_node.render.scenegen import SceneSpec, generate_scene  # noqa: PLC0415
+    from blender import RenderSession  # noqa: PLC0415
+    from blender.scenegen import SceneSpec, generate_scene  # noqa: PLC0415
 
     root = tmp_path_factory.mktemp("checker")
     scene = generate_scene(root / "scene.blend", SceneSpec(frame_end=12, resolution_x=128, resolution_y=96))
@@ -42,8 +42,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
 @pytest.fixture(scope="session")
 def cheat_renders(rendered: Rendered, tmp_path_factory: pytest.TempPathFactory) -> CheatRenders:
     """Frame 2 rendered with a quarter of the samples, at 50%, and from a different scene."""
-    from worker_node.render import RenderSession  # noqa: PLC0415
-    from worker_node.render.scenegen import SceneSpec, generate_scene  # noqa: PLC0415
+    from blender import RenderSession  # noqa: PLC0415
+    from blender.scenegen import SceneSpec, generate_scene  # noqa: PLC0415
 
     root = tmp_path_factory.mktemp("cheats")
     paths = {}

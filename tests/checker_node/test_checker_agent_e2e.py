@@ -35,9 +35,6 @@ from sqlalchemy import insert, select  # noqa: E402
 from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: E402
 
 from api.app import create_app  # noqa: E402
-from api.job_tables import job_node_failures  # noqa: E402
-from api.job_tables import tasks as api_tasks  # noqa: E402
-from api.upload_tables import blobs, uploads  # noqa: E402
 from chain.events import Abstained, Attested  # noqa: E402
 from chain.keys import (  # noqa: E402
     ROLE_CHECKER,
@@ -56,9 +53,13 @@ from indexer.reconcile import reconcile  # noqa: E402
 from indexer.runner import Indexer, IndexerConfig  # noqa: E402
 from pictor.blobs import LocalBlobStore  # noqa: E402
 from pictor.db import create_database_like, drop_database, get_engine  # noqa: E402
-from pictor.node_signing import NodeAuth  # noqa: E402
-from pictor.render_settings import parse_job_settings  # noqa: E402
-from worker_node.agent import WorkerAgent, canonical_json  # noqa: E402
+from protocol.canonical import canonical_json  # noqa: E402
+from protocol.render_spec import parse_job_settings  # noqa: E402
+from protocol.signing import NodeAuth  # noqa: E402
+from tables.jobs import job_node_failures  # noqa: E402
+from tables.jobs import tasks as api_tasks  # noqa: E402
+from tables.uploads import blobs, uploads  # noqa: E402
+from worker_node.agent import WorkerAgent  # noqa: E402
 from worker_node.config import parse_config  # noqa: E402
 
 pytestmark = pytest.mark.timeout(900)
@@ -75,9 +76,9 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """Localnet with a creator, an honest and a tampering worker operator, and a checker from ``pictor checker init``."""
     from typer.testing import CliRunner
 
+    from blender.scenegen import SceneSpec, generate_scene
     from chain.localnet import start_localnet_process
-    from pictor.cli import app as cli
-    from worker_node.render.scenegen import SceneSpec, generate_scene
+    from cli.main import app as cli
 
     root = tmp_path_factory.mktemp("checker-e2e")
     localnet = start_localnet_process(root / "localnet")
@@ -184,7 +185,7 @@ def test_checker_init_creates_the_key_stakes_and_registers(stack) -> None:
     # A second init refuses to overwrite the node's identity (exit code 2), and a worker config is refused.
     from typer.testing import CliRunner
 
-    from pictor.cli import app as cli
+    from cli.main import app as cli
 
     again = CliRunner().invoke(cli, ["checker", "init", "--config", str(stack["checker_dir"] / "checker-config.json")])
     assert again.exit_code == 2 and "refusing to overwrite" in again.output
@@ -196,9 +197,9 @@ def test_checker_init_creates_the_key_stakes_and_registers(stack) -> None:
 
 async def _tampered_task(http: httpx.AsyncClient, chain: Any, node: Any, scene: Path, workdir: Path) -> dict[str, Any]:
     """A dishonest worker node driving the node API by hand: renders honestly, adds noise, uploads, signs."""
-    from checker_node.verify.compare import load_frame
+    from blender import RenderSession
+    from blender.compare import load_frame
     from checker_node.verify.tamper import add_noise, save_png
-    from worker_node.render import RenderSession
 
     telemetry = {"cpu": {"model": "test", "ram_total_mb": 32768}, "gpus": [], "multiplier": 1.0, "location": "europe"}
     assert (await http.post("/nodes/heartbeat", json={"telemetry": telemetry})).status_code == 200
@@ -407,8 +408,8 @@ async def test_a_disputed_honest_frame_is_judged_by_another_checker_agent_and_pa
                 try:
                     await _until(rerendered, 300, "the re-render verified by the other operator's checker")
                 except AssertionError:
-                    from api.job_tables import tasks as api_tasks
-                    from api.verification_tables import verifications as vt
+                    from tables.jobs import tasks as api_tasks
+                    from tables.verification import verifications as vt
 
                     with engine.connect() as conn:
                         diag = [

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from checker_node.verify.crops import CropBox, HashRng
+from blender.crops import CropBox, HashRng
 from checker_node.verify.reference import BlockScore, block_scores, downsample, targeted_crops
 from checker_node.verify.verifier import DEFAULTS_PATH, ReferenceConfig, Thresholds, VerifyConfig
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from cn_helpers import JOB
 
-from checker_node.verify.compare import load_frame
-from pictor.render_settings import BorderWindow
-from worker_node.render import RenderFailed
-from worker_node.render.session import RenderRegion, RenderSession
+from blender import RenderFailed
+from blender.compare import load_frame
+from blender.session import RenderRegion, RenderSession
+from protocol.render_spec import BorderWindow
 
 #: Blender's dither moves 8-bit values of a re-rendered pixel by at most 2/255 (measured; README).
 DITHER = 2 / 255 + 1e-6
@@ -75,7 +75,7 @@ def test_threads_and_tiles_do_not_change_pixels(rendered, tmp_path):
 
 
 def test_tile_size_is_checked(rendered, tmp_path):
-    from worker_node.render import RenderSettingsError  # noqa: PLC0415
+    from blender import RenderSettingsError  # noqa: PLC0415
 
     with (
         pytest.raises(RenderSettingsError, match="tile_size"),

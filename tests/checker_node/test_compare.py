@@ -12,7 +12,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from checker_node.verify.compare import (
+from blender.compare import (
     ExpectedFrame,
     FrameDecodeError,
     FrameFingerprint,
@@ -26,7 +26,7 @@ from checker_node.verify.compare import (
     ssim,
     whole_frame_checks,
 )
-from checker_node.verify.crops import CropBox
+from blender.crops import CropBox
 from checker_node.verify.tamper import add_noise, blank, colour_shift, jpeg_recompress, paste_region, save_png, upscale
 
 

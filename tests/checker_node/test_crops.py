@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from checker_node.verify.crops import (
+from blender.crops import (
     CropBox,
     HashRng,
     choose_crops,

@@ -9,8 +9,8 @@ import math
 import pytest
 from cn_helpers import CHECKER_KEY, JOB
 
-from checker_node.verify.compare import CropMetrics, fingerprint, load_frame
-from checker_node.verify.crops import CropBox, choose_crops, crop_size
+from blender.compare import CropMetrics, fingerprint, load_frame
+from blender.crops import CropBox, choose_crops, crop_size
 from checker_node.verify.tamper import (
     add_noise,
     blank,
@@ -34,7 +34,7 @@ from checker_node.verify.verifier import (
     regime_for,
     verify_frame,
 )
-from pictor.render_settings import OutputFormat, RenderParams
+from protocol.render_spec import OutputFormat, RenderParams
 
 
 def sha(path) -> str:
@@ -83,7 +83,7 @@ def test_honest_frame_passes(rendered, tmp_path):
 
 
 def test_honest_rerender_by_another_process_passes(rendered, tmp_path):
-    from worker_node.render import RenderSession  # noqa: PLC0415
+    from blender import RenderSession  # noqa: PLC0415
 
     with RenderSession(rendered.scene, JOB, output_dir=tmp_path / "w", threads=1, tile_size=16) as session:
         path = session.render_frame(3).path
@@ -211,7 +211,7 @@ def test_regimes():
 
 
 def test_crop_params_keep_the_job_and_add_the_border():
-    from checker_node.verify.crops import CropBox  # noqa: PLC0415
+    from blender.crops import CropBox  # noqa: PLC0415
 
     params = crop_render_params(JOB, CropBox(10, 20, 30, 40), 128, 96)
     assert params.border is not None and params.border.pixel_box(128, 96) == (10, 20, 30, 40)

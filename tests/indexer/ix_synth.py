@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain import events as ev
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from indexer.processor import FUNGIBLE_STORE_T, OBJECT_CORE_T, TX_FA_DEPOSIT, TX_FA_WITHDRAW, pictor_metadata_address
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS
 
 PACKAGE = LOCALNET_PACKAGE_ADDRESS
 METADATA = pictor_metadata_address(PACKAGE)

@@ -13,8 +13,8 @@ from test_indexer_write import ACCT3, PK3, A, C, T, W, scenario
 
 from api.app import create_app
 from chain.client import PictorChain
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from pictor.db import get_engine
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS
 
 
 @pytest.fixture

@@ -30,12 +30,12 @@ from ix_mirror import snapshot
 
 from bench.indexer import ENTRY_FUNCTIONS, History
 from chain.client import PictorChain
+from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 from chain.keys import load_localnet_keys
 from indexer.processor import TX_FA_DEPOSIT, TX_FA_WITHDRAW, decode_batch
 from indexer.runner import Indexer, IndexerConfig
 from indexer.writer import EVENT_TABLES
 from pictor.db import create_database_like, get_engine, libpq_url
-from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 
 pytestmark = pytest.mark.slow
 
@@ -170,7 +170,7 @@ def test_kill_minus_nine_during_ingest_leaves_the_same_mirror(
     targets = sorted(rng.uniform(0.05, 0.85) * end for _ in range(6))
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
     cmd = [
-        sys.executable, "-m", "pictor.cli", "indexer", "--database-url", url,
+        sys.executable, "-m", "cli.main", "indexer", "--database-url", url,
         "--node-url", history.localnet.node_url, "--stop-at", str(end), "--no-migrate",  # type: ignore[attr-defined]
         "--page-size", "50", "--fetch-concurrency", "2", "--max-batch", "50", "--log-level", "WARNING",
     ]

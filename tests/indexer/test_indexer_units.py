@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import create_engine, inspect, pool
 from typer.testing import CliRunner
 
+from cli.main import app
 from indexer import schema
 from indexer.runner import Backoff
 from indexer.status import Lag, metrics_text
-from pictor.cli import app
 from pictor.db import sqlalchemy_url
 
 

@@ -16,12 +16,12 @@ from typing import Any
 import nacl.signing
 import pytest
 
+from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 from chain.localnet import node as n
 from chain.localnet.genesis import create_genesis, key_address, read_key
 from chain.localnet.node import ApiError, Node
 from chain.localnet.vm import core, framework
 from chain.localnet.vm.core import Overlay, TxContext
-from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 
 APT = 100_000_000
 TRANSFER = "0x1::aptos_account::transfer"

@@ -26,7 +26,7 @@ from aptos_sdk.transactions import (
     TransactionPayload,
 )
 
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from api_helpers import NoChain, make_settings, session_for  # noqa: E402
 
 from api.app import create_app  # noqa: E402
-from api.job_tables import frames, jobs, node_status, tasks  # noqa: E402
-from api.upload_tables import blobs, uploads  # noqa: E402
 from pictor.db import get_engine  # noqa: E402
 from pictor.settings import Settings  # noqa: E402
+from tables.jobs import frames, jobs, node_status, tasks  # noqa: E402
+from tables.uploads import blobs, uploads  # noqa: E402
 
 
 def new_address() -> str:

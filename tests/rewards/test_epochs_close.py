@@ -29,10 +29,10 @@ from chain.keys import account_address, generate_account, load_localnet_keys  # 
 from indexer.runner import Indexer, IndexerConfig  # noqa: E402
 from pictor.db import get_engine  # noqa: E402
 from pictor.settings import Settings  # noqa: E402
-from rewards.epoch_tables import epoch_payouts, epochs  # noqa: E402
 from rewards.epochs import CLOSE_LOCK, STEPS, EpochCloser, EpochConflict, EpochError, close_cli, epoch_window  # noqa: E402
 from rewards.merkle import payout_tree, verify_proof  # noqa: E402
-from rewards.points_tables import campaigns, points_ledger  # noqa: E402
+from tables.epochs import epoch_payouts, epochs  # noqa: E402
+from tables.points import campaigns, points_ledger  # noqa: E402
 
 ORIGIN = datetime(2026, 1, 5, tzinfo=UTC)
 DAY = 24 * 3600
@@ -543,7 +543,8 @@ from datetime import datetime
 from chain.client import PictorChain
 from chain.keys import load_role_keys
 from pictor.db import get_engine
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS, Settings
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
+from pictor.settings import Settings
 from rewards.epochs import EpochCloser
 
 db_url, node_url, keys_dir, step, origin, length, now = sys.argv[1:]

@@ -17,8 +17,8 @@ from sqlalchemy import Engine, func, insert, select
 from api.app import create_app
 from pictor.db import get_engine
 from rewards import leaderboard, snapshots
-from rewards.leaderboard_tables import leaderboard_snapshots
-from rewards.points_tables import campaigns, points_ledger
+from tables.leaderboard import leaderboard_snapshots
+from tables.points import campaigns, points_ledger
 
 _keys = itertools.count()
 

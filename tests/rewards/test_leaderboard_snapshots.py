@@ -15,8 +15,8 @@ from sqlalchemy import Engine, create_engine, func, insert, pool, select, text
 
 from pictor.db import sqlalchemy_url
 from rewards import snapshots
-from rewards.leaderboard_tables import leaderboard_snapshots
-from rewards.points_tables import campaigns, points_ledger
+from tables.leaderboard import leaderboard_snapshots
+from tables.points import campaigns, points_ledger
 
 _keys = itertools.count()
 

@@ -20,8 +20,8 @@ from chain.keys import ROLE_WORKER, account_address, generate_account, public_ke
 from indexer import schema as mirror
 from pictor import node_signing as ns
 from rewards.liveness import LIVENESS_MAX_BYTES, LIVENESS_MIN_PSNR_DB, LIVENESS_MIN_SSIM
-from rewards.points_tables import liveness_checks, points_ledger, points_withheld
 from rewards.sources import credit_sources, online_points
+from tables.points import liveness_checks, points_ledger, points_withheld
 from worker_node.agent import LivenessChallenge, render_liveness
 
 pytestmark = pytest.mark.timeout(600)

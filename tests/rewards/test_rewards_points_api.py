@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from rewards.points import check_in, credit
-from rewards.points_tables import (
+from tables.points import (
     admin_audit_log,
     campaigns,
     checkins,

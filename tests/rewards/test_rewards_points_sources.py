@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from rewards.points import check_in, credit, void_entry
-from rewards.points_tables import liveness_checks, points_ledger, points_withheld, referrals
 from rewards.sources import credit_sources, node_days
+from tables.points import liveness_checks, points_ledger, points_withheld, referrals
 
 
 def addr() -> str:

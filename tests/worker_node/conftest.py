@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from worker_node.render.scenegen import SceneSpec, generate_scene
+from blender.scenegen import SceneSpec, generate_scene
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A small but honest HTTP server implementing api/NODE_API.md, for the worker agent tests.
 
-A test double at the HTTP boundary only: it verifies every signed request (pictor.node_signing: canonical
+A test double at the HTTP boundary only: it verifies every signed request (protocol.signing: canonical
 request, timestamp skew, single-use nonces) against the node keys the test registered, keeps tasks and
 leases in memory with the contract's rules (lease deadline extended by task heartbeats, 409 without a live
 lease, 400 on a frame hash mismatch, 3 failures of a job blocklist the node), serves scene bytes only for

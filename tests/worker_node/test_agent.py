@@ -27,11 +27,13 @@ from typing import Any
 import pytest
 from node_api_server import NodeApiServer
 
+from blender import RenderSession, read_image_info
+from blender.benchmark import CACHE_FILE, performance_multiplier
 from chain.keys import generate_key_file, public_key_bytes, verify_signature
-from worker_node.agent import WorkerAgent, canonical_json, reference_ms, result_hash
-from worker_node.benchmark import CACHE_FILE, performance_multiplier
+from protocol.canonical import canonical_json
+from protocol.manifest import reference_ms, result_hash
+from worker_node.agent import WorkerAgent
 from worker_node.config import parse_config
-from worker_node.render import RenderSession, read_image_info
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -59,7 +61,7 @@ def bench_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def samples_for(scenes: Any, tmp_path_factory: pytest.TempPathFactory) -> Callable[[float], int]:
     """Samples that keep a 64×48 frame busy for about the given seconds here (measured once)."""
     settings = {k: v for k, v in tiny_settings().items() if k not in ("frames", "resolution")}
-    from pictor.render_settings import RenderParams
+    from protocol.render_spec import RenderParams
 
     with RenderSession(scenes.basic, RenderParams(**{**settings, "samples": 200, "resolution_percentage": 100}),
                        output_dir=tmp_path_factory.mktemp("calibrate")) as session:  # fmt: skip
@@ -312,7 +314,7 @@ async def test_crash_fails_with_log_tail_then_timeout_then_next_task_renders(tmp
 def _start_agent_process(config: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
     log = open(tmp_path / "agent.log", "wb")  # noqa: SIM115 - closed by the process's end
     return subprocess.Popen(
-        [sys.executable, "-m", "pictor.cli", "worker", "run", "--config", str(config), "--log-level", "INFO"],
+        [sys.executable, "-m", "cli.main", "worker", "run", "--config", str(config), "--log-level", "INFO"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
 
@@ -320,7 +322,7 @@ def _start_agent_process(config: Path, tmp_path: Path) -> subprocess.Popen[bytes
 def _init(config: Path) -> tuple[int, str]:
     from typer.testing import CliRunner
 
-    from pictor.cli import app
+    from cli.main import app
 
     result = CliRunner().invoke(app, ["worker", "init", "--config", str(config)])
     return result.exit_code, result.output
@@ -428,7 +430,7 @@ def test_worker_init_creates_a_0600_key_and_prints_proof_and_payload(tmp_path, s
 def test_worker_commands_refuse_bad_config_files_with_exit_2(tmp_path, content, message):
     from typer.testing import CliRunner
 
-    from pictor.cli import app
+    from cli.main import app
 
     config = tmp_path / "worker-config.json"
     if content is not None:
@@ -444,7 +446,7 @@ def test_worker_init_checks_the_operator_key_and_run_needs_a_node_key(tmp_path, 
     from typer.testing import CliRunner
 
     from chain.keys import generate_key_file as make_key
-    from pictor.cli import app
+    from cli.main import app
 
     config = write_config(tmp_path, server, None)
     result = CliRunner().invoke(app, ["worker", "run", "--config", str(config)])

@@ -16,6 +16,7 @@ from test_agent import running, tiny_settings, wait_until, write_config
 pytest.importorskip("chain.localnet")
 
 from chain.client import PictorChain  # noqa: E402
+from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS  # noqa: E402
 from chain.events import JobOpened, ResultSubmitted  # noqa: E402
 from chain.keys import (  # noqa: E402
     ROLE_WORKER,
@@ -28,8 +29,8 @@ from chain.keys import (  # noqa: E402
 )
 from chain.localnet import start_localnet_process  # noqa: E402
 from chain.payloads import apt_transfer  # noqa: E402
-from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS  # noqa: E402
-from worker_node.agent import WorkerAgent, reference_ms, result_hash  # noqa: E402
+from protocol.manifest import reference_ms, result_hash  # noqa: E402
+from worker_node.agent import WorkerAgent  # noqa: E402
 from worker_node.config import load_config  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
@@ -59,7 +60,7 @@ def server() -> Iterator[NodeApiServer]:
 async def test_init_registers_on_chain_and_the_agent_submits_the_result(tmp_path, localnet, server, scenes):
     from typer.testing import CliRunner
 
-    from pictor.cli import app
+    from cli.main import app
 
     chain = PictorChain(localnet.node_url, LOCALNET_PACKAGE_ADDRESS, chain_id=LOCALNET_CHAIN_ID,
                         faucet_url=localnet.faucet_url, wait_timeout=120.0)  # fmt: skip

@@ -28,13 +28,15 @@ from sqlalchemy import insert  # noqa: E402
 from test_agent import render_started, running, samples_for, wait_until  # noqa: E402, F401 - samples_for: fixture
 
 from api.app import create_app  # noqa: E402
-from api.upload_tables import blobs, uploads  # noqa: E402
 from chain.keys import account_address  # noqa: E402
 from chain.localnet import start_localnet_process  # noqa: E402
 from indexer.runner import Indexer, IndexerConfig  # noqa: E402
 from pictor.blobs import LocalBlobStore  # noqa: E402
 from pictor.db import create_database_like, drop_database, get_engine  # noqa: E402
-from worker_node.agent import WorkerAgent, canonical_json, result_hash  # noqa: E402
+from protocol.canonical import canonical_json  # noqa: E402
+from protocol.manifest import result_hash  # noqa: E402
+from tables.uploads import blobs, uploads  # noqa: E402
+from worker_node.agent import WorkerAgent  # noqa: E402
 from worker_node.config import parse_config  # noqa: E402
 
 pytestmark = pytest.mark.timeout(400)
@@ -76,7 +78,7 @@ async def assert_released(engine: Any, job_id: int, agent: WorkerAgent) -> None:
     """The stopped agent gave its lease back: the task is queued again, no failure counted, nothing completed."""
     from sqlalchemy import select
 
-    from api.job_tables import job_node_failures, tasks
+    from tables.jobs import job_node_failures, tasks
 
     with engine.connect() as conn:
         task = conn.execute(select(tasks).where(tasks.c.job_id == job_id)).one()
@@ -177,7 +179,7 @@ async def test_agent_renders_a_real_job_through_the_real_api(env, tmp_path, scen
                 # The task rows hold the signed manifests; the chain holds their hashes.
                 from sqlalchemy import select
 
-                from api.job_tables import tasks
+                from tables.jobs import tasks
 
                 with engine.connect() as conn:
                     rows = conn.execute(select(tasks.c.seq, tasks.c.manifest).where(tasks.c.job_id == job_id)).all()
@@ -208,8 +210,8 @@ def test_init_with_the_api_config_registers_on_chain_and_enrolls(env, tmp_path):
     from typer.testing import CliRunner
 
     from chain.keys import ROLE_WORKER, generate_account, load_key_file, write_key_file
+    from cli.main import app as cli
     from pictor import node_signing as ns
-    from pictor.cli import app as cli
 
     url = create_database_like(env["template"])
     engine = get_engine(url)

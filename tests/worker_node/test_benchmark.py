@@ -9,16 +9,16 @@ from dataclasses import replace
 
 import pytest
 
-from pictor.render_settings import Device
-from worker_node import benchmark
-from worker_node.benchmark import (
+from blender.benchmark import (
     BENCHMARK_SAMPLES,
     CACHE_FILE,
     REFERENCE_SECONDS,
     hardware_fingerprint,
     performance_multiplier,
 )
-from worker_node.telemetry import GpuInfo, collect_telemetry
+from protocol.render_spec import Device
+from protocol.telemetry import GpuInfo, collect_telemetry
+from worker_node import benchmark
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker_node.render.frames import (
+from protocol.render_spec import (
     MAX_FRAME_NUMBER,
     MAX_FRAMES,
     FrameSpecError,

@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from worker_node.render.imageinfo import ImageInfoError, read_image_info
+from blender.imageinfo import ImageInfoError, read_image_info
 
 
 def test_png_grey_16(tmp_path):

@@ -21,11 +21,11 @@ from sqlalchemy import insert  # noqa: E402
 from test_jobs_support import make_upload  # noqa: E402
 
 from api.app import create_app  # noqa: E402
-from api.upload_tables import blobs, uploads  # noqa: E402
+from blender.pretest import reduced_settings, render_pretest, settings_hash  # noqa: E402
 from pictor.blobs import LocalBlobStore  # noqa: E402
 from pictor.db import get_engine  # noqa: E402
-from pictor.render_settings import Device, parse_job_settings  # noqa: E402
-from worker_node.pretest import reduced_settings, render_pretest, settings_hash  # noqa: E402
+from protocol.render_spec import Device, parse_job_settings  # noqa: E402
+from tables.uploads import blobs, uploads  # noqa: E402
 
 CREATOR = "0x" + "c3" * 32
 JOB = {"frames": "1-4", "frames_per_node": 2, "resolution": "custom", "resolution_x": 320, "resolution_y": 240,

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from wn_helpers import read_png, tiny
 
-from pictor.render_settings import BorderWindow, parse_job_settings
-from worker_node.render import (
+from blender import (
     RenderCancelled,
     RenderFailed,
     RenderSession,
@@ -22,8 +21,9 @@ from worker_node.render import (
     read_image_info,
     sha256_file,
 )
-from worker_node.render.scenegen import SceneSpec, generate_scene
-from worker_node.telemetry import collect_telemetry
+from blender.scenegen import SceneSpec, generate_scene
+from protocol.render_spec import BorderWindow, parse_job_settings
+from protocol.telemetry import collect_telemetry
 
 #: Samples that keep a 64×48 frame busy for many seconds (about 3 ms a sample on the 2-core CI machine).
 SLOW_SAMPLES = 60_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pictor.render_settings import (
+from protocol.render_spec import (
     RESOLUTION_PRESETS,
     BorderWindow,
     ColorMode,

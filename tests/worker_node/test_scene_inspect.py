@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from worker_node.render import InspectError, SceneInfo, inspect_scene
+from blender import InspectError, SceneInfo, inspect_scene
 
 
 def test_basic_scene(scenes):

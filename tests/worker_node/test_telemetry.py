@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from worker_node.telemetry import collect_telemetry, cpu_info
+from protocol.telemetry import collect_telemetry, cpu_info
 
 
 def test_without_a_gpu_falls_back_to_cpu_facts():

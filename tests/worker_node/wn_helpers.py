@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pictor.render_settings import RenderParams
+from protocol.render_spec import RenderParams
 
 #: Tiny and quick: 64×48, 4 samples, Cycles CPU, no denoising or adaptive sampling (about 0.02 s a frame here).
 TINY = {

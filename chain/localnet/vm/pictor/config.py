@@ -8,8 +8,8 @@ import nacl.bindings
 import nacl.exceptions
 import nacl.signing
 
+from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from chain.localnet.vm import core
-from pictor.settings import LOCALNET_PACKAGE_ADDRESS
 
 #: The package address (`@pictor`) on the localnet.
 PICTOR = core.norm_addr(LOCALNET_PACKAGE_ADDRESS)

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from checker_node.verify.crops import CropBox
+from blender.crops import CropBox
 
 
 class FrameDecodeError(ValueError):

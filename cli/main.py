@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from pictor.settings import get_settings
+
 app = typer.Typer(help="Pictor: decentralized GPU rendering settled on Aptos.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks; each prints one JSON line of figures last.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -25,8 +27,8 @@ app.add_typer(__import__("checker_node.cli", fromlist=["checker_app"]).checker_a
 
 
 def _add_creator_apps() -> None:
-    """``pictor wallet …`` and ``pictor job …`` (pictor/creator_cli.py imports only typer at module level)."""
-    from pictor.creator_cli import job_app, wallet_app
+    """``pictor wallet …`` and ``pictor job …`` (cli/creator.py imports only typer at module level)."""
+    from cli.creator import job_app, wallet_app
 
     app.add_typer(wallet_app, name="wallet")
     app.add_typer(job_app, name="job")
@@ -54,7 +56,7 @@ def chain_demo(
     data_dir: Path | None = typer.Option(None, help="Keep the demo chain here instead of a temporary folder."),
 ) -> None:
     """Walk one render job through the money rules with real transactions on a fresh localnet."""
-    from chain.demo import main
+    from cli.chain_demo import main
 
     raise typer.Exit(main(data_dir))
 
@@ -66,7 +68,7 @@ def demo(
     out: Path = typer.Option(Path("out"), help="Folder the rendered frames are written to."),
 ) -> None:
     """Same as `pictor up --demo`."""
-    from pictor.demo import main
+    from cli.demo import main
 
     raise typer.Exit(main(data_dir, frames, out))
 
@@ -83,10 +85,10 @@ def up(
 ) -> None:
     """Start PostgreSQL, the localnet, the indexer and the API and wait (Ctrl-C stops them); --demo: the main job."""
     if demo:
-        from pictor.demo import main as demo_main
+        from cli.demo import main as demo_main
 
         raise typer.Exit(demo_main(data_dir, frames, out))
-    from pictor.up import main
+    from cli.up import main
 
     raise typer.Exit(main(data_dir, port, faucet_port, api_port))
 
@@ -207,7 +209,7 @@ def indexer(
     )
     tune_gc()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: every committed batch is complete
-        asyncio.run(run_indexer(config, PictorChain.from_settings(**overrides)))
+        asyncio.run(run_indexer(config, PictorChain.from_settings(get_settings(), **overrides)))
 
 
 LEADERBOARD_DATA = Path("/tmp/pictor-bench-leaderboard")

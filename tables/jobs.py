@@ -29,9 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from api.schema import metadata
+from tables.base import metadata
 
-#: PostgreSQL schema of the API tables (as in api.auth_tables).
+#: PostgreSQL schema of the API tables (as in tables.auth).
 SCHEMA = "api"
 U64 = Numeric(20, 0)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, Integer, LargeBinary, String, Table
 
-from api.schema import metadata
+from tables.base import metadata
 
-#: PostgreSQL schema of the API tables (as in api.auth_tables).
+#: PostgreSQL schema of the API tables (as in tables.auth).
 SCHEMA = "api"
 
 workers = Table(

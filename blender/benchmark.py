@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pictor.render_settings import Device, RenderParams, installed_blender_version
-from worker_node.render.scenegen import SceneSpec, generate_scene
-from worker_node.render.session import RenderSession
-from worker_node.telemetry import NodeTelemetry, collect_telemetry
+from blender.scenegen import SceneSpec, generate_scene
+from blender.session import RenderSession
+from protocol.render_spec import Device, RenderParams, installed_blender_version
+from protocol.telemetry import NodeTelemetry, collect_telemetry
 
 #: Bump when the scene or settings change: cached results of another version are not comparable.
 BENCHMARK_VERSION = 1

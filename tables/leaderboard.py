@@ -24,9 +24,9 @@ from sqlalchemy import (
     Table,
 )
 
-from api.schema import metadata
+from tables.base import metadata
 
-#: PostgreSQL schema of the API tables (as in api.auth_tables).
+#: PostgreSQL schema of the API tables (as in tables.auth).
 SCHEMA = "api"
 #: Schema of the generation tables (partitions of ``leaderboard_rows``): derived data, rebuilt by every refresh.
 PARTITION_SCHEMA = "leaderboard"

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worker_node.render.errors import InspectError
-from worker_node.render.process import BlenderProcess, ChildGone
+from blender.errors import InspectError
+from blender.process import BlenderProcess, ChildGone
 
 DEFAULT_INSPECT_TIMEOUT_S = 120.0
 

@@ -1,7 +1,7 @@
 """The Blender side of rendering: the only code that imports bpy, always in a process of its own.
 
-Run as ``python -m worker_node.render.blender_proc serve`` (render frames on request) or
-``python -m worker_node.render.blender_proc inspect SCENE.blend`` (describe a scene once).
+Run as ``python -m blender.blender_proc serve`` (render frames on request) or
+``python -m blender.blender_proc inspect SCENE.blend`` (describe a scene once).
 
 Protocol: one JSON object per line. Requests come on stdin; replies go out on the process's
 original stdout, which is claimed as the protocol channel before bpy is imported, after which fd 1
@@ -89,7 +89,7 @@ def load_blend(bpy: Any, path: str) -> None:
 
 def apply_params(bpy: Any, params: Any, *, threads: int | None, gpu_backends: list[str]) -> tuple[Any, dict[str, Any]]:
     """Set the job's exact render settings on the chosen scene; returns it and facts for the ready message."""
-    from pictor.render_settings import WORKBENCH_SAMPLES, Device, Engine, OutputFormat, output_size  # noqa: PLC0415
+    from protocol.render_spec import WORKBENCH_SAMPLES, Device, Engine, OutputFormat, output_size  # noqa: PLC0415
 
     scene = _pick_scene(bpy, params.scene)
     render = scene.render
@@ -209,7 +209,7 @@ def _region(scene: Any, region: dict[str, Any] | None, facts: dict[str, Any]) ->
     if not region:
         yield facts["width"], facts["height"]
         return
-    from pictor.render_settings import BorderWindow, output_size  # noqa: PLC0415
+    from protocol.render_spec import BorderWindow, output_size  # noqa: PLC0415
 
     if not isinstance(region, dict) or set(region) - _REGION_KEYS:
         raise Problem("protocol", f"region must be an object with keys from {sorted(_REGION_KEYS)}")
@@ -396,7 +396,7 @@ def serve(channel: Channel) -> int:
         channel.send({"type": "error", "kind": "protocol", "error": "the first request must be init"})
         return 2
     try:
-        from pictor.render_settings import RenderParams  # noqa: PLC0415
+        from protocol.render_spec import RenderParams  # noqa: PLC0415
 
         params = RenderParams.model_validate(init["params"])
         log(f"loading {init['blend']}")
@@ -624,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     faulthandler.enable(file=sys.stderr)  # a segfault in Blender leaves a Python traceback in the log
     _line_buffer_c_stdout()
-    parser = argparse.ArgumentParser(prog="python -m worker_node.render.blender_proc", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m blender.blender_proc", description=__doc__)
     sub = parser.add_subparsers(dest="mode", required=True)
     sub.add_parser("serve", help="render frames on request (JSON lines on stdin)")
     inspect_parser = sub.add_parser("inspect", help="describe a .blend")

@@ -41,7 +41,7 @@ def generate_scene(path: str | os.PathLike[str], spec: SceneSpec | None = None, 
     """Write a generated scene to ``path`` from a separate Python process (bpy state stays out of this one)."""
     path = Path(path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "worker_node.render.scenegen", str(path), json.dumps(asdict(spec or SceneSpec()))]
+    cmd = [sys.executable, "-m", "blender.scenegen", str(path), json.dumps(asdict(spec or SceneSpec()))]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=_child_env())
     if proc.returncode != 0 or not path.is_file():
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
@@ -196,7 +196,7 @@ def _cube_geometry(half: float) -> tuple[list[tuple[float, float, float]], list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Child entry point: ``python -m worker_node.render.scenegen OUT.blend '{spec json}'``."""
+    """Child entry point: ``python -m blender.scenegen OUT.blend '{spec json}'``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("path")
     parser.add_argument("spec", nargs="?", default="{}")

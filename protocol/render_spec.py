@@ -11,7 +11,7 @@ and the worker can apply it without the API. Two models:
   the checker re-renders crops with the same values plus a border.
 
 The frame grammar (``1-250``, ``1,3,5-10``, ``1-100x5``) lives here too because the job model
-validates ``frames`` with it; ``worker_node.render.frames`` re-exports it for the worker.
+validates ``frames`` with it; ``protocol.render_spec`` re-exports it for the worker.
 """
 
 from __future__ import annotations

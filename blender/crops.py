@@ -23,7 +23,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from pictor.render_settings import BorderWindow
+from protocol.render_spec import BorderWindow
 
 #: Crops per frame (Golem's number).
 DEFAULT_CROP_COUNT = 3

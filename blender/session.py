@@ -13,8 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from pictor.render_settings import BorderWindow, JobRenderSettings, RenderParams
-from worker_node.render.errors import (
+from blender.errors import (
     RenderCancelled,
     RenderError,
     RenderFailed,
@@ -22,8 +21,9 @@ from worker_node.render.errors import (
     RenderStopped,
     RenderTimeout,
 )
-from worker_node.render.imageinfo import ImageInfoError, read_image_info
-from worker_node.render.process import BlenderProcess, ChildGone
+from blender.imageinfo import ImageInfoError, read_image_info
+from blender.process import BlenderProcess, ChildGone
+from protocol.render_spec import BorderWindow, JobRenderSettings, RenderParams
 
 #: Loading a big .blend (and Cycles' first kernel load) can take a while; a hang should not last forever.
 DEFAULT_LOAD_TIMEOUT_S = 300.0

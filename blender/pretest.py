@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pictor.render_settings import Device, JobRenderSettings, output_size
-from worker_node.render import RenderSession
+from blender import RenderSession
+from protocol.render_spec import Device, JobRenderSettings, output_size
 
 #: Settings that change neither the pixels nor the render time of one frame (left out of the cache key).
 _NOT_RENDER = ("frames", "frames_per_node", "timeouts", "worker_location", "hardware", "pricing_tier")

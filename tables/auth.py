@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Column, DateTime, Index, String, Table
 from sqlalchemy.dialects.postgresql import JSONB
 
-from api.schema import metadata
+from tables.base import metadata
 
 #: PostgreSQL schema of every API table.
 SCHEMA = "api"

@@ -34,7 +34,7 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class BlenderProcess:
-    """One ``python -m worker_node.render.blender_proc`` process with its log file."""
+    """One ``python -m blender.blender_proc`` process with its log file."""
 
     def __init__(
         self,
@@ -52,7 +52,7 @@ class BlenderProcess:
             # A session of its own: the agent's Ctrl-C or SIGTERM does not reach Blender; the agent decides
             # whether the frame is finished, and killing the group takes any grandchild with it.
             self.proc = subprocess.Popen(
-                [python or sys.executable, "-m", "worker_node.render.blender_proc", *args],
+                [python or sys.executable, "-m", "blender.blender_proc", *args],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,

@@ -9,7 +9,7 @@ node on chain, APT for the node's gas); :class:`WorkerNode` runs ``pictor worker
 
 ``pictor up`` keeps the stack running until Ctrl-C (or SIGTERM) and writes ``<data dir>/up.json`` with the
 URLs the creator CLI needs (``PICTOR_NODE_URL``, ``PICTOR_FAUCET_URL``, ``PICTOR_API_URL``); ``pictor up
---demo`` runs the main job on a fresh stack instead (:mod:`pictor.demo`).
+--demo`` runs the main job on a fresh stack instead (:mod:`cli.demo`).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ class Stack:
     def chain(self) -> PictorChain:
         """A chain client of this stack for the caller's event loop."""
         from chain.client import PictorChain
-        from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
+        from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 
         return PictorChain(self.node_url, LOCALNET_PACKAGE_ADDRESS, chain_id=LOCALNET_CHAIN_ID,
                            faucet_url=self.faucet_url, wait_timeout=60)  # fmt: skip
@@ -161,10 +161,11 @@ async def start_stack(root: Path, services: Services, *, port: int = 0, faucet_p
                       database_url: str | None = None, step: Callable[[str], None] = print,
                       **settings_overrides: Any) -> Stack:  # fmt: skip
     """Start localnet, PostgreSQL (migrated), indexer and API under ``root``; each stop is registered."""
+    from chain.constants import LOCALNET_CHAIN_ID
     from chain.localnet import start_localnet_process
     from indexer.runner import Indexer, IndexerConfig
     from pictor import db
-    from pictor.settings import LOCALNET_CHAIN_ID, Settings, get_settings
+    from pictor.settings import Settings, get_settings
 
     root.mkdir(parents=True, exist_ok=True)
     localnet = await asyncio.to_thread(start_localnet_process, root / "localnet", port=port, faucet_port=faucet_port)
@@ -186,7 +187,7 @@ async def start_stack(root: Path, services: Services, *, port: int = 0, faucet_p
 
     def client() -> PictorChain:
         from chain.client import PictorChain
-        from pictor.settings import LOCALNET_PACKAGE_ADDRESS
+        from chain.constants import LOCALNET_PACKAGE_ADDRESS
 
         return PictorChain(localnet.node_url, LOCALNET_PACKAGE_ADDRESS, chain_id=LOCALNET_CHAIN_ID,
                            faucet_url=localnet.faucet_url, wait_timeout=60)  # fmt: skip
@@ -229,8 +230,8 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def pictor_command(*args: str) -> list[str]:
-    """``python -m pictor.cli ARGS`` with this interpreter."""
-    return [sys.executable, "-m", "pictor.cli", *args]
+    """``python -m cli.main ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "cli.main", *args]
 
 
 def log_tail(path: Path, lines: int = 25) -> str:
@@ -361,8 +362,8 @@ async def provision_node(chain: PictorChain, keys: LocalnetKeys, api_url: str, f
     """An operator of its own gets APT and the role's minimum stake (PICTOR minted by the localnet admin) and
     stakes it, runs ``pictor ROLE init`` (the node key, registered on chain) and sends the node account APT for
     gas; the node is ready for ``start``. ``record(step, sender, transaction)`` sees every transaction."""
+    from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
     from chain.keys import ROLE_CHECKER, ROLE_WORKER, account_address, generate_account, load_key_file, write_key_file
-    from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 
     node_class, extra = _ROLES[role]
     role_id = ROLE_CHECKER if role == "checker" else ROLE_WORKER

@@ -409,7 +409,7 @@ def job_settings(
     tier: str | None = None,
 ) -> dict[str, Any]:
     """The job's settings from the command line, validated here as the API will (nothing is uploaded if bad)."""
-    from pictor.render_settings import SettingsError, parse_job_settings
+    from protocol.render_spec import SettingsError, parse_job_settings
 
     settings: dict[str, Any] = {"frames": frames}
     if resolution is not None:

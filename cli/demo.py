@@ -1,10 +1,10 @@
 """``pictor up --demo`` (also ``pictor demo``): the network's main job end to end, with nothing faked.
 
-A fresh data directory gets the stack of :mod:`pictor.up` (localnet, embedded PostgreSQL, indexer, API). Two
+A fresh data directory gets the stack of :mod:`cli.up` (localnet, embedded PostgreSQL, indexer, API). Two
 worker operators and one checker operator (three different accounts) stake and register their nodes with
 ``pictor worker init`` / ``pictor checker init``; two ``pictor worker run`` processes and one ``pictor checker
 run`` start. A creator wallet is made, funded from the faucet and deposits into the vault, signs in with Aptos
-(AIP-116) and submits a generated animated scene through the creator CLI's own code (:mod:`pictor.creator_cli`:
+(AIP-116) and submits a generated animated scene through the creator CLI's own code (:mod:`cli.creator`:
 upload, inspection, estimate, job, ``escrow::open_job`` signed by the wallet, escrow linked), then watches the
 job's live event stream while the two workers claim, render in Blender, upload, sign their manifests and submit
 their results on chain, and the checker node re-renders crops of each frame and attests each task on chain
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pictor.up import NodeAgent, Services, StackError, log_tail
+from cli.up import NodeAgent, Services, StackError, log_tail
 
 PICTOR = 10**8
 FUND = 100 * PICTOR
@@ -49,7 +49,7 @@ class DemoError(RuntimeError):
 
 def _fmt(amount: int) -> str:
     """PICTOR base units as PICTOR with 8 decimals (the creator CLI's format)."""
-    from pictor.creator_cli import format_amount
+    from cli.creator import format_amount
 
     return format_amount(amount)
 
@@ -155,7 +155,7 @@ def credit_points(engine: Any, settings: Any, names: dict[str, str]) -> dict[str
     from sqlalchemy import select
 
     from rewards.points import credit_sources, total_points
-    from rewards.points_tables import points_ledger, points_withheld
+    from tables.points import points_ledger, points_withheld
 
     credit_sources(engine, settings)
     out: dict[str, dict[str, Any]] = {}
@@ -172,12 +172,12 @@ def credit_points(engine: Any, settings: Any, names: dict[str, str]) -> dict[str
 
 
 async def _run(demo: _Demo) -> dict[str, Any]:  # noqa: C901, PLR0915 - one linear walk-through
-    from chain.demo import MODULE_STORE_SEEDS, object_address
+    from blender.scenegen import SceneSpec, generate_scene
+    from chain.constants import MODULE_STORE_SEEDS, object_address
     from chain.keys import account_address, load_role_keys
+    from cli.up import CheckerNode, provision_node, start_stack, stop_indexer
     from pictor import creator_cli as cc
-    from pictor.render_settings import parse_job_settings
-    from pictor.up import CheckerNode, provision_node, start_stack, stop_indexer
-    from worker_node.render.scenegen import SceneSpec, generate_scene
+    from protocol.render_spec import parse_job_settings
 
     root, services, n = demo.root, demo.services, demo.frames
     stack = await start_stack(root, services, step=demo.step)
@@ -453,7 +453,7 @@ def main(data_dir: Path | None = None, frames: int = 8, out: Path = Path("out"))
         print("\ndemo interrupted; stopping everything it started", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line for any failure, then clean up
-        from pictor.creator_cli import CliError
+        from cli.creator import CliError
 
         kind = "" if isinstance(exc, DemoError | StackError | CliError) else f"{type(exc).__name__}: "
         print(f"\ndemo failed: {kind}{exc}", file=sys.stderr)

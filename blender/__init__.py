@@ -1,12 +1,12 @@
 """Rendering with Blender (bpy) in subprocesses: sessions per chunk, scene inspection, frame lists.
 
-Nothing here imports bpy; only :mod:`worker_node.render.blender_proc` and
-:mod:`worker_node.render.scenegen` do, and only inside their own processes.
+Nothing here imports bpy; only :mod:`blender.blender_proc` and
+:mod:`blender.scenegen` do, and only inside their own processes.
 """
 
 from __future__ import annotations
 
-from worker_node.render.errors import (
+from blender.errors import (
     InspectError,
     RenderCancelled,
     RenderError,
@@ -15,10 +15,10 @@ from worker_node.render.errors import (
     RenderStopped,
     RenderTimeout,
 )
-from worker_node.render.frames import FrameSpecError, chunk_frames, format_frame_spec, parse_frame_spec
-from worker_node.render.imageinfo import ImageInfo, read_image_info
-from worker_node.render.inspect import SceneInfo, inspect_scene
-from worker_node.render.session import FrameResult, RenderSession, sha256_file
+from blender.imageinfo import ImageInfo, read_image_info
+from blender.inspect import SceneInfo, inspect_scene
+from blender.session import FrameResult, RenderSession, sha256_file
+from protocol.render_spec import FrameSpecError, chunk_frames, format_frame_spec, parse_frame_spec
 
 __all__ = [
     "FrameResult",

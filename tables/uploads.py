@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, String, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 
-from api.schema import metadata
+from tables.base import metadata
 
-#: PostgreSQL schema of the API tables (as in api.auth_tables; not imported from there to keep imports acyclic).
+#: PostgreSQL schema of the API tables (as in tables.auth; not imported from there to keep imports acyclic).
 SCHEMA = "api"
 
 #: One row per distinct content (sha256, lowercase hex); many uploads may share one blob.

@@ -26,6 +26,7 @@ from aptos_sdk.account import Account
 from aptos_sdk.transactions import TransactionPayload
 
 from chain.client import PictorChain, TxResult
+from chain.constants import MODULE_STORE_SEEDS, object_address
 from chain.errors import ChainError
 from chain.events import (
     JobClosed,
@@ -40,14 +41,12 @@ from chain.keys import (
     account_address,
     generate_account,
     load_localnet_keys,
-    normalize_address,
     registration_proof,
 )
 from chain.payloads import ROLE_CHECKER, ROLE_WORKER
 
 PICTOR_UNIT = 100_000_000  # 8 decimals
 APT_UNIT = 100_000_000  # octas per APT
-MODULE_STORE_SEEDS = {"vault": b"pictor::vault", "staking": b"pictor::staking", "rewards": b"pictor::rewards"}
 
 # The demo's figures (PICTOR base units): a 12 reference-GPU-minute frame at 2 PICTOR per minute.
 CREATOR_MINT = 1_000 * PICTOR_UNIT
@@ -61,11 +60,6 @@ TASK_ID = 1
 GAS_FUNDING = 2 * APT_UNIT
 
 Printer = Callable[[str], None]
-
-
-def object_address(creator: str, seed: bytes) -> str:
-    """``object::create_object_address(creator, seed)``: sha3_256(creator ‖ seed ‖ 0xFE)."""
-    return "0x" + hashlib.sha3_256(bytes.fromhex(normalize_address(creator)[2:]) + seed + b"\xfe").hexdigest()
 
 
 def fmt_pictor(amount: int) -> str:
@@ -275,7 +269,7 @@ async def run_chain_demo(data_dir: Path | None = None, *, out: Printer | None = 
             shutil.rmtree(root, ignore_errors=True)
         raise
     try:
-        from pictor.settings import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
+        from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 
         chain = PictorChain(
             handle.node_url,
@@ -507,8 +501,8 @@ def main(data_dir: Path | str | None = None) -> int:
 
 
 def _cli(argv: list[str] | None = None) -> int:
-    """``python -m chain.demo [--data-dir DIR]``."""
-    parser = argparse.ArgumentParser(prog="python -m chain.demo", description=(__doc__ or "").splitlines()[0])
+    """``python -m cli.chain_demo [--data-dir DIR]``."""
+    parser = argparse.ArgumentParser(prog="python -m cli.chain_demo", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=None, help="localnet data dir (default: a temporary one)")
     return main(parser.parse_args(argv).data_dir)
 
