@@ -42,15 +42,8 @@ from api.uploads import get_blob_store
 from chain.payloads import PictorPayloads
 from indexer import schema as mirror
 from pictor.settings import Settings
-from protocol.render_spec import (
-    Engine as RenderEngine,
-)
-from protocol.render_spec import (
-    JobRenderSettings,
-    SettingsError,
-    format_frame_spec,
-    parse_job_settings,
-)
+from protocol.frames import format_frame_spec
+from protocol.render_spec import JobSpec, JobSpecError, RenderEngine, parse_job_spec
 from tables.jobs import frames, jobs, node_status, tasks
 from tables.uploads import uploads
 
@@ -94,7 +87,7 @@ class EscrowBody(BaseModel):
     txn_hash: Annotated[str, Field(pattern=r"^(0x)?[0-9a-fA-F]{64}$")]
 
 
-def _settings_error(exc: SettingsError) -> JSONResponse:
+def _settings_error(exc: JobSpecError) -> JSONResponse:
     problems = [{"field": f, "message": m} for f, m in exc.problems]
     return JSONResponse({"detail": str(exc), "problems": problems}, status_code=422)
 
@@ -109,7 +102,7 @@ def _owned_upload(conn: Any, upload_id: str, user: str) -> Any:
 # ----------------------------------------------------------------------------- estimates
 
 
-def ref_seconds_per_frame(cfg: JobRenderSettings, scene: dict[str, Any] | None, settings: Settings,
+def ref_seconds_per_frame(cfg: JobSpec, scene: dict[str, Any] | None, settings: Settings,
                           pretest: Pretest | None) -> tuple[float, str]:
     """Reference-GPU seconds of one frame, and where the figure came from."""
     if pretest is not None:
@@ -128,7 +121,7 @@ def ref_seconds_per_frame(cfg: JobRenderSettings, scene: dict[str, Any] | None, 
     return max(0.05, settings.ref_seconds_per_frame * factor), source
 
 
-def online_nodes(conn: Any, cfg: JobRenderSettings, settings: Settings) -> list[Any]:
+def online_nodes(conn: Any, cfg: JobSpec, settings: Settings) -> list[Any]:
     """Nodes heard from within ``node_online_s`` that match the job."""
     since = scheduler.utcnow() - timedelta(seconds=settings.node_online_s)
     rows = conn.execute(select(node_status).where(node_status.c.last_seen >= since)
@@ -136,7 +129,7 @@ def online_nodes(conn: Any, cfg: JobRenderSettings, settings: Settings) -> list[
     return [r for r in rows if scheduler.mismatch(cfg, scheduler.node_facts(r.telemetry, r.operator), settings) is None]
 
 
-def estimate(conn: Any, cfg: JobRenderSettings, scene: dict[str, Any] | None, settings: Settings,
+def estimate(conn: Any, cfg: JobSpec, scene: dict[str, Any] | None, settings: Settings,
              pretest: Pretest | None) -> dict[str, Any]:
     """Cost range, ETA and the task distribution plan over the matching online workers."""
     per_frame, source = ref_seconds_per_frame(cfg, scene, settings, pretest)
@@ -191,9 +184,9 @@ def estimate(conn: Any, cfg: JobRenderSettings, scene: dict[str, Any] | None, se
     }
 
 
-def _prepare(engine: Engine, body: EstimateBody, user: str, settings: Settings) -> tuple[Any, JobRenderSettings,
+def _prepare(engine: Engine, body: EstimateBody, user: str, settings: Settings) -> tuple[Any, JobSpec,
                                                                                          dict[str, Any]]:
-    cfg = parse_job_settings(body.settings)
+    cfg = parse_job_spec(body.settings)
     with engine.connect() as conn:
         upload = _owned_upload(conn, body.upload_id, user)
         return upload, cfg, estimate(conn, cfg, upload.scene, settings, body.pretest)
@@ -203,7 +196,7 @@ def _prepare(engine: Engine, body: EstimateBody, user: str, settings: Settings) 
 _PRETESTS = threading.Semaphore(1)
 
 
-def _scene_samples(cfg: JobRenderSettings, scene: dict[str, Any] | None) -> int | None:
+def _scene_samples(cfg: JobSpec, scene: dict[str, Any] | None) -> int | None:
     """The inspected scene's samples for the job's scene (used when the settings keep the .blend's own)."""
     summaries = [s for s in (scene or {}).get("scenes") or [] if isinstance(s, dict)]
     chosen = next((s for s in summaries if s.get("name") == cfg.scene), None) or \
@@ -218,8 +211,8 @@ async def pretest_render(request: Request, body: EB, user: str) -> tuple[EB, dic
     if body.pretest is not None:
         return body, {}
     try:
-        cfg = parse_job_settings(body.settings)
-    except SettingsError:
+        cfg = parse_job_spec(body.settings)
+    except JobSpecError:
         return body, {}  # the estimate itself answers the 422
     if cfg.pretest_frame is None:
         return body, {}
@@ -275,7 +268,7 @@ async def estimate_job(body: EstimateBody, request: Request, user: CurrentUser) 
     body, rendered = await pretest_render(request, body, user)
     try:
         _, _, result = await run_in_threadpool(_prepare, get_engine(request), body, user, get_app_settings(request))
-    except SettingsError as exc:
+    except JobSpecError as exc:
         return _settings_error(exc)
     return {**result, **rendered}
 
@@ -289,7 +282,7 @@ def open_job_payload(settings: Settings, budget: int, price: int) -> dict[str, A
 
 
 def _create(engine: Engine, body: CreateBody, user: str, settings: Settings) -> dict[str, Any]:
-    cfg = parse_job_settings(body.settings)
+    cfg = parse_job_spec(body.settings)
     now = scheduler.utcnow()
     with engine.begin() as conn:
         upload = _owned_upload(conn, body.upload_id, user)
@@ -323,7 +316,7 @@ async def create_job(body: CreateBody, request: Request, user: CurrentUser) -> A
     body, _ = await pretest_render(request, body, user)  # the same (cached) pre-test figure as the estimate
     try:
         return await run_in_threadpool(_create, get_engine(request), body, user, get_app_settings(request))
-    except SettingsError as exc:
+    except JobSpecError as exc:
         return _settings_error(exc)
 
 

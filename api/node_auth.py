@@ -27,7 +27,7 @@ from api.auth import get_app_settings
 from chain.errors import InvalidArgument
 from chain.keys import ROLE_CHECKER, ROLE_WORKER, normalize_address
 from indexer import schema as mirror
-from pictor import node_signing as ns
+from protocol import signing as ns
 from tables.auth import node_request_nonces
 from tables.workers import workers
 

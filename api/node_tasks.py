@@ -26,8 +26,8 @@ from api.node_auth import CurrentNode, NodeIdentity
 from api.uploads import get_blob_store
 from chain.keys import ROLE_WORKER, normalize_address
 from indexer import schema as mirror
-from pictor import node_signing as ns
 from pictor.blobs import BlobStore
+from protocol import signing as ns
 from protocol.manifest import manifest_signed_by
 from rewards import liveness
 from tables.jobs import frames, jobs, tasks

@@ -52,8 +52,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from chain.errors import ChainError, MoveAbortError
 from indexer import schema as mirror
 from pictor.settings import Settings
-from protocol.render_spec import Device, GpuVendor, JobRenderSettings, PricingTier, Region
-from protocol.render_spec import Engine as RenderEngine
+from protocol.render_spec import Device, GpuVendor, JobSpec, PricingTier, Region, RenderEngine
 from tables.jobs import chain_outbox, frames, job_node_failures, jobs, node_status, tasks
 
 log = logging.getLogger(__name__)
@@ -136,7 +135,7 @@ def tier_allows(tier: PricingTier, facts: NodeFacts, settings: Settings) -> bool
     return True
 
 
-def mismatch(job: JobRenderSettings, facts: NodeFacts, settings: Settings) -> str | None:
+def mismatch(job: JobSpec, facts: NodeFacts, settings: Settings) -> str | None:
     """Why the node cannot take the job (None when it can)."""
     if job.engine.value not in facts.engines:
         return "engine"

@@ -83,7 +83,7 @@ def _populate(engine: Any, n_tasks: int, workers: int) -> int:
     """Insert an upload, jobs with their tasks, frames and mirror escrows, and the nodes' heartbeats; job count."""
     from api import scheduler
     from indexer import schema as mirror
-    from protocol.render_spec import parse_job_settings
+    from protocol.render_spec import parse_job_spec
     from tables.jobs import frames, jobs, tasks
     from tables.uploads import blobs, uploads
 
@@ -109,7 +109,7 @@ def _populate(engine: Any, n_tasks: int, workers: int) -> int:
             count = min(TASKS_PER_JOB, left)
             left -= count
             n_jobs += 1
-            cfg = parse_job_settings({**JOB_SETTINGS, "frames": f"1-{count}"}).model_dump(mode="json")
+            cfg = parse_job_spec({**JOB_SETTINGS, "frames": f"1-{count}"}).model_dump(mode="json")
             conn.execute(
                 insert(mirror.jobs).values(
                     job_id=n_jobs,

@@ -18,11 +18,9 @@ from blender.errors import (
 from blender.imageinfo import ImageInfo, read_image_info
 from blender.inspect import SceneInfo, inspect_scene
 from blender.session import FrameResult, RenderSession, sha256_file
-from protocol.render_spec import FrameSpecError, chunk_frames, format_frame_spec, parse_frame_spec
 
 __all__ = [
     "FrameResult",
-    "FrameSpecError",
     "ImageInfo",
     "InspectError",
     "RenderCancelled",
@@ -33,10 +31,7 @@ __all__ = [
     "RenderStopped",
     "RenderTimeout",
     "SceneInfo",
-    "chunk_frames",
-    "format_frame_spec",
     "inspect_scene",
-    "parse_frame_spec",
     "read_image_info",
     "sha256_file",
 ]

@@ -89,14 +89,14 @@ def load_blend(bpy: Any, path: str) -> None:
 
 def apply_params(bpy: Any, params: Any, *, threads: int | None, gpu_backends: list[str]) -> tuple[Any, dict[str, Any]]:
     """Set the job's exact render settings on the chosen scene; returns it and facts for the ready message."""
-    from protocol.render_spec import WORKBENCH_SAMPLES, Device, Engine, OutputFormat, output_size  # noqa: PLC0415
+    from protocol.render_spec import WORKBENCH_SAMPLES, Device, OutputFormat, RenderEngine, output_size  # noqa: PLC0415
 
     scene = _pick_scene(bpy, params.scene)
     render = scene.render
     render.engine = params.engine.value
     facts: dict[str, Any] = {"device": "CPU", "gpu_devices": []}
 
-    if params.engine is Engine.CYCLES:
+    if params.engine is RenderEngine.CYCLES:
         cycles = scene.cycles
         if params.device is Device.GPU:
             backend, names = _use_gpu(bpy, gpu_backends)
@@ -114,7 +114,7 @@ def apply_params(bpy: Any, params: Any, *, threads: int | None, gpu_backends: li
             cycles.use_adaptive_sampling = params.adaptive_sampling
         # A time limit makes the sample count depend on the machine: nobody could verify the frame.
         cycles.time_limit = 0.0
-    elif params.engine is Engine.EEVEE:
+    elif params.engine is RenderEngine.EEVEE:
         # EEVEE always draws with the node's OpenGL/Vulkan device (software llvmpipe on GPU-less nodes).
         if params.samples is not None:
             scene.eevee.taa_render_samples = params.samples

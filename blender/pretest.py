@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from blender import RenderSession
-from protocol.render_spec import Device, JobRenderSettings, output_size
+from protocol.render_spec import Device, JobSpec, output_size
 
 #: Settings that change neither the pixels nor the render time of one frame (left out of the cache key).
 _NOT_RENDER = ("frames", "frames_per_node", "timeouts", "worker_location", "hardware", "pricing_tier")
@@ -47,15 +47,15 @@ class PretestResult:
         return cls(**{**data, "test_size": tuple(data["test_size"]), "job_size": tuple(data["job_size"])})
 
 
-def settings_hash(cfg: JobRenderSettings) -> str:
+def settings_hash(cfg: JobSpec) -> str:
     """sha256 of the settings that decide a frame's pixels and render time (cache key with the scene's hash)."""
     data = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in _NOT_RENDER}
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def reduced_settings(
-    cfg: JobRenderSettings, *, max_pixels: int, max_samples: int, scene_samples: int | None = None
-) -> tuple[JobRenderSettings, float]:
+    cfg: JobSpec, *, max_pixels: int, max_samples: int, scene_samples: int | None = None
+) -> tuple[JobSpec, float]:
     """The test's settings (lower percentage, fewer samples) and the factor from test time to job time."""
     width, height = cfg.output_size
     percentage = cfg.resolution_percentage
@@ -78,7 +78,7 @@ def reduced_settings(
 
 def render_pretest(
     blend: str | Path,
-    cfg: JobRenderSettings,
+    cfg: JobSpec,
     *,
     timeout_s: float,
     max_pixels: int = 320 * 180,

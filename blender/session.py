@@ -23,7 +23,7 @@ from blender.errors import (
 )
 from blender.imageinfo import ImageInfoError, read_image_info
 from blender.process import BlenderProcess, ChildGone
-from protocol.render_spec import BorderWindow, JobRenderSettings, RenderParams
+from protocol.render_spec import BorderWindow, JobSpec, RenderParams
 
 #: Loading a big .blend (and Cycles' first kernel load) can take a while; a hang should not last forever.
 DEFAULT_LOAD_TIMEOUT_S = 300.0
@@ -107,7 +107,7 @@ class RenderSession:
     def __init__(
         self,
         blend_path: str | os.PathLike[str],
-        settings: RenderParams | JobRenderSettings,
+        settings: RenderParams | JobSpec,
         *,
         output_dir: str | os.PathLike[str],
         frame_timeout_s: float | None = None,
@@ -125,12 +125,12 @@ class RenderSession:
     ) -> None:
         """Describe the session; nothing starts until :meth:`start` (or ``with``).
 
-        A :class:`JobRenderSettings` brings its own limits (``timeouts.stop_after_s`` per frame,
+        A :class:`JobSpec` brings its own limits (``timeouts.stop_after_s`` per frame,
         ``timeouts.alert_after_s`` for ``on_alert(frame, seconds)``) unless they are given here.
         ``threads``, ``tile_size`` (Cycles tiles, pixels a side) and ``persistent_data`` (keep the synced
         scene between renders: a checker's repeated crops skip the BVH build) tune the node, never the pixels.
         """
-        if isinstance(settings, JobRenderSettings):
+        if isinstance(settings, JobSpec):
             frame_timeout_s = settings.timeouts.stop_after_s if frame_timeout_s is None else frame_timeout_s
             alert_after_s = settings.timeouts.alert_after_s if alert_after_s is None else alert_after_s
             settings = settings.render_params()

@@ -52,7 +52,7 @@ from pictor.settings import get_settings
 from protocol.canonical import canonical_json
 from protocol.evidence import TASK_EVIDENCE_VERSION, task_verdict
 from protocol.manifest import manifest_signed_by
-from protocol.render_spec import SettingsError, parse_job_settings
+from protocol.render_spec import JobSpecError, parse_job_spec
 from protocol.scene_cache import SceneCache, SceneCacheError, SceneRef
 from protocol.telemetry import collect_telemetry
 from worker_node.agent import ApiUnavailable, NodeApi, _detail, _sleep
@@ -277,8 +277,8 @@ class CheckerAgent:
     async def _verify(self, vid: int, item: dict[str, Any], lost: asyncio.Event) -> Evidence:
         """Download, check the manifest, verify each frame; the task evidence."""
         try:
-            params = parse_job_settings(item["settings"]).render_params()
-        except (SettingsError, KeyError, TypeError) as exc:
+            params = parse_job_spec(item["settings"]).render_params()
+        except (JobSpecError, KeyError, TypeError) as exc:
             raise VerifyAbort(f"the job's render settings cannot be used: {exc}") from None
         scene = await self._scene(vid, item)
         paths = {int(f["frame"]): await self._frame(vid, f["sha256"]) for f in item["frames"]}

@@ -409,7 +409,7 @@ def job_settings(
     tier: str | None = None,
 ) -> dict[str, Any]:
     """The job's settings from the command line, validated here as the API will (nothing is uploaded if bad)."""
-    from protocol.render_spec import SettingsError, parse_job_settings
+    from protocol.render_spec import JobSpecError, parse_job_spec
 
     settings: dict[str, Any] = {"frames": frames}
     if resolution is not None:
@@ -429,8 +429,8 @@ def job_settings(
         if value is not None:
             settings[key] = value
     try:
-        parse_job_settings(settings)
-    except SettingsError as exc:
+        parse_job_spec(settings)
+    except JobSpecError as exc:
         raise CliError(f"bad job settings: {exc}") from None
     return settings
 

@@ -175,9 +175,9 @@ async def _run(demo: _Demo) -> dict[str, Any]:  # noqa: C901, PLR0915 - one line
     from blender.scenegen import SceneSpec, generate_scene
     from chain.constants import MODULE_STORE_SEEDS, object_address
     from chain.keys import account_address, load_role_keys
+    from cli import creator as cc
     from cli.up import CheckerNode, provision_node, start_stack, stop_indexer
-    from pictor import creator_cli as cc
-    from protocol.render_spec import parse_job_settings
+    from protocol.render_spec import parse_job_spec
 
     root, services, n = demo.root, demo.services, demo.frames
     stack = await start_stack(root, services, step=demo.step)
@@ -219,7 +219,7 @@ async def _run(demo: _Demo) -> dict[str, Any]:  # noqa: C901, PLR0915 - one line
             settings = cc.job_settings(f"1-{n}" if n > 1 else "1", engine="cycles", device="CPU", samples=16,
                                        resolution="160x120", chunk=max(1, math.ceil(n / (2 * WORKERS))))  # fmt: skip
             settings.update(denoising=False, adaptive_sampling=False)  # fast, deterministic CPU frames
-            chunks = parse_job_settings(settings).chunks()  # task seq i (the escrow's task id) = chunk i
+            chunks = parse_job_spec(settings).chunks()  # task seq i (the escrow's task id) = chunk i
             job = await cc.submit_job(api, chain, creator, blend, settings, budget=BUDGET,
                                       echo=lambda s: print(f"  {s}", flush=True))  # fmt: skip
             demo.record("escrow::open_job", "creator", job.opened)

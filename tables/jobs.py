@@ -42,7 +42,7 @@ U64 = Numeric(20, 0)
 #: expressions PostgreSQL rebuilt at every UPDATE of a job, version bumps included.
 REQUIREMENTS: tuple[tuple[str, Any], ...] = (
     ("req_engine", Text),
-    ("req_gpus", Float),  # GPUs a worker needs: JobRenderSettings.min_gpu_count, for GPU jobs only
+    ("req_gpus", Float),  # GPUs a worker needs: JobSpec.min_gpu_count, for GPU jobs only
     ("req_gpu_vendor", Text),
     ("req_gpu_model", Text),
     ("req_vram_gb", Float),
@@ -71,7 +71,7 @@ jobs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # What a worker must have (``api.scheduler.mismatch``), derived from ``settings`` (REQUIREMENTS) so that a
-    # claim matches jobs in SQL; ``settings`` is stored as ``JobRenderSettings.model_dump(mode="json")``.
+    # claim matches jobs in SQL; ``settings`` is stored as ``JobSpec.model_dump(mode="json")``.
     *(Column(name, type_) for name, type_ in REQUIREMENTS),
     Index("jobs_owner", "owner", "job_id"),
     Index("jobs_state", "state"),

@@ -17,6 +17,8 @@ from pictor.db import create_database_like, drop_database, libpq_url, start_embe
 
 TEMPLATE = "pictor_template"
 
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:

@@ -72,7 +72,7 @@ from chain.errors import ChainError
 from chain.keys import account_address, load_key_file
 from pictor.settings import get_settings
 from protocol.manifest import reference_ms, result_hash, sign_manifest
-from protocol.render_spec import Device, JobRenderSettings, RenderParams, SettingsError, parse_job_settings
+from protocol.render_spec import Device, JobSpec, JobSpecError, RenderParams, parse_job_spec
 from protocol.scene_cache import SceneCache, SceneCacheError, SceneRef
 from protocol.signing import NodeAuth
 from protocol.telemetry import NodeTelemetry, collect_telemetry
@@ -629,8 +629,8 @@ class WorkerAgent:
 
     async def _execute(self, run: TaskRun) -> None:
         try:
-            settings = parse_job_settings(run.lease.get("settings"))
-        except SettingsError as exc:
+            settings = parse_job_spec(run.lease.get("settings"))
+        except JobSpecError as exc:
             await self._fail(run, f"the job's render settings cannot be used here: {exc}", "")
             return
         try:
@@ -682,7 +682,7 @@ class WorkerAgent:
             await _sleep(delay, self._stopping)
             delay = min(delay * 2, self.config.max_backoff_s)
 
-    async def _render(self, run: TaskRun, blend: Path, settings: JobRenderSettings) -> tuple[str, str, str]:
+    async def _render(self, run: TaskRun, blend: Path, settings: JobSpec) -> tuple[str, str, str]:
         """Render the chunk in one session: ``(outcome, error, log tail)``, outcome done/stopped/failed/cancelled."""
         session = RenderSession(
             blend,
@@ -833,7 +833,7 @@ class WorkerAgent:
                 run.abort()
                 return
 
-    def manifest(self, run: TaskRun, settings: JobRenderSettings) -> dict[str, Any]:
+    def manifest(self, run: TaskRun, settings: JobSpec) -> dict[str, Any]:
         """The result manifest of NODE_API.md."""
         frames = [run.rendered[f] for f in run.frames]
         return {
@@ -855,7 +855,7 @@ class WorkerAgent:
             "node": self.address,
         }
 
-    def _device_label(self, settings: JobRenderSettings) -> str:
+    def _device_label(self, settings: JobSpec) -> str:
         telemetry = self.telemetry
         if telemetry is None:
             return settings.device.value
@@ -864,7 +864,7 @@ class WorkerAgent:
             return "GPU: " + ", ".join(gpus or [g.name for g in telemetry.gpus])
         return f"CPU: {telemetry.cpu.model} ({telemetry.cpu.usable_cores} cores)"
 
-    async def _complete(self, run: TaskRun, settings: JobRenderSettings) -> None:
+    async def _complete(self, run: TaskRun, settings: JobSpec) -> None:
         manifest = self.manifest(run, settings)
         body = {"manifest": manifest, "signature": sign_manifest(self.key, manifest)}
         response = await self.api.call(

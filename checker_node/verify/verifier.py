@@ -62,7 +62,7 @@ from blender.crops import (
 from checker_node.verify.reference import block_scores, targeted_crops
 from protocol.canonical import canonical_json
 from protocol.evidence import FAIL, FRAME_EVIDENCE_VERSION, PASS, UNSURE
-from protocol.render_spec import ColorMode, Engine, OutputFormat, RenderParams, output_size
+from protocol.render_spec import ColorMode, OutputFormat, RenderEngine, RenderParams, output_size
 
 #: A crop not rendered because an earlier one already failed the frame (``stop_on_fail``).
 SKIPPED = "skipped"
@@ -459,7 +459,7 @@ def _render_and_compare(
     reference: dict[str, Any] = {}
     crops: list[dict[str, Any]] = []
     ref_cfg = config.reference
-    cycles = params.engine is Engine.CYCLES
+    cycles = params.engine is RenderEngine.CYCLES
     try:
         session = RenderSession(
             scene_path,

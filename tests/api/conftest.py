@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_helpers import ChainEnv, NoChain, NodeKey, chain_client, make_settings, setup_chain
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
 from chain.keys import ROLE_WORKER, generate_account
 from pictor.db import create_database_like, drop_database, get_engine
+from tests.support.api import ChainEnv, NoChain, NodeKey, chain_client, make_settings, setup_chain
 
 
 @pytest.fixture

@@ -26,20 +26,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import ChainEnv, make_settings, session_for
 from aptos_sdk.account import Account
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine, text, update
-from test_jobs_support import SMALL, activate, make_upload, telemetry
 
 from api.app import create_app
 from chain.keys import ROLE_WORKER, account_address, generate_account, load_localnet_keys, registration_proof
 from indexer.runner import Indexer, IndexerConfig
-from pictor import node_signing as ns
 from pictor.blobs import LocalBlobStore
 from pictor.db import create_database_like, drop_database, get_engine
+from protocol import signing as ns
 from tables.uploads import uploads
+from tests.support.api import ChainEnv, make_settings, session_for
+from tests.support.jobs import SMALL, activate, make_upload, telemetry
 
 OWNER = "0x" + "a1" * 32
 OTHER = "0x" + "b2" * 32

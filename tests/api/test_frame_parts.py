@@ -13,22 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import NoChain, make_settings, session_for
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine, select
-from test_jobs_support import CREATOR, SMALL, activate, make_upload, telemetry
-from test_workers_enroll import OPERATOR, register_on_chain
 
 from api import jobs as jobs_api
 from api.app import create_app
 from blender.imageinfo import read_image_info
 from chain.keys import generate_account
-from pictor import node_signing as ns
 from pictor.blobs import LocalBlobStore
 from pictor.db import get_engine
+from protocol import signing as ns
 from tables.jobs import frames
 from tables.workers import frame_parts
+from tests.support.api import OPERATOR, NoChain, make_settings, register_on_chain, session_for
+from tests.support.jobs import CREATOR, SMALL, activate, make_upload, telemetry
 
 LIMIT = 16 * 1024 * 1024
 

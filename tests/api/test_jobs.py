@@ -9,16 +9,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from api_helpers import NoChain, make_settings, session_for
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
-from test_jobs_support import CREATOR, OTHER, SMALL, activate, make_upload, telemetry
 
 from api import scheduler
 from api.app import create_app
 from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from pictor.db import get_engine
 from tables.jobs import chain_outbox, frames, jobs, tasks
+from tests.support.api import NoChain, make_settings, session_for
+from tests.support.jobs import CREATOR, OTHER, SMALL, activate, make_upload, telemetry
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from chain.keys import generate_account
-from pictor import node_signing as ns
+from protocol import signing as ns
 
 
 def _call(client: TestClient, node, method: str = "GET", path: str = "/nodes/whoami", body: bytes = b"",

@@ -13,10 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_helpers import ChainEnv, make_settings, session_for
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
-from test_jobs_support import OTHER, SMALL, make_upload, telemetry
 
 from api import scheduler
 from api.app import create_app
@@ -24,10 +22,12 @@ from chain.errors import NodeUnavailable
 from chain.keys import account_address, generate_account, load_localnet_keys
 from indexer import schema as mirror
 from indexer.runner import Indexer, IndexerConfig
-from pictor import node_signing as ns
 from pictor.blobs import LocalBlobStore
 from pictor.db import create_database_like, drop_database, get_engine
+from protocol import signing as ns
 from tables.jobs import chain_outbox, job_node_failures, tasks
+from tests.support.api import ChainEnv, make_settings, session_for
+from tests.support.jobs import OTHER, SMALL, make_upload, telemetry
 
 DEPOSIT = 10**8
 

@@ -13,17 +13,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from api_helpers import make_settings
 from sqlalchemy import Engine, select, update
-from test_jobs_support import CREATOR, SMALL, activate, fake_escrow, make_upload, telemetry
 
 from api import jobs as jobs_api
 from api import scheduler
 from chain.errors import NodeUnavailable
 from pictor.db import get_engine
 from pictor.settings import Settings
-from protocol.render_spec import parse_job_settings
+from protocol.render_spec import parse_job_spec
 from tables.jobs import chain_outbox, frames, job_node_failures, jobs, tasks
+from tests.support.api import make_settings
+from tests.support.jobs import CREATOR, SMALL, activate, fake_escrow, make_upload, telemetry
 
 OPERATOR = "0x" + "0a" * 32
 
@@ -69,7 +69,7 @@ def test_claim_matching_mismatch_gets_nothing(env, overrides, tele, why) -> None
         status = conn.execute(select(scheduler.node_status)).first()
     assert (
         scheduler.mismatch(
-            parse_job_settings({**SMALL, **overrides}), scheduler.node_facts(status.telemetry, OPERATOR), settings
+            parse_job_spec({**SMALL, **overrides}), scheduler.node_facts(status.telemetry, OPERATOR), settings
         )
         == why
     )
@@ -509,10 +509,10 @@ def test_quote_formula(env) -> None:
 def test_background_task_sweeps_expired_leases(db_url: str, tmp_path: Path) -> None:
     import time
 
-    from api_helpers import NoChain
     from fastapi.testclient import TestClient
 
     from api.app import create_app
+    from tests.support.api import NoChain
 
     engine = get_engine(db_url)
     settings = make_settings(tmp_path, scheduler_interval_s=0.1)
@@ -585,7 +585,7 @@ def test_sql_matching_agrees_with_mismatch(env) -> None:
     """Over random jobs and nodes, a node claims exactly the jobs ``mismatch`` lets it take."""
     import random
 
-    from protocol.render_spec import SettingsError
+    from protocol.render_spec import JobSpecError
 
     engine, settings = env
     settings = settings.model_copy(update={"trusted_operators": [OPERATOR.upper().replace("0X", "0x")]})
@@ -611,8 +611,8 @@ def test_sql_matching_agrees_with_mismatch(env) -> None:
             "hardware": {k: v for k, v in hardware.items() if v is not None},
         }
         try:
-            cfg = parse_job_settings({**SMALL, "frames": "1", "frames_per_node": 1, **overrides})
-        except SettingsError:
+            cfg = parse_job_spec({**SMALL, "frames": "1", "frames_per_node": 1, **overrides})
+        except JobSpecError:
             continue
         cfgs[new_job(engine, settings, 100 + len(cfgs), **overrides)] = cfg
     agreed = 0

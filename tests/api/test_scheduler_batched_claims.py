@@ -15,15 +15,15 @@ from typing import Any
 import psycopg
 import pytest
 from alembic import command
-from api_helpers import make_settings
 from sqlalchemy import Engine, create_engine, pool, select, text, update
-from test_jobs_support import CREATOR, SMALL, activate, make_upload, telemetry
 
 from api import jobs as jobs_api
 from api import scheduler
 from pictor.db import alembic_config, get_engine, libpq_url, sqlalchemy_url, upgrade
 from pictor.settings import Settings
 from tables.jobs import chain_outbox, jobs, tasks
+from tests.support.api import make_settings
+from tests.support.jobs import CREATOR, SMALL, activate, make_upload, telemetry
 
 OPERATOR = "0x" + "0a" * 32
 

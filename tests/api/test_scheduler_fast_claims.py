@@ -12,17 +12,18 @@ from typing import Any
 
 import pytest
 from alembic import command
-from api_helpers import make_settings
 from sqlalchemy import Engine, create_engine, pool, select, text, update
-from test_jobs_support import CREATOR, SMALL, activate, make_upload, telemetry
 
 from api import jobs as jobs_api
 from api import scheduler
 from pictor.db import alembic_config, get_engine, sqlalchemy_url, upgrade
 from tables.jobs import REQUIREMENTS, jobs, tasks
+from tests.support import REPO_ROOT
+from tests.support.api import make_settings
+from tests.support.jobs import CREATOR, SMALL, activate, make_upload, telemetry
 
 OPERATOR = "0x" + "0a" * 32
-VERSIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+VERSIONS = REPO_ROOT / "migrations" / "versions"
 NAMES = [name for name, _ in REQUIREMENTS]
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from api_helpers import session_for
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from chain.keys import account_address, generate_account
+from tests.support.api import session_for
 
 BLEND = b"BLENDER17-01v0500" + bytes(range(256)) * 64  # a .blend header and some body (16 KiB)
 

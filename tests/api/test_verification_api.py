@@ -25,12 +25,10 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import NodeKey, chain_client, make_settings, session_for
 from aptos_sdk.account import Account
 from aptos_sdk.transactions import SignedTransaction
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
-from test_jobs_support import OTHER, make_upload, telemetry
 
 from api import scheduler
 from api.app import create_app
@@ -48,12 +46,14 @@ from chain.keys import (
 from indexer import schema as mirror
 from indexer.reconcile import reconcile
 from indexer.runner import Indexer, IndexerConfig
-from pictor import node_signing as ns
 from pictor.blobs import LocalBlobStore
 from pictor.db import create_database_like, drop_database, get_engine
+from protocol import signing as ns
 from protocol.canonical import canonical_json
 from tables.jobs import chain_outbox, frames, job_node_failures, tasks
 from tables.verification import verifications
+from tests.support.api import NodeKey, chain_client, make_settings, session_for
+from tests.support.jobs import OTHER, make_upload, telemetry
 
 pytestmark = pytest.mark.timeout(600)
 APT = 10**8

@@ -9,23 +9,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from api_helpers import NoChain, make_settings, session_for
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Engine, select, update
 
 from api.app import create_app
 from chain.keys import ROLE_CHECKER, ROLE_WORKER, account_address, generate_account, public_key_bytes
-from indexer import schema as mirror
-from pictor import node_signing as ns
 from pictor.db import get_engine
+from protocol import signing as ns
 from protocol.enrollment import enrollment_body, enrollment_message
 from tables.workers import workers
+from tests.support.api import MIN_STAKE, OPERATOR, NoChain, make_settings, register_on_chain, session_for
 from worker_node.config import parse_config
 
-OPERATOR = "0x" + "0a" * 32
 STRANGER = "0x" + "0b" * 32
-MIN_STAKE = 1000
 
 
 @pytest.fixture
@@ -48,33 +44,6 @@ def new_worker(client: TestClient, headers: dict[str, str], role: str = "worker"
     assert created.status_code == 201, created.text
     assert created.json()["status"] == "pending" and created.json()["role"] == role
     return created.json()["worker_id"]
-
-
-def register_on_chain(engine: Engine, node, operator: str, role: int = ROLE_WORKER, stake: int = MIN_STAKE,
-                      node_id: int = 7) -> None:  # fmt: skip
-    """Mirror rows as the indexer writes them: the node registered by ``operator``, its stake, the minimums."""
-    with engine.begin() as conn:
-        conn.execute(
-            insert(mirror.nodes).values(
-                node_id=node_id,
-                operator=operator,
-                role=role,
-                public_key=public_key_bytes(node),
-                account=account_address(node),
-                active=True,
-                strikes=0,
-                registered_version=1,
-                last_version=1,
-            )
-        )
-        conn.execute(pg_insert(mirror.stakes).values(operator=operator, role=role, active=stake, unbonding=0,
-                                                     last_version=1).on_conflict_do_nothing())  # fmt: skip
-        if conn.execute(select(mirror.protocol_config)).first() is None:
-            conn.execute(
-                insert(mirror.protocol_config).values(
-                    id=1, min_worker_stake=MIN_STAKE, min_checker_stake=MIN_STAKE, last_version=1
-                )
-            )
 
 
 def whoami(client: TestClient, node) -> tuple[int, str]:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +26,7 @@ from chain.errors import (
     TransactionFailed,
 )
 from chain.events import Deposited, JobOpened, event_to_json
+from tests.support import REPO_ROOT
 
 PKG = LOCALNET_PACKAGE_ADDRESS
 NODE = "http://node.test/v1"
@@ -391,5 +391,5 @@ def test_the_client_does_not_import_the_localnet() -> None:
     import sys
 
     code = "import sys, chain, chain.client, cli.chain_demo; sys.exit(any(m.startswith('chain.localnet') for m in sys.modules))"
-    repo = Path(__file__).resolve().parents[2]
+    repo = REPO_ROOT
     assert subprocess.run([sys.executable, "-c", code], cwd=repo, check=False).returncode == 0

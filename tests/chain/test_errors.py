@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -23,8 +22,9 @@ from chain.errors import (
     VaultInsufficientBalance,
     abort_class_for,
 )
+from tests.support import REPO_ROOT
 
-SPEC = Path(__file__).resolve().parents[2] / "chain" / "SPEC.md"
+SPEC = REPO_ROOT / "chain" / "SPEC.md"
 PKG = LOCALNET_PACKAGE_ADDRESS
 OTHER = "0x" + "ab" * 32
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +25,9 @@ from chain.events import (
     indexed_events,
     python_field_name,
 )
+from tests.support import REPO_ROOT
 
-SPEC = Path(__file__).resolve().parents[2] / "chain" / "SPEC.md"
+SPEC = REPO_ROOT / "chain" / "SPEC.md"
 PKG = LOCALNET_PACKAGE_ADDRESS
 MODULES = ("config", "token", "vault", "registry", "staking", "escrow", "attestation", "rewards")
 MOVE_TYPES = {"u8", "u64", "bool", "address", "vector<u8>", "vector<u64>", "vector<address>"}

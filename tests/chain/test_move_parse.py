@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from chain.constants import LOCALNET_PACKAGE_ADDRESS
+from tests.support import REPO_ROOT
 from tests.support.move_source import MoveModule, move_files, parse_errors, read_package, short_address
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 MOVE_DIR = ROOT / "chain" / "move"
 SPEC = ROOT / "chain" / "SPEC.md"
 MOVE_FILES = move_files(MOVE_DIR)

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from tests.support import REPO_ROOT
 from tests.support.move_source import MoveModule, expected_failures, move_files, read_package, short_address
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 MOVE_DIR = ROOT / "chain" / "move"
 
 _TYPE_ADDRESS = re.compile(r"0x[0-9a-fA-F]+(?=::)")

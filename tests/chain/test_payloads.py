@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +27,9 @@ from chain.payloads import (
     apt_transfer,
     pictor_transfer,
 )
+from tests.support import REPO_ROOT
 
-SPEC = Path(__file__).resolve().parents[2] / "chain" / "SPEC.md"
+SPEC = REPO_ROOT / "chain" / "SPEC.md"
 PKG = LOCALNET_PACKAGE_ADDRESS
 ADDR = "0x" + "5c" * 32
 NODE_KEY = Account.load_key("0x" + "07" * 32)

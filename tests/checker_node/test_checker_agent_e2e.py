@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import stat
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,12 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-
 import httpx  # noqa: E402
-from api_helpers import Served, chain_client, make_settings, session_for  # noqa: E402
+import pytest
 from sqlalchemy import insert, select  # noqa: E402
 from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: E402
 
@@ -54,11 +49,12 @@ from indexer.runner import Indexer, IndexerConfig  # noqa: E402
 from pictor.blobs import LocalBlobStore  # noqa: E402
 from pictor.db import create_database_like, drop_database, get_engine  # noqa: E402
 from protocol.canonical import canonical_json  # noqa: E402
-from protocol.render_spec import parse_job_settings  # noqa: E402
+from protocol.render_spec import parse_job_spec  # noqa: E402
 from protocol.signing import NodeAuth  # noqa: E402
 from tables.jobs import job_node_failures  # noqa: E402
 from tables.jobs import tasks as api_tasks  # noqa: E402
 from tables.uploads import blobs, uploads  # noqa: E402
+from tests.support.api import Served, chain_client, make_settings, session_for  # noqa: E402
 from worker_node.agent import WorkerAgent  # noqa: E402
 from worker_node.config import parse_config  # noqa: E402
 
@@ -209,7 +205,7 @@ async def _tampered_task(http: httpx.AsyncClient, chain: Any, node: Any, scene: 
         await asyncio.sleep(0.3)
     lease = claimed.json()
     (frame,) = lease["frames"]
-    with RenderSession(scene, parse_job_settings(lease["settings"]), output_dir=workdir) as session:
+    with RenderSession(scene, parse_job_spec(lease["settings"]), output_dir=workdir) as session:
         honest = session.render_frame(frame)
     noisy = save_png(add_noise(load_frame(honest.path).pixels, sigma=0.05), workdir / "noisy.png")
     data = noisy.read_bytes()

@@ -7,7 +7,6 @@ import json
 import math
 
 import pytest
-from cn_helpers import CHECKER_KEY, JOB
 
 from blender.compare import CropMetrics, fingerprint, load_frame
 from blender.crops import CropBox, choose_crops, crop_size
@@ -35,6 +34,7 @@ from checker_node.verify.verifier import (
     verify_frame,
 )
 from protocol.render_spec import OutputFormat, RenderParams
+from tests.support.render import CHECKER_KEY, JOB
 
 
 def sha(path) -> str:

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from ix_mirror import write_pages
-from test_indexer_write import ACCT3, PK3, A, C, T, W, scenario
 
 from api.app import create_app
 from chain.client import PictorChain
 from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from pictor.db import get_engine
+from tests.support.mirror import write_pages
+from tests.support.synth import ACCT3, PK3, A, C, T, W, scenario
 
 
 @pytest.fixture

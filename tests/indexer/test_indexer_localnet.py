@@ -26,7 +26,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from ix_mirror import snapshot
 
 from bench.indexer import ENTRY_FUNCTIONS, History
 from chain.client import PictorChain
@@ -36,11 +35,12 @@ from indexer.processor import TX_FA_DEPOSIT, TX_FA_WITHDRAW, decode_batch
 from indexer.runner import Indexer, IndexerConfig
 from indexer.writer import EVENT_TABLES
 from pictor.db import create_database_like, get_engine, libpq_url
+from tests.support import REPO_ROOT
+from tests.support.mirror import snapshot
 
 pytestmark = pytest.mark.slow
 
 TRANSACTIONS = 5000  # user transactions in the history (the issue asks for at least 5,000)
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

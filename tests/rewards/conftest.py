@@ -4,7 +4,6 @@ frames and node heartbeats written straight into the API tables (the rows the cr
 from __future__ import annotations
 
 import secrets
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,14 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, update
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-from api_helpers import NoChain, make_settings, session_for  # noqa: E402
-
 from api.app import create_app  # noqa: E402
 from pictor.db import get_engine  # noqa: E402
 from pictor.settings import Settings  # noqa: E402
 from tables.jobs import frames, jobs, node_status, tasks  # noqa: E402
 from tables.uploads import blobs, uploads  # noqa: E402
+from tests.support.api import NoChain, make_settings, session_for  # noqa: E402
 
 
 def new_address() -> str:

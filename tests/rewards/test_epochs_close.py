@@ -15,12 +15,8 @@ from typing import Any
 
 import pytest
 from aptos_sdk.account import Account
-from sqlalchemy import Engine, func, insert, select
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-
-from api_helpers import chain_client, make_settings, session_for  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import Engine, func, insert, select
 
 from api.app import create_app  # noqa: E402
 from chain.client import PictorChain  # noqa: E402
@@ -33,6 +29,8 @@ from rewards.epochs import CLOSE_LOCK, STEPS, EpochCloser, EpochConflict, EpochE
 from rewards.merkle import payout_tree, verify_proof  # noqa: E402
 from tables.epochs import epoch_payouts, epochs  # noqa: E402
 from tables.points import campaigns, points_ledger  # noqa: E402
+from tests.support import REPO_ROOT
+from tests.support.api import chain_client, make_settings, session_for  # noqa: E402
 
 ORIGIN = datetime(2026, 1, 5, tzinfo=UTC)
 DAY = 24 * 3600
@@ -597,7 +595,7 @@ async def test_a_killed_close_process_resumes_with_one_root(
         killed = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-c", KILLED_CLOSE, *args],
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=REPO_ROOT,
             capture_output=True,
             timeout=300,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,9 @@ from rewards.merkle import (
     payout_tree,
     verify_proof,
 )
+from tests.support import REPO_ROOT
 
-VECTOR = Path(__file__).resolve().parents[2] / "chain" / "move" / "tests" / "vectors" / "merkle.json"
+VECTOR = REPO_ROOT / "chain" / "move" / "tests" / "vectors" / "merkle.json"
 
 
 def _b(hex_text: str) -> bytes:

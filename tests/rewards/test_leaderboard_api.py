@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from api_helpers import NoChain, make_settings, session_for
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select
 
@@ -19,6 +18,7 @@ from pictor.db import get_engine
 from rewards import leaderboard, snapshots
 from tables.leaderboard import leaderboard_snapshots
 from tables.points import campaigns, points_ledger
+from tests.support.api import NoChain, make_settings, session_for
 
 _keys = itertools.count()
 

@@ -7,19 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker_node"))
-from node_api_server import NodeApiServer  # noqa: E402
-
 from chain.keys import generate_key_file, public_key_bytes  # noqa: E402
 from pictor.settings import Settings  # noqa: E402
 from rewards.liveness import ReferenceRenderer, judge  # noqa: E402
+from tests.support.node_api import NodeApiServer  # noqa: E402
 from worker_node.agent import LivenessChallenge, LivenessChallengeError, WorkerAgent  # noqa: E402
 from worker_node.config import parse_config  # noqa: E402
 

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from chain.keys import ROLE_WORKER, account_address, generate_account, public_key_bytes
 from indexer import schema as mirror
-from pictor import node_signing as ns
+from protocol import signing as ns
 from rewards.liveness import LIVENESS_MAX_BYTES, LIVENESS_MIN_PSNR_DB, LIVENESS_MIN_SSIM
 from rewards.sources import credit_sources, online_points
 from tables.points import liveness_checks, points_ledger, points_withheld

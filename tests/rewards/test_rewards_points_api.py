@@ -411,7 +411,7 @@ def test_non_admins_get_403_on_every_admin_endpoint(pts) -> None:
 
 def test_expired_sessions_cannot_check_in(pts) -> None:
     me = addr()
-    from api_helpers import session_for
+    from tests.support.api import session_for
 
     token = session_for(pts.engine, me, ttl_s=-10)
     r = pts.client.post("/rewards/checkin", headers={"Authorization": f"Bearer {token}"})

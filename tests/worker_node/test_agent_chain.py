@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from node_api_server import NodeApiServer
-from test_agent import running, tiny_settings, wait_until, write_config
+
+from tests.support.node_api import NodeApiServer
+from tests.support.worker import running, tiny_settings, wait_until, write_config
 
 pytest.importorskip("chain.localnet")
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +18,9 @@ import pytest
 pytest.importorskip("chain.localnet")
 pytest.importorskip("api.node_tasks")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
 import httpx  # noqa: E402
-from api_helpers import Served, chain_client, make_settings, session_for, setup_chain  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
-from test_agent import render_started, running, samples_for, wait_until  # noqa: E402, F401 - samples_for: fixture
 
 from api.app import create_app  # noqa: E402
 from chain.keys import account_address  # noqa: E402
@@ -36,6 +31,8 @@ from pictor.db import create_database_like, drop_database, get_engine  # noqa: E
 from protocol.canonical import canonical_json  # noqa: E402
 from protocol.manifest import result_hash  # noqa: E402
 from tables.uploads import blobs, uploads  # noqa: E402
+from tests.support.api import Served, chain_client, make_settings, session_for, setup_chain  # noqa: E402
+from tests.support.worker import render_started, running, samples_for, wait_until  # noqa: E402, F401 - samples_for: fixture
 from worker_node.agent import WorkerAgent  # noqa: E402
 from worker_node.config import parse_config  # noqa: E402
 
@@ -211,7 +208,7 @@ def test_init_with_the_api_config_registers_on_chain_and_enrolls(env, tmp_path):
 
     from chain.keys import ROLE_WORKER, generate_account, load_key_file, write_key_file
     from cli.main import app as cli
-    from pictor import node_signing as ns
+    from protocol import signing as ns
 
     url = create_database_like(env["template"])
     engine = get_engine(url)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cn_helpers import JOB
 
 from blender import RenderFailed
 from blender.compare import load_frame
 from blender.session import RenderRegion, RenderSession
 from protocol.render_spec import BorderWindow
+from tests.support.render import JOB
 
 #: Blender's dither moves 8-bit values of a re-rendered pixel by at most 2/255 (measured; README).
 DITHER = 2 / 255 + 1e-6

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from chain.keys import account_address, load_key_file, load_role_keys
 from chain.payloads import TASK_SUBMITTED
+from cli import creator as cc
 from cli.up import UpProcess, child_env, pictor_command, provision_worker
-from pictor import creator_cli as cc
 from pictor.db import create_database_like, drop_database, get_engine
 from tables.jobs import jobs, tasks
 from tables.uploads import uploads

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.render_spec import (
+from protocol.frames import (
     MAX_FRAME_NUMBER,
     MAX_FRAMES,
     FrameSpecError,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import nacl.signing
@@ -30,6 +29,7 @@ from chain.localnet.vm.pictor import (
     token,
     vault,
 )
+from tests.support import REPO_ROOT
 
 PICTOR_UNIT = 100_000_000
 ADMIN = core.norm_addr("0xad")
@@ -1134,7 +1134,7 @@ def test_merkle_tree_shapes() -> None:
     assert rewards.merkle_parent(a, b) == rewards.merkle_parent(b, a) == core.sha3(b + a)
 
 
-MERKLE_VECTOR = Path(__file__).resolve().parents[2] / "chain" / "move" / "tests" / "vectors" / "merkle.json"
+MERKLE_VECTOR = REPO_ROOT / "chain" / "move" / "tests" / "vectors" / "merkle.json"
 
 
 @pytest.mark.skipif(not MERKLE_VECTOR.exists(), reason="shared Merkle vector not present")

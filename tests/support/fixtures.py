@@ -1,12 +1,47 @@
-"""Fixtures of the checker-node tests: small generated scenes, a worker's honest renders, and cheaters' renders."""
+"""Fixtures shared by several test folders (registered by tests/conftest.py): generated scenes and renders."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cn_helpers import JOB
+
+from blender import RenderSession
+from blender.scenegen import SceneSpec, generate_scene
+from tests.support.render import JOB
+
+
+@dataclass(frozen=True)
+class Scenes:
+    """Paths of the generated test scenes."""
+
+    basic: Path  # cube, camera, lights, material; frames 1–5
+    rich: Path  # + missing texture, second scene "Alt", second camera, Python driver
+    linked: Path  # links "Cube" from a library file that has since been deleted
+    missing_library: Path  # the deleted library's path
+
+
+@pytest.fixture(scope="session")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> Scenes:
+    """Generate the test scenes once per test session (about a second each)."""
+    root = tmp_path_factory.mktemp("scenes")
+    basic = generate_scene(root / "basic.blend")
+    rich = generate_scene(root / "rich.blend", SceneSpec(missing_texture=True, extra_scene=True, python_driver=True))
+    library = generate_scene(root / "library.blend")
+    linked = generate_scene(root / "linked.blend", SceneSpec(link_library=str(library)))
+    os.remove(library)
+    return Scenes(basic=basic, rich=rich, linked=linked, missing_library=library)
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    """Where a test's frames go."""
+    path = tmp_path / "out"
+    path.mkdir()
+    return path
+
 
 
 @dataclass(frozen=True)
@@ -29,9 +64,6 @@ class CheatRenders:
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     """Generate the scene and render frames 2–4 as an honest worker would (a few seconds)."""
-    from blender import RenderSession  # noqa: PLC0415
-    from blender.scenegen import SceneSpec, generate_scene  # noqa: PLC0415
-
     root = tmp_path_factory.mktemp("checker")
     scene = generate_scene(root / "scene.blend", SceneSpec(frame_end=12, resolution_x=128, resolution_y=96))
     with RenderSession(scene, JOB, output_dir=root / "worker") as session:
@@ -42,9 +74,6 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
 @pytest.fixture(scope="session")
 def cheat_renders(rendered: Rendered, tmp_path_factory: pytest.TempPathFactory) -> CheatRenders:
     """Frame 2 rendered with a quarter of the samples, at 50%, and from a different scene."""
-    from blender import RenderSession  # noqa: PLC0415
-    from blender.scenegen import SceneSpec, generate_scene  # noqa: PLC0415
-
     root = tmp_path_factory.mktemp("cheats")
     paths = {}
     for name, params in (

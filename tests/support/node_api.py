@@ -24,7 +24,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from chain.keys import node_address, normalize_address, verify_signature
-from pictor import node_signing as ns
+from protocol import signing as ns
 
 
 @dataclass

@@ -18,8 +18,9 @@ import psutil
 import pytest
 from PIL import Image
 
+from tests.support import REPO_ROOT
+
 pytestmark = pytest.mark.timeout(400)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

@@ -39,7 +39,6 @@ from aptos_sdk.account import Account
 from aptos_sdk.account_address import AccountAddress
 from aptos_sdk.transactions import EntryFunction, ModuleId, RawTransaction, SignedTransaction, TransactionPayload
 from aptos_sdk.type_tag import StructTag, TypeTag
-from bcs_args import bcs_bool, bcs_bytes, bcs_u8, bcs_u64, bcs_vec_bytes
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -48,6 +47,8 @@ from chain.localnet.genesis import create_genesis
 from chain.localnet.node import ApiError, Node
 from chain.localnet.vm import core
 from chain.localnet.vm import pictor as pictor_vm
+from tests.support import REPO_ROOT
+from tests.support.bcs import bcs_bool, bcs_bytes, bcs_u8, bcs_u64, bcs_vec_bytes
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -1782,7 +1783,7 @@ def test_rules_cover_every_pictor_entry_function() -> None:
 
 
 def test_merkle_helper_matches_the_shared_vector() -> None:
-    vector = json.loads((Path(__file__).resolve().parents[2] / "chain/move/tests/vectors/merkle.json").read_text())
+    vector = json.loads((REPO_ROOT / "chain/move/tests/vectors/merkle.json").read_text())
     leaves = [leaf_hash(vector["epoch"], leaf["index"], leaf["user"], leaf["amount"]) for leaf in vector["leaves"]]
     root, proofs = merkle(leaves)
     assert "0x" + root.hex() == vector["root"]

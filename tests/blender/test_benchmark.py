@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from blender import benchmark
 from blender.benchmark import (
     BENCHMARK_SAMPLES,
     CACHE_FILE,
@@ -18,7 +19,6 @@ from blender.benchmark import (
 )
 from protocol.render_spec import Device
 from protocol.telemetry import GpuInfo, collect_telemetry
-from worker_node import benchmark
 
 
 @pytest.fixture(scope="module")

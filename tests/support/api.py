@@ -14,7 +14,8 @@ from typing import Any
 
 import uvicorn
 from aptos_sdk.account import Account
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from api.auth import hash_token
 from chain.client import PictorChain
@@ -25,8 +26,10 @@ from chain.keys import (
     account_address,
     generate_account,
     load_localnet_keys,
+    public_key_bytes,
     registration_proof,
 )
+from indexer import schema as mirror
 from pictor.settings import Settings
 from tables.auth import sessions
 
@@ -147,3 +150,36 @@ class Served:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(20)
+
+
+OPERATOR = "0x" + "0a" * 32
+
+
+MIN_STAKE = 1000
+
+
+def register_on_chain(engine: Engine, node, operator: str, role: int = ROLE_WORKER, stake: int = MIN_STAKE,
+                      node_id: int = 7) -> None:  # fmt: skip
+    """Mirror rows as the indexer writes them: the node registered by ``operator``, its stake, the minimums."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(mirror.nodes).values(
+                node_id=node_id,
+                operator=operator,
+                role=role,
+                public_key=public_key_bytes(node),
+                account=account_address(node),
+                active=True,
+                strikes=0,
+                registered_version=1,
+                last_version=1,
+            )
+        )
+        conn.execute(pg_insert(mirror.stakes).values(operator=operator, role=role, active=stake, unbonding=0,
+                                                     last_version=1).on_conflict_do_nothing())  # fmt: skip
+        if conn.execute(select(mirror.protocol_config)).first() is None:
+            conn.execute(
+                insert(mirror.protocol_config).values(
+                    id=1, min_worker_stake=MIN_STAKE, min_checker_stake=MIN_STAKE, last_version=1
+                )
+            )

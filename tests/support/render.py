@@ -73,3 +73,18 @@ def read_png(path: str | Path) -> np.ndarray:
     if depth == 16:
         return rows.view(">u2").reshape(height, width, channels).astype(np.uint16)
     return rows.reshape(height, width, channels)
+
+
+#: The job: 128×96, 8 samples, Cycles CPU, denoising and adaptive sampling off, PNG 8-bit RGBA (the .blend's dither).
+JOB = RenderParams(
+    resolution_x=128,
+    resolution_y=96,
+    resolution_percentage=100,
+    samples=8,
+    seed=3,
+    denoising=False,
+    adaptive_sampling=False,
+)
+
+
+CHECKER_KEY = bytes(range(1, 33))

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from chain.keys import load_role_keys
 from chain.payloads import TASK_SUBMITTED
+from cli import creator as cc
 from cli.up import UpProcess, WorkerNode, log_tail, provision_worker
-from pictor import creator_cli as cc
 from pictor.db import create_database_like, drop_database, get_engine
 from tables.jobs import chain_outbox, tasks
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from ix_synth import PACKAGE
 from psycopg import sql
 
 from indexer import schema
 from indexer.processor import decode_batch
 from indexer.writer import Writer, WriteResult
 from pictor.db import libpq_url
+from tests.support.synth import PACKAGE
 
 
 def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -30,12 +30,13 @@ from aptos_sdk.account import Account
 from aptos_sdk.account_address import AccountAddress
 from aptos_sdk.transactions import EntryFunction, ModuleId, RawTransaction, SignedTransaction, TransactionPayload
 from aptos_sdk.type_tag import StructTag, TypeTag
-from bcs_args import bcs_bool, bcs_bytes, bcs_u8, bcs_u64, bcs_vec_bytes, uleb128  # noqa: F401 - re-exported via `tx`
 from nacl.signing import SigningKey
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import REPO_ROOT
+from tests.support.bcs import bcs_bool, bcs_bytes, bcs_u8, bcs_u64, bcs_vec_bytes, uleb128  # noqa: F401 - re-exported via `tx`
+
 CONFORMANCE_DIR = REPO_ROOT.parent / "shared" / "conformance"
 SPEC_FILE = CONFORMANCE_DIR / "aptos-node-api-v1.2.0.spec.json"
 SPEC_URN = "urn:aptos-node-api-v1.2.0"

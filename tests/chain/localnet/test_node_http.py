@@ -15,7 +15,7 @@ import pytest
 from aptos_sdk.account import Account
 
 from chain.localnet import start_localnet_process
-from tests.localnet.conftest import (
+from tests.chain.localnet.conftest import (
     OCTAS,
     LocalnetHttp,
     SpecValidator,

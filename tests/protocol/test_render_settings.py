@@ -9,28 +9,28 @@ from protocol.render_spec import (
     BorderWindow,
     ColorMode,
     Device,
-    Engine,
-    JobRenderSettings,
+    JobSpec,
+    JobSpecError,
     OutputFormat,
     PricingTier,
     Region,
+    RenderEngine,
     RenderParams,
     ResolutionPreset,
-    SettingsError,
     installed_blender_version,
     output_size,
-    parse_job_settings,
+    parse_job_spec,
 )
 
 
 def job(**fields):
-    return parse_job_settings({"frames": "1-10", **fields})
+    return parse_job_spec({"frames": "1-10", **fields})
 
 
 def test_defaults():
     settings = job()
     assert settings.blender_version == installed_blender_version() == "5.0.1"
-    assert settings.engine is Engine.CYCLES and settings.device is Device.CPU
+    assert settings.engine is RenderEngine.CYCLES and settings.device is Device.CPU
     assert settings.output_format is OutputFormat.PNG
     assert settings.resolution is ResolutionPreset.FHD and settings.output_size == (1920, 1080)
     assert settings.frames == "1-10" and settings.frame_list() == list(range(1, 11))
@@ -43,12 +43,12 @@ def test_defaults():
 @pytest.mark.parametrize(
     ("field", "typed", "value"),
     [
-        ("engine", "cycles", Engine.CYCLES),
-        ("engine", "Cycles", Engine.CYCLES),
-        ("engine", "EEVEE", Engine.EEVEE),
-        ("engine", "BLENDER_EEVEE_NEXT", Engine.EEVEE),  # the 4.2–4.4 name still works
-        ("engine", "Workbench", Engine.WORKBENCH),
-        ("engine", "BLENDER_WORKBENCH", Engine.WORKBENCH),
+        ("engine", "cycles", RenderEngine.CYCLES),
+        ("engine", "Cycles", RenderEngine.CYCLES),
+        ("engine", "EEVEE", RenderEngine.EEVEE),
+        ("engine", "BLENDER_EEVEE_NEXT", RenderEngine.EEVEE),  # the 4.2–4.4 name still works
+        ("engine", "Workbench", RenderEngine.WORKBENCH),
+        ("engine", "BLENDER_WORKBENCH", RenderEngine.WORKBENCH),
         ("output_format", "OpenEXR", OutputFormat.OPEN_EXR),
         ("output_format", "exr", OutputFormat.OPEN_EXR),
         ("output_format", "jpg", OutputFormat.JPEG),
@@ -111,7 +111,7 @@ def test_json_round_trip():
         device="GPU",
         timeouts={"alert_after_s": 60, "stop_after_s": 600},
     )
-    again = JobRenderSettings.model_validate_json(settings.model_dump_json())
+    again = JobSpec.model_validate_json(settings.model_dump_json())
     assert again == settings
     assert again.min_gpu_count == 1
 
@@ -246,8 +246,8 @@ def test_effective_defaults_per_format():
     ],
 )
 def test_every_bad_field_is_explained(fields, field, message):
-    with pytest.raises(SettingsError) as info:
-        parse_job_settings({"frames": "1-10", **fields})
+    with pytest.raises(JobSpecError) as info:
+        parse_job_spec({"frames": "1-10", **fields})
     problems = dict(info.value.problems)
     assert field in problems, info.value.problems
     assert message in problems[field], problems[field]
@@ -260,8 +260,8 @@ def test_blender_version_prefixes():
 
 
 def test_missing_frames_and_several_problems_at_once():
-    with pytest.raises(SettingsError) as info:
-        parse_job_settings({"engine": "nope", "samples": 0})
+    with pytest.raises(JobSpecError) as info:
+        parse_job_spec({"engine": "nope", "samples": 0})
     fields = [field for field, _ in info.value.problems]
     assert "frames" in fields and "engine" in fields and "samples" in fields
     assert dict(info.value.problems)["frames"] == "is required"

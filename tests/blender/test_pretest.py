@@ -5,27 +5,23 @@ cannot render leaves the scene-based estimate)."""
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-
-from api_helpers import NoChain, make_settings, session_for  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
-from test_jobs_support import make_upload  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from blender.pretest import reduced_settings, render_pretest, settings_hash  # noqa: E402
 from pictor.blobs import LocalBlobStore  # noqa: E402
 from pictor.db import get_engine  # noqa: E402
-from protocol.render_spec import Device, parse_job_settings  # noqa: E402
+from protocol.render_spec import Device, parse_job_spec  # noqa: E402
 from tables.uploads import blobs, uploads  # noqa: E402
+from tests.support.api import NoChain, make_settings, session_for  # noqa: E402
+from tests.support.jobs import make_upload  # noqa: E402
 
 CREATOR = "0x" + "c3" * 32
 JOB = {"frames": "1-4", "frames_per_node": 2, "resolution": "custom", "resolution_x": 320, "resolution_y": 240,
@@ -33,12 +29,12 @@ JOB = {"frames": "1-4", "frames_per_node": 2, "resolution": "custom", "resolutio
 
 
 def test_reduced_settings_keep_the_aspect_and_scale_by_pixels_and_samples() -> None:
-    cfg = parse_job_settings({"frames": "1-10", "resolution": "FHD", "samples": 128, "device": "GPU"})
+    cfg = parse_job_spec({"frames": "1-10", "resolution": "FHD", "samples": 128, "device": "GPU"})
     reduced, scale = reduced_settings(cfg, max_pixels=320 * 180, max_samples=16)
     assert reduced.resolution_percentage == 16 and reduced.output_size == (307, 172)
     assert reduced.samples == 16 and reduced.device is Device.CPU
     assert scale == pytest.approx(1920 * 1080 / (307 * 172) * 8)
-    small = parse_job_settings({"frames": "1", "resolution": "custom", "resolution_x": 64, "resolution_y": 48})
+    small = parse_job_spec({"frames": "1", "resolution": "custom", "resolution_x": 64, "resolution_y": 48})
     same, one = reduced_settings(small, max_pixels=320 * 180, max_samples=16, scene_samples=8)
     assert same.output_size == (64, 48) and same.samples == 8 and one == 1.0
     # The cache key follows what changes the pixels or the time, not the frame list or the price tier.
@@ -47,7 +43,7 @@ def test_reduced_settings_keep_the_aspect_and_scale_by_pixels_and_samples() -> N
 
 
 def test_render_pretest_renders_the_reduced_frame_with_bpy(scenes, tmp_path) -> None:
-    cfg = parse_job_settings(JOB)
+    cfg = parse_job_spec(JOB)
     result = render_pretest(scenes.basic, cfg, timeout_s=120, max_pixels=80 * 60, max_samples=4, work_dir=tmp_path)
     assert result.frame == 2 and result.test_size == (80, 60) and result.test_samples == 4
     assert result.job_size == (320, 240) and result.scale == pytest.approx(16 * 8)

@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-from wn_helpers import read_png, tiny
 
 from blender import (
     RenderCancelled,
@@ -22,8 +21,9 @@ from blender import (
     sha256_file,
 )
 from blender.scenegen import SceneSpec, generate_scene
-from protocol.render_spec import BorderWindow, parse_job_settings
+from protocol.render_spec import BorderWindow, parse_job_spec
 from protocol.telemetry import collect_telemetry
+from tests.support.render import read_png, tiny
 
 #: Samples that keep a 64×48 frame busy for many seconds (about 3 ms a sample on the 2-core CI machine).
 SLOW_SAMPLES = 60_000
@@ -108,7 +108,7 @@ def test_resolution_percentage_and_rgb(scenes, out_dir):
 
 
 def test_job_settings_drive_a_session(scenes, out_dir):
-    settings = parse_job_settings(
+    settings = parse_job_spec(
         {
             "frames": "1-2",
             "resolution": "custom",
