@@ -1,1 +1,1 @@
-"""The FastAPI service (issues #3-#6); `api.audit` is the auditor router of the chain mirror."""
+"""The FastAPI service: routes (:mod:`api.routes`), their dependencies (:mod:`api.deps`) and the domain modules they call."""

@@ -1,9 +1,9 @@
-"""Signed worker/checker requests: the :func:`current_node` dependency.
+"""Signed worker/checker requests: who signed a request, checked against the mirror (:func:`verify_node_request`).
 
 A node signs each request with its Ed25519 key (:mod:`protocol.signing` builds the canonical string and
 the ``X-Pictor-*`` headers). The API accepts it only when, **as the indexer's mirror shows it**, the node is
 registered and active with that key, and its operator's active stake for the node's role is at least the
-protocol's minimum. A node key enrolled for an operator-created worker (:mod:`api.workers`) must in addition
+protocol's minimum. A node key enrolled for an operator-created worker (:mod:`api.enrollment`) must in addition
 belong to a worker that is not revoked, whose operator and role are the ones on chain; a node that never
 enrolled is accepted on the chain rule alone (enrollment names the node to its operator, it grants nothing). The timestamp must be within ``node_request_max_skew_s`` of the server's clock and the
 nonce unused; nonces are stored until their timestamp leaves the window, after which the timestamp check
@@ -15,23 +15,20 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from starlette.concurrency import run_in_threadpool
 
-from api.audit import get_engine
-from api.auth import get_app_settings
 from chain.errors import InvalidArgument
 from chain.keys import ROLE_CHECKER, ROLE_WORKER, normalize_address
 from indexer import schema as mirror
+from pictor.settings import Settings
 from protocol import signing as ns
 from tables.auth import node_request_nonces
 from tables.workers import workers
-
-router = APIRouter(prefix="/nodes", tags=["nodes"])
 
 ROLE_NAMES = {ROLE_WORKER: "worker", ROLE_CHECKER: "checker"}
 _PARTS_HINT = "; upload a larger frame in parts (PUT …/frames/{frame}/parts/{n}, then POST …/frames/{frame}/finalize)"
@@ -102,9 +99,8 @@ def _record_nonce(engine: Engine, node: str, nonce: str, expires: datetime, now:
         return inserted is not None
 
 
-async def current_node(request: Request) -> NodeIdentity:
-    """The registered, staked node that signed this request (dependency); 401/403 with the reason otherwise."""
-    settings = get_app_settings(request)
+async def verify_node_request(request: Request, engine: Engine, settings: Settings) -> NodeIdentity:
+    """The registered, staked node that signed this request; 401/403 with the reason otherwise."""
     headers = request.headers
     node_header = headers.get(ns.HEADER_NODE)
     timestamp_header = headers.get(ns.HEADER_TIMESTAMP)
@@ -146,7 +142,6 @@ async def current_node(request: Request) -> NodeIdentity:
     message = ns.canonical_request(
         request.method, request_target(request), ns.body_sha256(body), timestamp, nonce, node
     )
-    engine = get_engine(request)
     expires = datetime.fromtimestamp(timestamp, UTC) + timedelta(seconds=skew)
     row, stake, minimum, enrolled = await run_in_threadpool(_lookup, engine, node)
     if row is None:
@@ -176,7 +171,6 @@ async def current_node(request: Request) -> NodeIdentity:
     return identity
 
 
-CurrentNode = Annotated[NodeIdentity, Depends(current_node)]
 
 
 def _check_enrollment(enrolled: Any, identity: NodeIdentity) -> None:
@@ -197,13 +191,3 @@ def _check_enrollment(enrolled: Any, identity: NodeIdentity) -> None:
         )
 
 
-@router.get("/whoami", summary="Check a node's request signing and standing")
-async def whoami(node: CurrentNode) -> dict[str, object]:
-    """The node, operator and role the signed request authenticates as (a node's self-check)."""
-    return {"node_id": node.node_id, "operator": node.operator, "role": node.role_name}
-
-
-@router.post("/whoami", summary="Check a node's signing of a request with a body")
-async def whoami_post(node: CurrentNode, request: Request) -> dict[str, object]:
-    """As ``GET /nodes/whoami``, plus the sha256 of the body the API verified."""
-    return {**await whoami(node), "body_sha256": ns.body_sha256(await request.body())}

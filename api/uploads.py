@@ -1,4 +1,4 @@
-"""``/uploads``: streaming, content-addressed uploads of a .blend or a .zip project, and scene inspection.
+"""Uploads: streaming, content-addressed uploads of a .blend or a .zip project, and scene inspection.
 
 ``POST /uploads?filename=…&main_blend=…`` takes the file as the raw request body (or as the ``file`` field of
 a ``multipart/form-data`` body, with ``main_blend`` as a field). The body is streamed to the blob store while
@@ -15,60 +15,37 @@ import contextlib
 import os
 import re
 import shutil
-import tempfile
 import threading
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from starlette.concurrency import run_in_threadpool
+from fastapi import HTTPException, Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy import Engine, select
 
-from api.audit import get_engine
-from api.auth import CurrentUser, get_app_settings
+from blender.errors import InspectError
+from blender.inspect import inspect_scene
 from pictor.blobs import (
-    ZIP_MAGIC,
-    BlobError,
     BlobStore,
     BlobWriter,
-    LocalBlobStore,
     ZipLimits,
     blend_compression,
     file_head,
     safe_extract_zip,
 )
 from pictor.settings import Settings
-from tables.uploads import blobs, uploads
-
-router = APIRouter(prefix="/uploads", tags=["uploads"])
+from tables.uploads import uploads
 
 #: Runs one inspection: (path of the .blend, timeout in seconds) → the scene description.
 Inspector = Callable[[Path, float], dict[str, Any]]
-_INSPECTIONS = threading.BoundedSemaphore(2)  # each is a whole Blender process: bound them on a shared host
+INSPECTIONS = threading.BoundedSemaphore(2)  # each is a whole Blender process: bound them on a shared host
 _MAX_FIELD = 1024  # bytes of a multipart text field
 _ID = re.compile(r"[0-9a-f]{32}")
 
 
-def get_blob_store(request: Request) -> BlobStore:
-    """The app's blob store (``app.state.blob_store``), else a local store at the settings' blob dir."""
-    store = getattr(request.app.state, "blob_store", None)
-    if store is None:
-        store = request.app.state.blob_store = LocalBlobStore(get_app_settings(request).blobs_path)
-    return store
-
-
 def _default_inspector(path: Path, timeout_s: float) -> dict[str, Any]:
-    """Inspect with the worker node's Blender inspection (a subprocess with a time limit)."""
-    try:
-        from blender.inspect import inspect_scene
-    except ImportError:  # the render package (bpy) is not installed with this API
-        raise HTTPException(501, "scene inspection is not available on this server (no Blender)") from None
-    from blender.errors import InspectError
-
+    """Inspect with the Blender toolkit (a subprocess with a time limit)."""
     try:
         return inspect_scene(path, timeout_s=timeout_s).to_dict()
     except InspectError as exc:
@@ -79,25 +56,24 @@ class InspectFailed(Exception):
     """The scene could not be inspected (the message is for the creator); inspectors raise it, it is cached."""
 
 
-def get_inspector(request: Request) -> Inspector:
-    """The app's inspector (``app.state.scene_inspector``, a seam for tests), else Blender's."""
-    return getattr(request.app.state, "scene_inspector", None) or _default_inspector
+def inspector_of(app: Any) -> Inspector:
+    """The app's scene inspector (``app.state.scene_inspector``, a seam for tests), else Blender's."""
+    return getattr(app.state, "scene_inspector", None) or _default_inspector
 
 
 # ----------------------------------------------------------------------------- receiving the body
 
 
-async def _receive_raw(request: Request, writer: BlobWriter, limit: int) -> None:
+async def receive_raw(request: Request, writer: BlobWriter, limit: int) -> None:
     """Stream the raw body into ``writer``; 413 past ``limit``."""
     async for chunk in request.stream():
         if writer.size + len(chunk) > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         writer.write(chunk)  # a page-cache write of ≤ 64 KiB: cheaper than a thread hop per chunk
 
 
-async def _receive_multipart(request: Request, writer: BlobWriter, limit: int) -> dict[str, str]:
+async def receive_multipart(request: Request, writer: BlobWriter, limit: int) -> dict[str, str]:
     """Stream the ``file`` part of a multipart body into ``writer``; answer the small text fields."""
-    from python_multipart.multipart import MultipartParser, parse_options_header
 
     _, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
@@ -130,7 +106,7 @@ async def _receive_multipart(request: Request, writer: BlobWriter, limit: int) -
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if state["name"] == "file":
             if writer.size + (end - start) > limit:
-                raise _too_large(limit)
+                raise too_large(limit)
             writer.write(data[start:end])
         else:
             state["buffer"] += data[start:end]
@@ -157,7 +133,7 @@ async def _receive_multipart(request: Request, writer: BlobWriter, limit: int) -
     return fields
 
 
-def _too_large(limit: int) -> HTTPException:
+def too_large(limit: int) -> HTTPException:
     """413 with the limit in words."""
     return HTTPException(413, f"the upload is larger than the limit of {limit} bytes ({limit / 2**20:.0f} MiB)")
 
@@ -171,7 +147,7 @@ def _zip_limits(settings: Settings) -> ZipLimits:
                      max_ratio=settings.zip_max_ratio)
 
 
-def _project_dir(store: BlobStore, sha256: str, settings: Settings) -> tuple[Path, list[str]]:
+def project_dir(store: BlobStore, sha256: str, settings: Settings) -> tuple[Path, list[str]]:
     """The extracted tree of a .zip blob (extracted once per content) and its files."""
     root = store.scratch_dir("projects")
     dest = root / sha256
@@ -183,7 +159,7 @@ def _project_dir(store: BlobStore, sha256: str, settings: Settings) -> tuple[Pat
     return dest, files
 
 
-def _main_blend(dest: Path, files: list[str], wanted: str | None) -> tuple[str, str]:
+def find_main_blend(dest: Path, files: list[str], wanted: str | None) -> tuple[str, str]:
     """The main .blend of a project (named, or the only one) and its compression; 400 with the reason."""
     blends = [f for f in files if f.lower().endswith((".blend", ".blend.gz", ".blend.zst"))]
     if not wanted:
@@ -200,7 +176,7 @@ def _main_blend(dest: Path, files: list[str], wanted: str | None) -> tuple[str, 
     return wanted, compression
 
 
-def _upload_view(row: Any) -> dict[str, Any]:
+def upload_view(row: Any) -> dict[str, Any]:
     """An upload as the API shows it."""
     return {
         "id": row.upload_id, "sha256": row.blob_sha256, "kind": row.kind, "compression": row.compression,
@@ -209,7 +185,7 @@ def _upload_view(row: Any) -> dict[str, Any]:
     }
 
 
-def _filename(value: str | None, kind: str) -> str:
+def upload_filename(value: str | None, kind: str) -> str:
     """A display name: the last path component, printable, at most 255 characters."""
     name = PurePosixPath((value or "").replace("\\", "/")).name
     name = "".join(c for c in name if c.isprintable())[:255]
@@ -219,75 +195,13 @@ def _filename(value: str | None, kind: str) -> str:
 # ----------------------------------------------------------------------------- endpoints
 
 
-@router.post("", status_code=201, summary="Upload a .blend or a .zip project (streamed, content-addressed)")
-async def create_upload(
-    request: Request,
-    user: CurrentUser,
-    filename: Annotated[str | None, Query(max_length=255)] = None,
-    main_blend: Annotated[str | None, Query(max_length=1024, description="Main .blend inside a .zip.")] = None,
-) -> dict[str, Any]:
-    """Store the body under its sha256 and record the upload for the signed-in creator."""
-    settings = get_app_settings(request)
-    limit = settings.upload_max_bytes
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit + 64 * 1024:  # multipart framing adds a little
-        raise _too_large(limit)
-    store = get_blob_store(request)
-    writer = store.writer()
-    with writer:
-        if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-            fields = await _receive_multipart(request, writer, limit)
-            filename = filename or fields.get("filename")
-            main_blend = main_blend or fields.get("main_blend")
-        else:
-            await _receive_raw(request, writer, limit)
-        if writer.size == 0:
-            raise HTTPException(400, "the upload is empty")
-        info = await run_in_threadpool(writer.commit)
-    head = file_head(store.local_path(info.sha256))
-    compression = blend_compression(head)
-    if compression is not None:
-        kind, main = "blend", None
-        if main_blend:
-            raise HTTPException(400, "main_blend applies to .zip projects only")
-    elif head.startswith(ZIP_MAGIC):
-        kind = "zip"
-        try:
-            dest, files = await run_in_threadpool(_project_dir, store, info.sha256, settings)
-        except BlobError as exc:
-            _forget(store, info)
-            raise HTTPException(422, f"the .zip project was refused: {exc}") from None
-        # A wrong main_blend refuses this request only: the content itself is a sound project (and a concurrent
-        # upload of the same content may be using the blob), so it is kept.
-        main, compression = _main_blend(dest, files, main_blend)
-    else:
-        _forget(store, info)
-        raise HTTPException(415, "not a Blender file (.blend, no BLENDER header) or a .zip project")
-    now = datetime.now(UTC)
-    upload_id = uuid.uuid4().hex
-    engine = get_engine(request)
-
-    def record() -> Any:
-        with engine.begin() as conn:
-            conn.execute(pg_insert(blobs).values(sha256=info.sha256, size=info.size, created_at=now)
-                         .on_conflict_do_nothing())
-            conn.execute(uploads.insert().values(
-                upload_id=upload_id, owner=user, blob_sha256=info.sha256, kind=kind, compression=compression,
-                filename=_filename(filename, kind), main_blend=main, size=info.size, created_at=now,
-            ))
-            return conn.execute(select(uploads).where(uploads.c.upload_id == upload_id)).one()
-
-    row = await run_in_threadpool(record)
-    return {**_upload_view(row), "deduplicated": not info.created}
-
-
-def _forget(store: BlobStore, info: Any) -> None:
+def forget(store: BlobStore, info: Any) -> None:
     """Drop refused content this request created (refused content is refused for every upload of it)."""
     if info.created:
         store.delete(info.sha256)
 
 
-def _owned(engine: Engine, upload_id: str, user: str) -> Any:
+def owned(engine: Engine, upload_id: str, user: str) -> Any:
     """The caller's upload, 404 for an unknown one or someone else's (the same answer: ids leak nothing)."""
     if not _ID.fullmatch(upload_id):
         raise HTTPException(404, "no such upload")
@@ -300,31 +214,10 @@ def _owned(engine: Engine, upload_id: str, user: str) -> Any:
     return row
 
 
-@router.get("", summary="The signed-in creator's uploads, newest first")
-async def list_uploads(
-    request: Request, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=500)] = 100
-) -> dict[str, Any]:
-    """The caller's uploads."""
-    engine = get_engine(request)
-
-    def load() -> list[Any]:
-        with engine.connect() as conn:
-            return conn.execute(select(uploads).where(uploads.c.owner == user)
-                                .order_by(uploads.c.created_at.desc()).limit(limit)).fetchall()
-
-    return {"items": [_upload_view(r) for r in await run_in_threadpool(load)]}
-
-
-@router.get("/{upload_id}", summary="One of the caller's uploads")
-async def get_upload(upload_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
-    """The upload, 404 if it is not the caller's."""
-    return _upload_view(await run_in_threadpool(_owned, get_engine(request), upload_id, user))
-
-
-def _blend_for_inspection(store: BlobStore, row: Any, settings: Settings, workdir: Path) -> Path:
+def blend_for_inspection(store: BlobStore, row: Any, settings: Settings, workdir: Path) -> Path:
     """A local ``.blend`` path of the upload (the zip's main file, in its extracted project)."""
     if row.kind == "zip":
-        dest, _ = _project_dir(store, row.blob_sha256, settings)
+        dest, _ = project_dir(store, row.blob_sha256, settings)
         return dest / row.main_blend
     # Blobs have no extension; give Blender a file that looks like what it is (a link, not a copy).
     target = workdir / "scene.blend"
@@ -336,37 +229,3 @@ def _blend_for_inspection(store: BlobStore, row: Any, settings: Settings, workdi
     return target
 
 
-@router.get("/{upload_id}/scene", summary="Inspect the scene (Blender subprocess, cached)")
-async def upload_scene(
-    upload_id: str, request: Request, user: CurrentUser, refresh: bool = False
-) -> dict[str, Any]:
-    """Scenes, cameras, frame range, resolution, engine, samples and missing files of the upload."""
-    engine = get_engine(request)
-    row = await run_in_threadpool(_owned, engine, upload_id, user)
-    if row.inspected_at is not None and not refresh:
-        if row.scene_error:
-            raise HTTPException(422, f"the scene could not be inspected: {row.scene_error}")
-        return {"id": upload_id, "scene": row.scene, "cached": True}
-    settings = get_app_settings(request)
-    store = get_blob_store(request)
-    inspector = get_inspector(request)
-
-    def run() -> tuple[dict[str, Any] | None, str | None]:
-        with _INSPECTIONS, tempfile.TemporaryDirectory(dir=store.scratch_dir("inspect")) as tmp:
-            path = _blend_for_inspection(store, row, settings, Path(tmp))
-            try:
-                return inspector(path, settings.inspect_timeout_s), None
-            except InspectFailed as exc:
-                return None, str(exc)[:2000]
-
-    scene, error = await run_in_threadpool(run)
-
-    def save() -> None:
-        with engine.begin() as conn:
-            conn.execute(update(uploads).where(uploads.c.upload_id == upload_id).values(
-                scene=scene, scene_error=error, inspected_at=datetime.now(UTC)))
-
-    await run_in_threadpool(save)
-    if error is not None:
-        raise HTTPException(422, f"the scene could not be inspected: {error}")
-    return {"id": upload_id, "scene": scene, "cached": False}

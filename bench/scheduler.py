@@ -7,7 +7,7 @@ record a heartbeat, then one simulated worker per node loops: the API's claim co
 version bump in one round trip) → a simulated render (``render_ms`` of sleep, no connection held) → mark the
 task rendered, until nothing is left; each worker comes online at a random instant within the first
 ``render_ms``. The completion is one statement doing the database writes of
-``/tasks/{id}/complete`` (``api.node_tasks._complete``) without its signature and upload checks (and without
+``/tasks/{id}/complete`` (``api.node_tasks.complete_task``) without its signature and upload checks (and without
 SQLAlchemy), then the job's version bump (``api.scheduler.touch``'s statement). Claims and completions are
 batched as the API batches them (revision 0012): claims made while a batch of claims is in flight go out
 together in the next (``claim_async`` with a connection source), completions made while one is in flight
@@ -56,6 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, func, insert, select, text
+
+from tables.state_machine import touch_statement
 
 TASKS_PER_JOB = 200
 #: Simulated render time between a claim and its completion (see the module docstring for why 20 ms).
@@ -171,9 +173,9 @@ def _populate(engine: Any, n_tasks: int, workers: int) -> int:
     return n_jobs
 
 
-#: The database writes of ``POST /tasks/{id}/complete`` (``api.node_tasks._complete`` minus the signature and
-#: upload checks) as one statement: the live-lease check of ``api.scheduler._leased`` (row locked), the frames
-#: and the task rendered, and the job completed when no other task is left (``api.scheduler.job_finished``,
+#: The database writes of ``POST /tasks/{id}/complete`` (``api.node_tasks.complete_task`` minus the signature and
+#: upload checks) as one statement: the live-lease check of ``api.scheduler.leased_task`` (row locked), the frames
+#: and the task rendered, and the job completed when no other task is left (``tables.state_machine.finish_job``,
 #: answering whether to look again after the commit).
 _COMPLETE = """
 WITH lease AS (
@@ -214,7 +216,7 @@ def _complete(driver: Any, node_id: int, task_id: int) -> None:
     row = driver.execute(_COMPLETE, params, prepare=True).fetchone()
     if row is None:
         raise scheduler.LeaseGone(f"task {task_id} is not leased to node {node_id}")
-    scheduler._touch(driver, row[0], row[1])  # noqa: SLF001 - as touch(), on this connection
+    driver.execute(*touch_statement(row[0], scheduler.utcnow(), finish=row[1]), prepare=True)  # as touch()
 
 
 async def _complete_unit(node_id: int, task_id: int, aconn: Any) -> tuple[int, bool]:
@@ -447,8 +449,8 @@ def _async_worker_process(
         await asyncio.gather(*(worker(n) for n in nodes))
         end = time.perf_counter()
         cpu = time.process_time() - cpu
-        batches.update(scheduler._loop_batchers()[0].sizes)  # noqa: SLF001 - the batches the claims went out in
-        commits.update(scheduler._loop_batchers()[1].sizes)  # noqa: SLF001 - and the completions
+        batches.update(scheduler.loop_claim_batcher().sizes)  # the batches the claims went out in
+        commits.update(scheduler.loop_commit_batcher().sizes)  # and the completions
         for conn in conns:
             await conn.close()
         return start, end, cpu, done

@@ -30,8 +30,11 @@ remainder is paid to nobody and recorded in ``epochs.unpaid``. Leaves are ordere
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,7 +48,8 @@ from chain.errors import ChainError, RewardsBadEpoch, RewardsEpochNotFound
 from chain.events import EpochPublished
 from chain.keys import account_address, normalize_address
 from indexer import schema as mirror
-from pictor.settings import Settings
+from pictor import db
+from pictor.settings import Settings, get_settings
 from rewards.merkle import U64_MAX, payout_tree
 from tables.epochs import epoch_payouts, epochs
 from tables.points import campaigns, points_ledger
@@ -82,12 +86,6 @@ def epoch_window(settings: Settings, n: int) -> tuple[datetime, datetime]:
     length = settings.rewards_epoch_length_s
     start = datetime.fromtimestamp(settings.rewards_epoch_origin_s + (n - 1) * length, UTC)
     return start, start + timedelta(seconds=length)
-
-
-def epoch_at(settings: Settings, moment: datetime) -> int:
-    """The epoch containing ``moment`` (0 before the origin)."""
-    offset = moment.timestamp() - settings.rewards_epoch_origin_s
-    return int(offset // settings.rewards_epoch_length_s) + 1 if offset >= 0 else 0
 
 
 # ----------------------------------------------------------------------------- ranking and bands
@@ -564,12 +562,6 @@ class EpochCloser:
 # ----------------------------------------------------------------------------- reading
 
 
-def claimed_indexes(conn: Connection, chain_epoch: int) -> set[int]:
-    """Leaf indexes of ``chain_epoch`` the mirror shows claimed."""
-    t = mirror.reward_claims
-    return {int(i) for i in conn.execute(select(t.c.claim_index).where(t.c.epoch == chain_epoch)).scalars()}
-
-
 # ----------------------------------------------------------------------------- command line
 
 
@@ -589,13 +581,6 @@ def summary_json(summary: EpochSummary) -> dict[str, Any]:
 
 def close_cli(epoch: int | None, settings: Settings | None = None) -> int:
     """``pictor rewards close-epoch``: close one epoch or every due one; prints one JSON line each; exit code."""
-    import asyncio
-    import json
-    import sys
-
-    from pictor import db
-    from pictor.settings import get_settings
-
     settings = settings or get_settings()
     if epoch is not None and epoch < 1:
         print(f"error: epochs are numbered from 1, got {epoch}", file=sys.stderr)
@@ -629,3 +614,16 @@ def close_cli(epoch: int | None, settings: Settings | None = None) -> int:
     for s in summaries:
         print(json.dumps(summary_json(s)))
     return 0
+
+
+def close_due_now(engine: Engine, settings: Settings) -> list[EpochSummary]:
+    """Close every ended epoch with a chain client of its own (runs in a worker thread, off the API's loop)."""
+
+    async def go() -> list[EpochSummary]:
+        chain = PictorChain.from_settings(settings)
+        try:
+            return await EpochCloser(engine, chain, publisher_key(settings), settings).close_due()
+        finally:
+            await chain.close()
+
+    return asyncio.run(go())

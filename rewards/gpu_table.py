@@ -9,7 +9,6 @@ ignored), so "NVIDIA GeForce RTX 4070 Ti SUPER" is the ``RTX 4070 TI SUPER`` row
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 #: A node rendering on CPU only (the lowest multiplier of the table).
 CPU_MULTIPLIER = 25
@@ -94,7 +93,3 @@ def gpu_multiplier(name: str) -> int:
     return UNKNOWN_GPU_MULTIPLIER
 
 
-def node_multiplier(gpu_names: Iterable[str]) -> int:
-    """A node's multiplier: its fastest GPU's, or the CPU multiplier when it has none."""
-    values = [gpu_multiplier(n) for n in gpu_names]
-    return max(values) if values else CPU_MULTIPLIER

@@ -527,10 +527,3 @@ def utc_day(day: date) -> DayRange:
     """The start and end (exclusive) of a UTC day."""
     start = datetime.combine(day, datetime.min.time(), UTC)
     return DayRange(day, start, start + timedelta(days=1))
-
-
-def credit_sources(engine: Engine, settings: Any = None, now: datetime | None = None) -> dict[str, Any]:
-    """One idempotent pass over the scanned sources (see :func:`rewards.sources.credit_sources`)."""
-    from rewards.sources import credit_sources as run  # imported here: rewards.sources builds on this module
-
-    return run(engine, settings, now)

@@ -9,7 +9,7 @@ from aptos_sdk.account import Account
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.auth import MAX_OPEN_NONCES, build_message, signing_message
+from api.signin import MAX_OPEN_NONCES, build_message, signing_message
 from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from chain.keys import account_address, generate_account, normalize_address
 

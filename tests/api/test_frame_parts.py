@@ -43,7 +43,7 @@ def env(db_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     register_on_chain(engine, node, OPERATOR, node_id=21)
     register_on_chain(engine, other, OPERATOR, node_id=22)
     body = jobs_api.CreateBody(upload_id=make_upload(engine, CREATOR, store=store), settings=SMALL)
-    job_id = jobs_api._create(engine, body, CREATOR, settings)["job_id"]
+    job_id = jobs_api.insert_job(engine, body, CREATOR, settings)["job_id"]
     activate(engine, job_id, 1)
     with TestClient(app) as client:
         beat = client.post("/nodes/heartbeat", json={"telemetry": telemetry()}, auth=ns.NodeAuth(node))

@@ -21,7 +21,8 @@ from chain.errors import NodeUnavailable
 from pictor.db import get_engine
 from pictor.settings import Settings
 from protocol.render_spec import parse_job_spec
-from tables.jobs import chain_outbox, frames, job_node_failures, jobs, tasks
+from tables.jobs import chain_outbox, frames, job_node_failures, jobs, node_status, tasks
+from tables.state_machine import exclude_node, finish_job
 from tests.support.api import make_settings
 from tests.support.jobs import CREATOR, SMALL, activate, fake_escrow, make_upload, telemetry
 
@@ -38,7 +39,7 @@ def env(db_url: str, tmp_path: Path):
 
 def new_job(engine: Engine, settings: Settings, chain_job_id: int, /, *, budget: int = 10**12, **overrides) -> int:
     body = jobs_api.CreateBody(upload_id=make_upload(engine, CREATOR), settings={**SMALL, **overrides})
-    job_id = jobs_api._create(engine, body, CREATOR, settings)["job_id"]
+    job_id = jobs_api.insert_job(engine, body, CREATOR, settings)["job_id"]
     activate(engine, job_id, chain_job_id, budget)
     return job_id
 
@@ -66,7 +67,7 @@ def test_claim_matching_mismatch_gets_nothing(env, overrides, tele, why) -> None
     new_job(engine, settings, 1, **overrides)
     beat(engine, 7, **tele)
     with engine.connect() as conn:
-        status = conn.execute(select(scheduler.node_status)).first()
+        status = conn.execute(select(node_status)).first()
     assert (
         scheduler.mismatch(
             parse_job_spec({**SMALL, **overrides}), scheduler.node_facts(status.telemetry, OPERATOR), settings
@@ -105,7 +106,7 @@ def test_claim_fills_the_facts_of_a_heartbeat_stored_before_they_had_columns(env
     beat(engine, 7, gpus=gpus)
     with engine.begin() as conn:  # as revision 0009 leaves a row written before it
         conn.execute(
-            update(scheduler.node_status).values(
+            update(node_status).values(
                 engines=None,
                 gpu_count=None,
                 gpu_vendor=None,
@@ -117,7 +118,7 @@ def test_claim_fills_the_facts_of_a_heartbeat_stored_before_they_had_columns(env
         )
     assert scheduler.claim(engine, 7, settings)["job_id"] == job
     with engine.connect() as conn:
-        row = conn.execute(select(scheduler.node_status)).one()
+        row = conn.execute(select(node_status)).one()
     assert row.gpu_count == gpus and "CYCLES" in row.engines and len(row.gpu_models) == gpus
 
 
@@ -131,7 +132,7 @@ def test_last_tasks_completed_side_by_side_still_complete_the_job(env) -> None:
         for conn, lease in zip((first, second), leases, strict=True):  # both open before either commits
             conn.begin()
             conn.execute(update(tasks).where(tasks.c.task_id == lease["task_id"]).values(state="rendered"))
-            rechecks.append(scheduler.job_finished(conn, job))  # each still sees the other's task leased
+            rechecks.append(finish_job(conn, job))  # each still sees the other's task leased
         first.commit()
         second.commit()
     assert rechecks == [True, True]
@@ -631,7 +632,7 @@ def test_sql_matching_agrees_with_mismatch(env) -> None:
             tele["engines"] = rng.sample(["CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH"], rng.randint(1, 2))
         beat(engine, node, **tele)
         with engine.connect() as conn:
-            status = conn.execute(select(scheduler.node_status).where(scheduler.node_status.c.node_id == node)).one()
+            status = conn.execute(select(node_status).where(node_status.c.node_id == node)).one()
         facts = scheduler.node_facts(status.telemetry, status.operator)
         expected = {job for job, cfg in cfgs.items() if scheduler.mismatch(cfg, facts, settings) is None}
         claimed = set()
@@ -654,8 +655,8 @@ def test_a_node_excluded_from_a_task_does_not_claim_it_again(env) -> None:
     lease = scheduler.claim(engine, 7, settings)
     with engine.begin() as conn:  # its result failed verification: the task is queued again without node 7
         conn.execute(update(tasks).where(tasks.c.task_id == lease["task_id"]).values(state="queued", node_id=None))
-        scheduler.exclude_node(conn, 7, job, lease["task_id"])
-        scheduler.exclude_node(conn, 7, job, lease["task_id"])  # once is enough
+        exclude_node(conn, 7, job, lease["task_id"])
+        exclude_node(conn, 7, job, lease["task_id"])  # once is enough
     with engine.connect() as conn:
         assert conn.execute(select(tasks.c.excluded_nodes).where(tasks.c.job_id == job)).scalar_one() == [7]
     assert scheduler.claim(engine, 7, settings) is None
@@ -675,9 +676,9 @@ def test_an_upheld_dispute_keeps_the_worker_off_the_rerender(env) -> None:
             .where(frames.c.job_id == job)
             .values(state="rendered", rendered_at=scheduler.utcnow(), sha256="ab" * 32)
         )
-    rerender = jobs_api._review(engine, job, 2, CREATOR, settings, accept=False)["rerender_task_id"]
+    rerender = jobs_api.review_frame(engine, job, 2, CREATOR, settings, accept=False)["rerender_task_id"]
     with engine.begin() as conn:  # what api.verification does when the dispute's checker upholds it
-        scheduler.exclude_node(conn, 7, job, lease["task_id"], [2])
+        exclude_node(conn, 7, job, lease["task_id"], [2])
     assert scheduler.claim(engine, 7, settings) is None
     beat(engine, 8)
     assert scheduler.claim(engine, 8, settings)["task_id"] == rerender

@@ -22,6 +22,7 @@ from api import scheduler
 from pictor.db import alembic_config, get_engine, libpq_url, sqlalchemy_url, upgrade
 from pictor.settings import Settings
 from tables.jobs import chain_outbox, jobs, tasks
+from tables.state_machine import exclude_node
 from tests.support.api import make_settings
 from tests.support.jobs import CREATOR, SMALL, activate, make_upload, telemetry
 
@@ -38,7 +39,7 @@ def env(db_url: str, tmp_path: Path):
 
 def new_job(engine: Engine, settings: Settings, chain_job_id: int, /, **overrides: Any) -> int:
     body = jobs_api.CreateBody(upload_id=make_upload(engine, CREATOR), settings={**SMALL, **overrides})
-    job_id = jobs_api._create(engine, body, CREATOR, settings)["job_id"]
+    job_id = jobs_api.insert_job(engine, body, CREATOR, settings)["job_id"]
     activate(engine, job_id, chain_job_id)
     return job_id
 
@@ -86,7 +87,7 @@ def _setup(engine: Engine, settings: Settings) -> tuple[int, int]:
     beat(engine, 8)
     beat(engine, 9)
     with engine.begin() as conn:
-        scheduler.exclude_node(
+        exclude_node(
             conn,
             9,
             cpu,
@@ -132,7 +133,7 @@ def test_a_batch_gives_each_claim_what_it_would_get_alone(env, db_factory) -> No
         try:
             # the first claim goes out at once, alone; the others wait for it and go out together, in order
             got = await asyncio.gather(*(scheduler.claim_async(claims, n, settings, m) for n, m in REQUESTS))
-            return got, dict(scheduler._loop_batcher().sizes)
+            return got, dict(scheduler.loop_claim_batcher().sizes)
         finally:
             await claims.close()  # type: ignore[attr-defined]
 
@@ -177,7 +178,7 @@ def test_concurrent_batched_claims_never_share_a_task(env) -> None:
         claims = source(url, connections=4)
         try:
             got = await asyncio.gather(*(scheduler.claim_async(claims, node, settings) for node in nodes))
-            sizes.update(scheduler._loop_batcher().sizes)
+            sizes.update(scheduler.loop_claim_batcher().sizes)
             return got
         finally:
             await claims.close()  # type: ignore[attr-defined]
@@ -201,14 +202,14 @@ def test_a_lone_claim_goes_out_at_once(env) -> None:
         claims = source(url)
         try:
             lease = await scheduler.claim_async(claims, 7, settings)
-            return lease, dict(scheduler._loop_batcher().sizes)
+            return lease, dict(scheduler.loop_claim_batcher().sizes)
         finally:
             await claims.close()  # type: ignore[attr-defined]
 
     lease, sizes = asyncio.run(lone())
     assert lease is not None and lease["job_id"] == job and sizes == {1: 1}
     assert scheduler.claim(engine, 7, settings)["job_id"] == job  # the engine's batcher: alone too
-    assert dict(scheduler._engine_batcher(engine).sizes) == {1: 1}
+    assert dict(scheduler.claim_batcher(engine).sizes) == {1: 1}
 
 
 def test_threads_claims_made_during_a_batch_go_out_together(env) -> None:
@@ -218,7 +219,7 @@ def test_threads_claims_made_during_a_batch_go_out_together(env) -> None:
     job = new_job(engine, settings, 1, frames="1-8", frames_per_node=1)
     for node in (7, 8, 9, 10):
         beat(engine, node)
-    batcher = scheduler._engine_batcher(engine)
+    batcher = scheduler.claim_batcher(engine)
     results: dict[int, Any] = {}
 
     def claimer(node: int) -> None:
@@ -324,14 +325,14 @@ def test_a_claim_cancelled_while_it_waits_is_not_sent_and_the_batcher_goes_on(en
         try:
             first = asyncio.create_task(scheduler.claim_async(claims, 7, settings))
             waiting = asyncio.create_task(scheduler.claim_async(claims, 8, settings))
-            while not scheduler._loop_batcher()._pending:  # the first is sent; the second waits for it
+            while not scheduler.loop_claim_batcher()._pending:  # the first is sent; the second waits for it
                 await asyncio.sleep(0)
             waiting.cancel()
             lease = await asyncio.wait_for(first, 60)
             with pytest.raises(asyncio.CancelledError):
                 await waiting
             later = await asyncio.wait_for(scheduler.claim_async(claims, 9, settings), 60)
-            return lease, later, dict(scheduler._loop_batcher().sizes)
+            return lease, later, dict(scheduler.loop_claim_batcher().sizes)
         finally:
             await claims.close()  # type: ignore[attr-defined]
 
@@ -365,7 +366,7 @@ def test_group_commit_shares_one_transaction_and_a_failed_unit_fails_alone(env) 
     with engine.connect() as conn:
         ids = conn.execute(select(tasks.c.task_id).where(tasks.c.job_id == job).order_by(tasks.c.seq)).scalars().all()
         version = conn.execute(select(jobs.c.version).where(jobs.c.job_id == job)).scalar_one()
-    batcher = scheduler._engine_batchers(engine)[1]
+    batcher = scheduler.commit_batcher(engine)
     release = threading.Event()
     results: dict[int, Any] = {}
 
@@ -424,7 +425,7 @@ def test_async_group_commit_batches_units_and_answers_each(env) -> None:
                 *(scheduler.group_commit_async(commits, unit(t, i % 10 == 5)) for i, t in enumerate(ids)),
                 return_exceptions=True,
             )
-            return got, dict(scheduler._loop_batchers()[1].sizes)
+            return got, dict(scheduler.loop_commit_batcher().sizes)
         finally:
             await commits.close()  # type: ignore[attr-defined]
 

@@ -45,7 +45,7 @@ def env(db_url: str, tmp_path: Path):
 
 def new_job(engine: Engine, settings: Any, chain_job_id: int, /, **overrides: Any) -> int:
     body = jobs_api.CreateBody(upload_id=make_upload(engine, CREATOR), settings={**SMALL, **overrides})
-    job_id = jobs_api._create(engine, body, CREATOR, settings)["job_id"]
+    job_id = jobs_api.insert_job(engine, body, CREATOR, settings)["job_id"]
     activate(engine, job_id, chain_job_id)
     return job_id
 

@@ -33,7 +33,8 @@ from sqlalchemy import Engine, func, select, update
 from api import scheduler
 from api.app import create_app
 from api.node_auth import NodeIdentity
-from api.verification import _excluded_for, claim, escalate_stalled, finalize_due
+from api.verification import claim, escalate_stalled, finalize_due
+from api.verification.queue import _excluded_for
 from chain.errors import ChainError, MoveAbortError
 from chain.keys import (
     ROLE_CHECKER,

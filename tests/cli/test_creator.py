@@ -95,7 +95,7 @@ def test_amounts_are_parsed_and_printed_exactly() -> None:
 
 
 def test_signin_message_bytes_match_the_server() -> None:
-    from api.auth import signing_message
+    from api.signin import signing_message
 
     text = "localhost:8000 wants you to sign in with your Aptos account:\n0x1"
     assert cc.signin_signing_message(text) == signing_message(text)

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select
 
 from api.app import create_app
+from api.routes.leaderboard import ResponseCache
 from pictor.db import get_engine
 from rewards import leaderboard, snapshots
 from tables.leaderboard import leaderboard_snapshots
@@ -250,7 +251,7 @@ def test_refreshable_scopes_are_global_and_live_campaigns(db_url: str) -> None:
 
 
 def test_an_expired_answer_is_read_again_once_while_the_others_get_the_previous_one() -> None:
-    cache = leaderboard._ResponseCache()
+    cache = ResponseCache()
     key = (None, 100, 0, None)
     assert cache.lookup(key) is None  # nothing stored: this request reads
     cache.put(key, b"first", ttl=-1)  # already expired

@@ -343,7 +343,6 @@ def test_gpus_reported_without_a_uuid_earn_as_a_cpu_node(pts) -> None:
 def test_a_second_pass_at_once_is_skipped_and_the_plain_entry_point_works(pts) -> None:
     from sqlalchemy import text
 
-    from rewards import points
     from rewards.sources import CREDIT_LOCK
 
     creator = addr()
@@ -355,7 +354,7 @@ def test_a_second_pass_at_once_is_skipped_and_the_plain_entry_point_works(pts) -
         holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": CREDIT_LOCK})
         holder.commit()
     assert ledger(pts.engine, creator) == []
-    result = points.credit_sources(pts.engine)  # what the scheduler calls: the process settings
+    result = credit_sources(pts.engine)  # what the scheduler calls: the process settings
     assert result["job"] == 1
     assert [r.points for r in ledger(pts.engine, creator)] == [20]
 

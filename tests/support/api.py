@@ -17,7 +17,7 @@ from aptos_sdk.account import Account
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from api.auth import hash_token
+from api.signin import hash_token
 from chain.client import PictorChain
 from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 from chain.keys import (

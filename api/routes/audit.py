@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -27,11 +26,13 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, Select, String, Table, literal, null, select, union_all
 from sqlalchemy.sql import ColumnElement
 
-from chain.client import PictorChain
+from api.deps import EngineDep, get_chain
+from api.rows import row_json
 from chain.errors import ChainError
 from chain.keys import normalize_address
 from indexer import schema as s
-from pictor.settings import get_settings
+from indexer.reconcile import reconcile
+from indexer.status import indexer_lag
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -44,30 +45,6 @@ class Format(StrEnum):
 
     json = "json"
     csv = "csv"
-
-
-# ----------------------------------------------------------------------------- dependencies
-
-
-def get_engine(request: Request) -> Engine:
-    """The app's engine (``app.state.engine``), else pictor.db's default."""
-    engine = getattr(request.app.state, "engine", None)
-    if engine is None:
-        from pictor.db import get_engine as default_engine
-
-        engine = request.app.state.engine = default_engine()
-    return engine
-
-
-def get_chain(request: Request) -> PictorChain:
-    """The app's chain client (``app.state.chain``), else one from the settings."""
-    chain = getattr(request.app.state, "chain", None)
-    if chain is None:
-        chain = request.app.state.chain = PictorChain.from_settings(get_settings())
-    return chain
-
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 def address_param(address: Annotated[str, Path(description="Account address, 0x-hex (1 to 64 digits).")]) -> str:
@@ -109,23 +86,6 @@ Listing = Annotated[ListParams, Depends()]
 # ----------------------------------------------------------------------------- rendering
 
 
-def _value(value: Any) -> Any:
-    """JSON rendering: NUMERIC as decimal strings, bytes as 0x-hex, arrays element-wise."""
-    if isinstance(value, Decimal):
-        return str(int(value))
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, (list, tuple)):
-        return [_value(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def _item(row: Any) -> dict[str, Any]:
-    return {k: _value(v) for k, v in row._mapping.items()}
-
-
 def _csv(items: Sequence[dict[str, Any]], columns: Iterable[str]) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -147,7 +107,7 @@ def _page(engine: Engine, query: Select, params: ListParams, version: ColumnElem
     query = query.limit(params.page_size + 1).offset((params.page - 1) * params.page_size)
     with engine.connect() as conn:
         rows = conn.execute(query).fetchall()
-    items = [_item(r) for r in rows[: params.page_size]]
+    items = [row_json(r) for r in rows[: params.page_size]]
     columns = list(query.selected_columns.keys())
     if params.format is Format.csv:
         return _csv(items, columns)
@@ -161,7 +121,7 @@ def _one(engine: Engine, query: Select, missing: str) -> dict[str, Any]:
         row = conn.execute(query).first()
     if row is None:
         raise HTTPException(404, missing)
-    return _item(row)
+    return row_json(row)
 
 
 # ----------------------------------------------------------------------------- accounts
@@ -178,9 +138,9 @@ def account(address: Annotated[str, Depends(address_param)], engine: EngineDep) 
     return {
         "address": address,
         "indexed_version": indexed,
-        "vault": _item(vault) if vault else {"address": address, "credit": "0", "balance": "0", "last_version": None},
-        "stakes": [_item(r) for r in stakes],
-        "stores": [_item(r) for r in stores],
+        "vault": row_json(vault) if vault else {"address": address, "credit": "0", "balance": "0", "last_version": None},
+        "stakes": [row_json(r) for r in stakes],
+        "stores": [row_json(r) for r in stores],
     }
 
 
@@ -371,8 +331,6 @@ def epoch_claims(epoch: int, engine: EngineDep, params: Listing) -> Response:
 @router.get("/reconcile", summary="Reconcile the mirror with itself and with the chain")
 async def reconcile_endpoint(request: Request, engine: EngineDep) -> dict[str, Any]:
     """Mismatches between the mirror's books, the chain's views at the indexed version, and conservation."""
-    from indexer.reconcile import reconcile
-
     try:
         report = await reconcile(engine, get_chain(request))
     except ChainError as exc:
@@ -386,8 +344,6 @@ async def reconcile_endpoint(request: Request, engine: EngineDep) -> dict[str, A
 @router.get("/status", summary="Indexed version, chain version and lag")
 async def status(request: Request, engine: EngineDep) -> dict[str, Any]:
     """How far the mirror is behind the chain (``lag`` = chain version − indexed version)."""
-    from indexer.status import indexer_lag
-
     lag = await indexer_lag(engine, get_chain(request))
     return lag.as_dict()
 

@@ -15,18 +15,15 @@ registered on chain by that operator with enough active stake, as today.
 from __future__ import annotations
 
 import hmac
-import secrets
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import HTTPException
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
-from starlette.concurrency import run_in_threadpool
 
-from api.audit import get_engine
-from api.auth import CurrentUser, get_app_settings, hash_token
+from api.signin import hash_token
 from chain.errors import InvalidArgument
 from chain.keys import ROLE_CHECKER, ROLE_WORKER, node_address, public_key_bytes, verify_signature
 from indexer import schema as mirror
@@ -35,25 +32,16 @@ from protocol.enrollment import enrollment_message
 from tables.jobs import node_status
 from tables.workers import workers
 
-router = APIRouter(tags=["workers"])
-
 ROLE_IDS = {"worker": ROLE_WORKER, "checker": ROLE_CHECKER}
 TOKEN_PREFIX = "pwe_"  # recognisable in logs and secret scanners
 
 
-def _now() -> datetime:
+def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_or_none(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-class CreateWorker(BaseModel):
-    """A new worker: a name for the operator, and the node's role."""
-
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]*$")]
-    role: Literal["worker", "checker"] = "worker"
 
 
 class EnrollBody(BaseModel):
@@ -90,29 +78,29 @@ def _view(row: Any, node: Any, seen: datetime | None, settings: Settings, now: d
         "name": row.name,
         "role": row.role,
         "status": status,
-        "created_at": _iso(row.created_at),
+        "created_at": iso_or_none(row.created_at),
         "enrollment": {
             "token_issued": row.token_hash is not None,
             "token_live": token_live,
-            "expires_at": _iso(row.token_expires_at) if row.token_hash is not None else None,
+            "expires_at": iso_or_none(row.token_expires_at) if row.token_hash is not None else None,
         },
         "node": None
         if row.enrolled_at is None
         else {
             "address": row.node_address,
             "public_key": "0x" + bytes(row.public_key).hex(),
-            "enrolled_at": _iso(row.enrolled_at),
+            "enrolled_at": iso_or_none(row.enrolled_at),
             "node_id": None if node is None else str(node.node_id),
             "registered_on_chain": node is not None and bool(node.active),
         },
         "online": online and row.revoked_at is None,
-        "last_heartbeat": _iso(seen),
-        "revoked_at": _iso(row.revoked_at),
+        "last_heartbeat": iso_or_none(seen),
+        "revoked_at": iso_or_none(row.revoked_at),
     }
 
 
-def _views(engine: Engine, operator: str, settings: Settings, worker_id: int | None = None) -> list[dict[str, Any]]:
-    now = _now()
+def node_views(engine: Engine, operator: str, settings: Settings, worker_id: int | None = None) -> list[dict[str, Any]]:
+    now = now_utc()
     query = select(workers).where(workers.c.operator == operator).order_by(workers.c.worker_id)
     if worker_id is not None:
         query = query.where(workers.c.worker_id == worker_id)
@@ -136,125 +124,18 @@ def _views(engine: Engine, operator: str, settings: Settings, worker_id: int | N
     return out
 
 
-def _worker_id(value: str) -> int:
+def parse_worker_id(value: str) -> int:
     """A worker id from a path (404 for anything that cannot be one)."""
     if not value.isdigit() or len(value) > 18:
         raise HTTPException(404, f"no worker {value!r} of yours")
     return int(value)
 
 
-def _one(engine: Engine, operator: str, worker_id: int, settings: Settings) -> dict[str, Any]:
-    found = _views(engine, operator, settings, worker_id)
+def node_view(engine: Engine, operator: str, worker_id: int, settings: Settings) -> dict[str, Any]:
+    found = node_views(engine, operator, settings, worker_id)
     if not found:
         raise HTTPException(404, f"no worker {worker_id} of yours")
     return found[0]
-
-
-@router.post("/workers", status_code=201, summary="Create a worker (then download its config file)")
-async def create_worker(body: CreateWorker, operator: CurrentUser, request: Request) -> dict[str, Any]:
-    """A pending worker owned by the signed-in operator; ``config_url`` hands out its config and token."""
-    engine, settings = get_engine(request), get_app_settings(request)
-
-    def create() -> int:
-        with engine.begin() as conn:
-            return int(
-                conn.execute(
-                    insert(workers)
-                    .values(
-                        operator=operator,
-                        name=body.name.strip() or body.name,
-                        role=body.role,
-                        created_at=_now(),
-                    )
-                    .returning(workers.c.worker_id)
-                ).scalar_one()
-            )
-
-    worker_id = await run_in_threadpool(create)
-    view = await run_in_threadpool(_one, engine, operator, worker_id, settings)
-    return {**view, "config_url": f"/workers/{worker_id}/config"}
-
-
-@router.get("/workers", summary="My workers and their status")
-async def list_workers(operator: CurrentUser, request: Request) -> dict[str, Any]:
-    """Every worker of the signed-in operator: pending / enrolled / online / revoked, node and last heartbeat."""
-    views = await run_in_threadpool(_views, get_engine(request), operator, get_app_settings(request))
-    return {"workers": views}
-
-
-@router.get("/workers/{worker_id}", summary="One of my workers")
-async def get_worker(worker_id: str, operator: CurrentUser, request: Request) -> dict[str, Any]:
-    """The worker and its status; 404 unless the signed-in operator created it."""
-    return await run_in_threadpool(
-        _one, get_engine(request), operator, _worker_id(worker_id), get_app_settings(request)
-    )
-
-
-@router.get("/workers/{worker_id}/config", summary="Download a pending worker's config file (a new token)")
-async def worker_config(worker_id: str, operator: CurrentUser, request: Request) -> dict[str, Any]:
-    """The config JSON for ``pictor worker init --config``; each call issues a new token and voids the last."""
-    engine, settings = get_engine(request), get_app_settings(request)
-    wid = _worker_id(worker_id)
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    now = _now()
-    expires = now + timedelta(seconds=settings.worker_enrollment_ttl_s)
-
-    def issue() -> Any:
-        with engine.begin() as conn:
-            row = conn.execute(
-                select(workers).where(workers.c.worker_id == wid, workers.c.operator == operator).with_for_update()
-            ).first()
-            if row is None:
-                raise HTTPException(404, f"no worker {wid} of yours")
-            if row.revoked_at is not None:
-                raise HTTPException(409, f"worker {wid} was revoked; create a new worker")
-            if row.enrolled_at is not None:
-                raise HTTPException(
-                    409,
-                    f"worker {wid} is already enrolled (node {row.node_address}); a config "
-                    "with a new token is only for a worker that has not enrolled yet",
-                )
-            conn.execute(
-                update(workers)
-                .where(workers.c.worker_id == wid)
-                .values(token_hash=hash_token(token), token_expires_at=expires)
-            )
-            return row
-
-    row = await run_in_threadpool(issue)
-    api_url = (settings.public_api_url or str(request.base_url)).rstrip("/")
-    return {
-        "version": 1,
-        "worker_id": str(wid),
-        "role": row.role,
-        "api_url": api_url,
-        "node_url": settings.public_node_url or settings.node_url,
-        "package_address": settings.package_address,
-        "chain_id": settings.chain_id,
-        "operator_address": operator,
-        "enrollment_token": token,
-        "enrollment_expires_at": _iso(expires),
-    }
-
-
-@router.delete("/workers/{worker_id}", summary="Revoke a worker: its node's requests are refused from now on")
-async def revoke_worker(worker_id: str, operator: CurrentUser, request: Request) -> dict[str, Any]:
-    """Mark the worker revoked and void its token (idempotent); deregistering on chain is the operator's call."""
-    engine, settings = get_engine(request), get_app_settings(request)
-    wid = _worker_id(worker_id)
-
-    def revoke() -> None:
-        with engine.begin() as conn:
-            done = conn.execute(
-                update(workers)
-                .where(workers.c.worker_id == wid, workers.c.operator == operator)
-                .values(revoked_at=func.coalesce(workers.c.revoked_at, _now()), token_hash=None, token_expires_at=None)
-            ).rowcount
-            if not done:
-                raise HTTPException(404, f"no worker {wid} of yours")
-
-    await run_in_threadpool(revoke)
-    return await run_in_threadpool(_one, engine, operator, wid, settings)
 
 
 def _hex(name: str, value: str, size: int) -> bytes:
@@ -268,7 +149,7 @@ def _hex(name: str, value: str, size: int) -> bytes:
     return raw
 
 
-def _enroll(engine: Engine, body: EnrollBody) -> dict[str, Any]:
+def enroll_node(engine: Engine, body: EnrollBody) -> dict[str, Any]:
     """Bind the node key to the worker, once; every refusal leaves the worker as it was."""
     public_key = _hex("public_key", body.public_key, 32)
     signature = _hex("signature", body.signature, 64)
@@ -284,7 +165,7 @@ def _enroll(engine: Engine, body: EnrollBody) -> dict[str, Any]:
     if not body.worker_id.isdigit() or len(body.worker_id) > 18:
         raise invalid
     wid = int(body.worker_id)
-    now = _now()
+    now = now_utc()
     with engine.begin() as conn:
         row = conn.execute(select(workers).where(workers.c.worker_id == wid).with_for_update()).first()
         if row is None:
@@ -298,7 +179,7 @@ def _enroll(engine: Engine, body: EnrollBody) -> dict[str, Any]:
         if row.token_expires_at is None or row.token_expires_at <= now:
             raise HTTPException(
                 410,
-                f"the enrollment token expired at {_iso(row.token_expires_at)}; download "
+                f"the enrollment token expired at {iso_or_none(row.token_expires_at)}; download "
                 "the worker's config again for a new one",
             )
         message = enrollment_message(body.enrollment_token, body.worker_id, public_key)
@@ -350,7 +231,3 @@ def _enroll(engine: Engine, body: EnrollBody) -> dict[str, Any]:
     }
 
 
-@router.post("/nodes/enroll", tags=["nodes"], summary="Bind a node key to a worker with its enrollment token")
-async def enroll(body: EnrollBody, request: Request) -> dict[str, Any]:
-    """Single-use token (403 wrong/replaced, 409 used, 410 expired); 400 when the key's signature fails."""
-    return await run_in_threadpool(_enroll, get_engine(request), body)

@@ -1,18 +1,12 @@
 """``/rewards/epochs``: reward epochs with their roots and totals, and each user's payout proof to claim on chain.
 
-With ``rewards_close_background`` on, the router's lifespan also closes ended epochs every
-``rewards_close_interval_s`` (``pictor close-epoch`` does the same from a shell or cron).
-
 u64 amounts are decimal strings (as the Aptos API renders them), hashes ``0x``-hex. ``claimed`` comes from the
 chain mirror (``reward_claims``, written by the indexer when the claim transaction is indexed).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -20,68 +14,14 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from sqlalchemy import Engine, and_, func, select, true
 from starlette.concurrency import run_in_threadpool
 
-from api.audit import get_engine
-from api.auth import CurrentUser, get_app_settings
-from chain.client import PictorChain
+from api.deps import CurrentUser, get_engine
 from indexer import schema as mirror
-from pictor.settings import Settings
-from rewards.epochs import EpochCloser, EpochError, EpochSummary, publisher_key
 from tables.epochs import epoch_payouts, epochs
 
 log = logging.getLogger(__name__)
 
 
-class _AppRequest:
-    """Just enough of a request for get_app_settings/get_engine outside one."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-
-def close_due_now(engine: Engine, settings: Settings) -> list[EpochSummary]:
-    """Close every ended epoch with a chain client of its own (runs in a worker thread, off the API's loop)."""
-
-    async def go() -> list[EpochSummary]:
-        chain = PictorChain.from_settings(settings)
-        try:
-            return await EpochCloser(engine, chain, publisher_key(settings), settings).close_due()
-        finally:
-            await chain.close()
-
-    return asyncio.run(go())
-
-
-async def auto_close(app: Any) -> None:
-    """Close ended epochs every ``rewards_close_interval_s`` (a failed pass is logged and retried next time)."""
-    request = _AppRequest(app)
-    while True:
-        settings = get_app_settings(request)  # type: ignore[arg-type]
-        try:
-            for summary in await asyncio.to_thread(close_due_now, get_engine(request), settings):  # type: ignore[arg-type]
-                log.info("reward epoch %s closed: %s", summary.epoch, summary.state)
-        except EpochError as exc:
-            log.warning("reward epochs not closed: %s", exc)
-        except Exception:  # noqa: BLE001 - the loop must survive a database or chain hiccup; the close resumes
-            log.exception("closing reward epochs failed")
-        await asyncio.sleep(settings.rewards_close_interval_s)
-
-
-@contextlib.asynccontextmanager
-async def _lifespan(app: Any) -> AsyncIterator[None]:
-    """Run :func:`auto_close` while the app serves, when ``rewards_close_background`` is on."""
-    task = None
-    if get_app_settings(_AppRequest(app)).rewards_close_background:  # type: ignore[arg-type]
-        task = asyncio.create_task(auto_close(app))
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-router = APIRouter(prefix="/rewards", tags=["rewards"], lifespan=_lifespan)
+router = APIRouter(prefix="/rewards", tags=["rewards"])
 
 #: Largest epoch number accepted in a path (BIGINT).
 MAX_EPOCH = 2**63 - 1

@@ -10,14 +10,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.audit import get_engine
-from api.auth import CurrentUser, get_app_settings
-from chain.errors import InvalidArgument
-from chain.keys import normalize_address
+from api.deps import AdminUser, CurrentUser, get_engine
 from rewards import campaigns as campaign_store
 from rewards import points
 from rewards.points import RewardsError
@@ -35,25 +32,6 @@ async def _run(fn: Callable[..., T], *args: Any) -> T:
         raise HTTPException(exc.status, exc.message) from None
 
 
-def admin_addresses(request: Request) -> set[str]:
-    """The configured admin addresses, normalized (an unreadable entry is ignored: it can match no one)."""
-    found = set()
-    for value in get_app_settings(request).admin_addresses:
-        try:
-            found.add(normalize_address(value.strip().lower()))
-        except (InvalidArgument, ValueError, TypeError):
-            continue
-    return found
-
-
-async def current_admin(request: Request, user: CurrentUser) -> str:
-    """The signed-in address when it is an admin (dependency); 403 otherwise."""
-    if user not in admin_addresses(request):
-        raise HTTPException(403, "this endpoint is for Pictor admins only")
-    return user
-
-
-AdminUser = Annotated[str, Depends(current_admin)]
 
 
 # ----------------------------------------------------------------------------- models
