@@ -35,7 +35,7 @@ import nacl.signing
 
 from chain.localnet import start_localnet_process
 from chain.localnet.genesis import read_key
-from chain.localnet.node import raw_transaction_bcs, sign_raw_transaction
+from chain.localnet.txn import raw_transaction_bcs, sign_raw_transaction
 from chain.localnet.vm import core
 
 BCS_TXN = "application/x.aptos.signed_transaction+bcs"

@@ -3,7 +3,8 @@
 Public API (imported lazily, so ``import chain.localnet`` does not pull in the client and the SDK):
 
 * :class:`PictorChain` (``chain.client``) — the async client; ``TxResult``, ``ChainTransaction``, ``EventRecord``;
-* :class:`PictorPayloads`, :class:`PictorViews`, ``apt_transfer``, ``pictor_transfer`` (``chain.payloads``);
+* :class:`PictorPayloads`, ``apt_transfer``, ``pictor_transfer`` (``chain.payloads``), :class:`PictorViews` and the
+  view results (``chain.views``), the Move signature tables (``chain.abi``);
 * the event dataclasses, ``decode_event``, ``decode_events`` (``chain.events``);
 * ``ChainError`` and its subclasses, one per pictor abort (``chain.errors``);
 * key files, the localnet dev keys, registration proofs and credit claims (``chain.keys``).
@@ -25,26 +26,26 @@ _EXPORTS: dict[str, str] = {
     "transaction_hash": "chain.client",
     # payloads and views
     "PictorPayloads": "chain.payloads",
-    "PictorViews": "chain.payloads",
+    "PictorViews": "chain.views",
     "apt_transfer": "chain.payloads",
     "pictor_transfer": "chain.payloads",
-    "ENTRY_FUNCTIONS": "chain.payloads",
-    "VIEW_FUNCTIONS": "chain.payloads",
-    "ROLE_WORKER": "chain.payloads",
-    "ROLE_CHECKER": "chain.payloads",
-    "Roles": "chain.payloads",
-    "FeeSplit": "chain.payloads",
-    "Params": "chain.payloads",
-    "VaultAccount": "chain.payloads",
-    "VaultTotals": "chain.payloads",
-    "NodeInfo": "chain.payloads",
-    "StakeInfo": "chain.payloads",
-    "UnbondRequest": "chain.payloads",
-    "StakingTotals": "chain.payloads",
-    "JobInfo": "chain.payloads",
-    "TaskInfo": "chain.payloads",
-    "EpochInfo": "chain.payloads",
-    "RewardPool": "chain.payloads",
+    "ENTRY_FUNCTIONS": "chain.abi",
+    "VIEW_FUNCTIONS": "chain.abi",
+    "ROLE_WORKER": "chain.keys",
+    "ROLE_CHECKER": "chain.keys",
+    "Roles": "chain.views",
+    "FeeSplit": "chain.views",
+    "Params": "chain.views",
+    "VaultAccount": "chain.views",
+    "VaultTotals": "chain.views",
+    "NodeInfo": "chain.views",
+    "StakeInfo": "chain.views",
+    "UnbondRequest": "chain.views",
+    "StakingTotals": "chain.views",
+    "JobInfo": "chain.views",
+    "TaskInfo": "chain.views",
+    "EpochInfo": "chain.views",
+    "RewardPool": "chain.views",
     # events
     "PictorEvent": "chain.events",
     "decode_event": "chain.events",
@@ -81,6 +82,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # static names for type checkers and IDEs
+    from chain.abi import ENTRY_FUNCTIONS, VIEW_FUNCTIONS  # noqa: F401
     from chain.client import (  # noqa: F401
         ChainTransaction,
         EventRecord,
@@ -105,6 +107,8 @@ if TYPE_CHECKING:  # static names for type checkers and IDEs
     )
     from chain.events import EVENT_CLASSES, PictorEvent, decode_event, decode_events  # noqa: F401
     from chain.keys import (  # noqa: F401
+        ROLE_CHECKER,
+        ROLE_WORKER,
         LocalnetKeys,
         account_from_private_key,
         credit_claim_message,
@@ -119,17 +123,13 @@ if TYPE_CHECKING:  # static names for type checkers and IDEs
         sign_credit_claim,
         write_key_file,
     )
-    from chain.payloads import (  # noqa: F401
-        ENTRY_FUNCTIONS,
-        ROLE_CHECKER,
-        ROLE_WORKER,
-        VIEW_FUNCTIONS,
+    from chain.payloads import PictorPayloads, apt_transfer, pictor_transfer  # noqa: F401
+    from chain.views import (  # noqa: F401
         EpochInfo,
         FeeSplit,
         JobInfo,
         NodeInfo,
         Params,
-        PictorPayloads,
         PictorViews,
         RewardPool,
         Roles,
@@ -139,8 +139,6 @@ if TYPE_CHECKING:  # static names for type checkers and IDEs
         UnbondRequest,
         VaultAccount,
         VaultTotals,
-        apt_transfer,
-        pictor_transfer,
     )
 
 
@@ -149,6 +147,7 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'chain' has no attribute {name!r}")
+    # lazy: ``import chain.localnet`` must not load the client, the payload builders and the SDK
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

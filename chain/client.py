@@ -30,6 +30,7 @@ from aptos_sdk.account_address import AccountAddress
 from aptos_sdk.async_client import ClientConfig, FaucetClient, RestClient
 from aptos_sdk.transactions import RawTransaction, SignedTransaction, TransactionPayload
 
+from chain.arguments import check_positive
 from chain.errors import (
     ChainError,
     InvalidArgument,
@@ -42,7 +43,8 @@ from chain.errors import (
 )
 from chain.events import PictorEvent, decode_event
 from chain.keys import normalize_address
-from chain.payloads import PictorPayloads, PictorViews, apt_transfer, check_positive, pictor_transfer
+from chain.payloads import PictorPayloads, apt_transfer, pictor_transfer
+from chain.views import PictorViews
 
 E = TypeVar("E", bound=PictorEvent)
 

@@ -26,7 +26,7 @@ from aptos_sdk.account import Account
 from aptos_sdk.transactions import TransactionPayload
 
 from chain.client import PictorChain, TxResult
-from chain.constants import MODULE_STORE_SEEDS, object_address
+from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS, MODULE_STORE_SEEDS, object_address
 from chain.errors import ChainError
 from chain.events import (
     JobClosed,
@@ -223,8 +223,8 @@ class _Demo:
 
 
 async def _start_localnet(data_dir: Path) -> Any:
-    """Start the embedded localnet in a subprocess (imported here: the client itself never imports it)."""
-    from chain.localnet import start_localnet_process
+    """Start the embedded localnet in a subprocess."""
+    from chain.localnet import start_localnet_process  # lazy: importing this module must not load the localnet
 
     # It blocks while the process boots: keep the event loop free.
     return await asyncio.to_thread(start_localnet_process, data_dir)
@@ -269,8 +269,6 @@ async def run_chain_demo(data_dir: Path | None = None, *, out: Printer | None = 
             shutil.rmtree(root, ignore_errors=True)
         raise
     try:
-        from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
-
         chain = PictorChain(
             handle.node_url,
             LOCALNET_PACKAGE_ADDRESS,

@@ -4,7 +4,7 @@ A fresh data directory gets the stack of :mod:`cli.up` (localnet, embedded Postg
 worker operators and one checker operator (three different accounts) stake and register their nodes with
 ``pictor worker init`` / ``pictor checker init``; two ``pictor worker run`` processes and one ``pictor checker
 run`` start. A creator wallet is made, funded from the faucet and deposits into the vault, signs in with Aptos
-(AIP-116) and submits a generated animated scene through the creator CLI's own code (:mod:`cli.creator`:
+(AIP-116) and submits a generated animated scene through the creator's client (:mod:`creator`:
 upload, inspection, estimate, job, ``escrow::open_job`` signed by the wallet, escrow linked), then watches the
 job's live event stream while the two workers claim, render in Blender, upload, sign their manifests and submit
 their results on chain, and the checker node re-renders crops of each frame and attests each task on chain
@@ -30,7 +30,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.up import NodeAgent, Services, StackError, log_tail
+from sqlalchemy import select
+
+from blender.scenegen import SceneSpec, generate_scene
+from chain.constants import MODULE_STORE_SEEDS, object_address
+from chain.events import JobClosed
+from chain.keys import account_address, load_role_keys
+from chain.payloads import TASK_SETTLED, TASK_VERIFIED
+from cli.up import CheckerNode, NodeAgent, Services, StackError, log_tail, provision_node, start_stack, stop_indexer
+from creator.amounts import format_amount
+from creator.api import CreatorApi, ensure_session
+from creator.errors import CreatorError
+from creator.jobs import download_frames, job_settings, status_line, submit_job, watch_job, watch_outcome
+from creator.keys import create_wallet
+from creator.wallet import deposit, fund_wallet
+from protocol.render_spec import parse_job_spec
+from rewards.points import total_points
+from rewards.sources import credit_sources
+from tables.points import points_ledger, points_withheld
 
 PICTOR = 10**8
 FUND = 100 * PICTOR
@@ -49,8 +66,6 @@ class DemoError(RuntimeError):
 
 def _fmt(amount: int) -> str:
     """PICTOR base units as PICTOR with 8 decimals (the creator CLI's format)."""
-    from cli.creator import format_amount
-
     return format_amount(amount)
 
 
@@ -129,9 +144,6 @@ async def accept_and_close(demo: _Demo, chain: Any, api: Any, creator: Any, job:
     """The creator's review: accepts every frame at the API and every verified task on chain
     (``escrow::accept_task`` pays worker, checker and treasury; a task settled at quorum, with no review window,
     needs nothing), then closes the job; answers the close transaction and its ``JobClosed``."""
-    from chain.events import JobClosed
-    from chain.payloads import TASK_SETTLED, TASK_VERIFIED
-
     for frame in frames:
         await api.post(f"/jobs/{job.job_id}/frames/{frame}/accept")
     pay = chain.payloads
@@ -150,13 +162,8 @@ async def accept_and_close(demo: _Demo, chain: Any, api: Any, creator: Any, job:
 
 
 def credit_points(engine: Any, settings: Any, names: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """One rewards credit pass (``rewards.points.credit_sources``); per participant its points and why
+    """One rewards credit pass (``rewards.sources.credit_sources``); per participant its points and why
     (credited and withheld ledger lines)."""
-    from sqlalchemy import select
-
-    from rewards.points import credit_sources, total_points
-    from tables.points import points_ledger, points_withheld
-
     credit_sources(engine, settings)
     out: dict[str, dict[str, Any]] = {}
     with engine.connect() as conn:
@@ -172,13 +179,6 @@ def credit_points(engine: Any, settings: Any, names: dict[str, str]) -> dict[str
 
 
 async def _run(demo: _Demo) -> dict[str, Any]:  # noqa: C901, PLR0915 - one linear walk-through
-    from blender.scenegen import SceneSpec, generate_scene
-    from chain.constants import MODULE_STORE_SEEDS, object_address
-    from chain.keys import account_address, load_role_keys
-    from cli import creator as cc
-    from cli.up import CheckerNode, provision_node, start_stack, stop_indexer
-    from protocol.render_spec import parse_job_spec
-
     root, services, n = demo.root, demo.services, demo.frames
     stack = await start_stack(root, services, step=demo.step)
     chain = stack.chain()
@@ -201,26 +201,26 @@ async def _run(demo: _Demo) -> dict[str, Any]:  # noqa: C901, PLR0915 - one line
                       f" registered node {node.node_id}; `pictor {node.role} run` started (pid {pid}, log {node.log})")  # fmt: skip
         by_node = {w.node_id: w.name for w in workers}
 
-        # ------------------------------------------------------------------ the creator, through the CLI's code
+        # ------------------------------------------------------------------ the creator, through its client's code
         key_file = root / "creator" / "wallet.key"
-        creator = cc.create_wallet(key_file)
+        creator = create_wallet(key_file)
         address = account_address(creator)
-        for r in await cc.fund_wallet(chain, creator, FUND):
+        for r in await fund_wallet(chain, creator, FUND):
             demo.record("faucet: APT, token::faucet", "creator", r)
-        demo.record("vault::deposit", "creator", await cc.deposit(chain, creator, DEPOSIT))
+        demo.record("vault::deposit", "creator", await deposit(chain, creator, DEPOSIT))
         demo.step(f"creator wallet {key_file} ({address[:12]}…): {_fmt(FUND)} PICTOR from the faucet,"
                   f" {_fmt(DEPOSIT)} deposited into the vault")  # fmt: skip
-        async with cc.CreatorApi(stack.api_url) as api:
-            await cc.ensure_session(api, creator, key_file)
+        async with CreatorApi(stack.api_url) as api:
+            await ensure_session(api, creator, key_file)
             demo.step("creator signed in with Aptos (AIP-116 message signed by the wallet key)")
             blend = await asyncio.to_thread(generate_scene, root / "scene" / "demo.blend", SceneSpec(
                 frame_start=1, frame_end=n, resolution_x=160, resolution_y=120, samples=16))  # fmt: skip
             demo.step(f"generated an animated scene of {n} frames: {blend} ({blend.stat().st_size:,} bytes)")
-            settings = cc.job_settings(f"1-{n}" if n > 1 else "1", engine="cycles", device="CPU", samples=16,
+            settings = job_settings(f"1-{n}" if n > 1 else "1", engine="cycles", device="CPU", samples=16,
                                        resolution="160x120", chunk=max(1, math.ceil(n / (2 * WORKERS))))  # fmt: skip
             settings.update(denoising=False, adaptive_sampling=False)  # fast, deterministic CPU frames
             chunks = parse_job_spec(settings).chunks()  # task seq i (the escrow's task id) = chunk i
-            job = await cc.submit_job(api, chain, creator, blend, settings, budget=BUDGET,
+            job = await submit_job(api, chain, creator, blend, settings, budget=BUDGET,
                                       echo=lambda s: print(f"  {s}", flush=True))  # fmt: skip
             demo.record("escrow::open_job", "creator", job.opened)
             demo.step(f"job {job.job_id} paid: escrow {job.chain_job_id} opened with {_fmt(job.budget)} PICTOR"
@@ -230,13 +230,13 @@ async def _run(demo: _Demo) -> dict[str, Any]:  # noqa: C901, PLR0915 - one line
             seen: list[str] = []
 
             def show(status: dict[str, Any]) -> None:
-                line = cc.status_line(status)
+                line = status_line(status)
                 if not seen or seen[-1] != line:
                     seen.append(line)
                     demo.step(line)
 
             rendered = asyncio.Event()
-            watching = asyncio.create_task(cc.watch_job(api, job.job_id, show, timeout_s=300))
+            watching = asyncio.create_task(watch_job(api, job.job_id, show, timeout_s=300))
             verifying = asyncio.create_task(
                 follow_verification(demo, api, stack, job.job_id, chunks, checker, nodes, rendered)
             )
@@ -244,7 +244,7 @@ async def _run(demo: _Demo) -> dict[str, Any]:  # noqa: C901, PLR0915 - one line
                 await asyncio.wait((watching, verifying), return_when=asyncio.FIRST_COMPLETED)
                 if verifying.done():
                     verifying.result()
-                code, words = cc.watch_outcome(await watching)
+                code, words = watch_outcome(await watching)
                 if code:
                     raise DemoError(words + _logs(nodes))
                 demo.step(f"{words}; the checker node verifies and attests each task on chain")
@@ -262,8 +262,8 @@ async def _run(demo: _Demo) -> dict[str, Any]:  # noqa: C901, PLR0915 - one line
                 node.stop()
             demo.step("worker and checker nodes stopped (SIGTERM)")
 
-            # -------------------------------------------------------------- download (the CLI's code)
-            written = await cc.download_frames(api, job.job_id, demo.out)
+            # -------------------------------------------------------------- download (the client's code)
+            written = await download_frames(api, job.job_id, demo.out)
             demo.step(f"downloaded {len(written)} frames to {demo.out}")
             detail = await api.get(f"/jobs/{job.job_id}")
             print("\nframes (from GET /jobs/{id}):")
@@ -389,7 +389,7 @@ async def _run(demo: _Demo) -> dict[str, Any]:  # noqa: C901, PLR0915 - one line
     conserved = all(checks.values())
     print(f"conservation: {'holds' if conserved else 'BROKEN'}")
 
-    print("\npoints (one rewards.points.credit_sources pass; online time counts only for closed UTC days):")
+    print("\npoints (one rewards.sources.credit_sources pass; online time counts only for closed UTC days):")
     for name, p in points.items():
         print(f"  {name:<18} {p['points']:>4} points")
         for line in p["credited"]:
@@ -453,9 +453,7 @@ def main(data_dir: Path | None = None, frames: int = 8, out: Path = Path("out"))
         print("\ndemo interrupted; stopping everything it started", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line for any failure, then clean up
-        from cli.creator import CliError
-
-        kind = "" if isinstance(exc, DemoError | StackError | CliError) else f"{type(exc).__name__}: "
+        kind = "" if isinstance(exc, DemoError | StackError | CreatorError) else f"{type(exc).__name__}: "
         print(f"\ndemo failed: {kind}{exc}", file=sys.stderr)
         return 1
     finally:

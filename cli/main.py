@@ -1,40 +1,33 @@
-"""The `pictor` command line: one entry point for every component."""
+"""The `pictor` command line: one entry point for every component.
+
+Each command imports what it needs when it runs, so that `pictor --help` and the node commands start fast;
+the sub-apps mounted here (worker, checker, wallet, job) import little more than typer at module level.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from checker_node.cli import checker_app
+from cli.creator import job_app, wallet_app
 from pictor.settings import get_settings
+from worker_node.cli import worker_app
 
 app = typer.Typer(help="Pictor: decentralized GPU rendering settled on Aptos.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks; each prints one JSON line of figures last.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-
-
-def _add_worker_app() -> None:
-    """``pictor worker init|run`` (worker_node/cli.py imports only typer at module level)."""
-    from worker_node.cli import worker_app
-
-    app.add_typer(worker_app, name="worker")
-
-
-_add_worker_app()
-app.add_typer(__import__("checker_node.cli", fromlist=["checker_app"]).checker_app, name="checker")
-
-
-def _add_creator_apps() -> None:
-    """``pictor wallet …`` and ``pictor job …`` (cli/creator.py imports only typer at module level)."""
-    from cli.creator import job_app, wallet_app
-
-    app.add_typer(wallet_app, name="wallet")
-    app.add_typer(job_app, name="job")
-
-
-_add_creator_apps()
+app.add_typer(worker_app, name="worker")
+app.add_typer(checker_app, name="checker")
+app.add_typer(wallet_app, name="wallet")
+app.add_typer(job_app, name="job")
 
 
 @app.command()
@@ -46,7 +39,7 @@ def localnet(
     test_clock: bool = typer.Option(False, "--test-clock", help="Expose the clock-advance route (tests only)."),
 ) -> None:
     """Run the local Aptos-compatible chain with the `pictor` package published at genesis."""
-    from chain.localnet import run_localnet
+    from chain.localnet import run_localnet  # lazy: loaded only when this command runs
 
     run_localnet(host=host, port=port, faucet_port=faucet_port, data_dir=data_dir, test_clock=test_clock)
 
@@ -56,7 +49,7 @@ def chain_demo(
     data_dir: Path | None = typer.Option(None, help="Keep the demo chain here instead of a temporary folder."),
 ) -> None:
     """Walk one render job through the money rules with real transactions on a fresh localnet."""
-    from cli.chain_demo import main
+    from cli.chain_demo import main  # lazy: loaded only when this command runs
 
     raise typer.Exit(main(data_dir))
 
@@ -68,7 +61,7 @@ def demo(
     out: Path = typer.Option(Path("out"), help="Folder the rendered frames are written to."),
 ) -> None:
     """Same as `pictor up --demo`."""
-    from cli.demo import main
+    from cli.demo import main  # lazy: loaded only when this command runs
 
     raise typer.Exit(main(data_dir, frames, out))
 
@@ -85,10 +78,10 @@ def up(
 ) -> None:
     """Start PostgreSQL, the localnet, the indexer and the API and wait (Ctrl-C stops them); --demo: the main job."""
     if demo:
-        from cli.demo import main as demo_main
+        from cli.demo import main as demo_main  # lazy: loaded only when this command runs
 
         raise typer.Exit(demo_main(data_dir, frames, out))
-    from cli.up import main
+    from cli.up import main  # lazy: loaded only when this command runs
 
     raise typer.Exit(main(data_dir, port, faucet_port, api_port))
 
@@ -105,7 +98,7 @@ def bench_verify(
     cache: Path | None = typer.Option(None, help="Render cache (default: PICTOR_BENCH_CACHE or ~/.cache/pictor)."),
 ) -> None:
     """Checker verification on real renders of 3 scenes: detection per tamper class, false rejects, CPU cost."""
-    from bench.verify import main
+    from bench.verify import main  # lazy: loaded only when this command runs
 
     argv = ["--quick"] if quick else []
     for flag, value in (("--width", width), ("--height", height), ("--samples", samples), ("--frames", frames)):
@@ -122,7 +115,7 @@ def bench_localnet(
     clients: int = typer.Option(8, help="Concurrent submitting clients."),
 ) -> None:
     """Signed PICTOR transfers from concurrent clients against a fresh localnet: tps and commit latency."""
-    from bench.localnet import run_bench
+    from bench.localnet import run_bench  # lazy: loaded only when this command runs
 
     print(json.dumps(run_bench(seconds=seconds, clients=clients)))
 
@@ -136,7 +129,7 @@ def bench_scheduler(
     ),
 ) -> None:
     """Concurrent simulated workers claiming and completing tasks on PostgreSQL: claims/s, p99, double claims."""
-    from bench.scheduler import run_bench
+    from bench.scheduler import run_bench  # lazy: loaded only when this command runs
 
     print(json.dumps(run_bench(tasks=tasks, workers=workers, render_ms=render_ms)))
 
@@ -149,7 +142,7 @@ def bench_render(
     height: Annotated[int, typer.Option(help="Frame height in pixels.")] = 240,
 ) -> None:
     """One worker RenderSession vs raw bpy in one process on the same Cycles CPU frames: overhead ratio."""
-    from bench.render import run_bench
+    from bench.render import run_bench  # lazy: loaded only when this command runs
 
     print(json.dumps(run_bench(frames=frames, samples=samples, width=width, height=height)))
 
@@ -163,9 +156,9 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Alembic revision to upgrade to.")] = "head",
 ) -> None:
     """Apply the migrations in migrations/ (starting the embedded PostgreSQL if needed)."""
-    from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import make_url  # lazy: loaded only when this command runs
 
-    from pictor.db import database_url, upgrade
+    from pictor.db import database_url, upgrade  # lazy: loaded only when this command runs
 
     url = database_url()
     upgrade(url, revision)
@@ -189,13 +182,9 @@ def indexer(
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Mirror the chain into PostgreSQL exactly once, following new versions until interrupted."""
-    import asyncio
-    import contextlib
-    import logging
-
-    from chain.client import PictorChain
-    from indexer.runner import IndexerConfig, run_indexer, tune_gc
-    from pictor import db
+    from chain.client import PictorChain  # lazy: loaded only when this command runs
+    from indexer.runner import IndexerConfig, run_indexer, tune_gc  # lazy: loaded only when this command runs
+    from pictor import db  # lazy: loaded only when this command runs
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     url = db.sqlalchemy_url(database_url) if database_url else db.database_url()
@@ -226,7 +215,7 @@ def bench_leaderboard(
     data_dir: Annotated[Path, typer.Option(help="The generated database, kept between runs.")] = LEADERBOARD_DATA,
 ) -> None:
     """Top-100 and my-rank read p99, full snapshot refresh time, GET /leaderboard requests/s through uvicorn."""
-    from bench.leaderboard import run_bench
+    from bench.leaderboard import run_bench  # lazy: loaded only when this command runs
 
     figures = run_bench(
         users=users, rows=rows, samples=samples, fresh=fresh, seconds=seconds, clients=clients, data_dir=data_dir
@@ -240,7 +229,7 @@ def bench_indexer(
     data_dir: Annotated[Path | None, typer.Option(help="Keep the chain and database here (default: temporary).")] = None,
 ) -> None:
     """Decode+write rate vs raw COPY on pre-fetched pages, and end-to-end rate from a running localnet."""
-    from bench.indexer import run_bench
+    from bench.indexer import run_bench  # lazy: loaded only when this command runs
 
     print(json.dumps(run_bench(events=events, data_dir=data_dir)))
 
@@ -251,11 +240,11 @@ def api(
     port: int = typer.Option(8000, help="Port to listen on."),
 ) -> None:
     """Serve the Pictor API (audit, health, metrics) with uvicorn."""
-    import uvicorn
+    import uvicorn  # lazy: loaded only when this command runs
 
-    from api.app import create_app
+    from api.app import create_app  # lazy: loaded only when this command runs
 
-    __import__("os").environ.setdefault("PICTOR_LEADERBOARD_BACKGROUND", "true")  # the served API refreshes boards
+    os.environ.setdefault("PICTOR_LEADERBOARD_BACKGROUND", "true")  # the served API refreshes boards
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
@@ -264,7 +253,7 @@ def close_epoch(
     epoch: Annotated[int | None, typer.Option(help="Close this epoch (default: every epoch that has ended).")] = None,
 ) -> None:
     """Close reward epochs: rank, pay the bands, publish the Merkle root on chain (resumes an interrupted close)."""
-    from rewards.epochs import close_cli
+    from cli.epochs import close_cli  # lazy: loaded only when this command runs
 
     raise typer.Exit(close_cli(epoch))
 

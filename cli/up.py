@@ -28,13 +28,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar, cast
 
-if TYPE_CHECKING:
-    from chain.client import PictorChain
-    from chain.keys import LocalnetKeys
-    from chain.localnet import LocalnetProcess
-    from pictor.settings import Settings
+import psutil
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from api.app import create_app
+from chain.client import PictorChain
+from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
+from chain.keys import (
+    ROLE_CHECKER,
+    ROLE_WORKER,
+    LocalnetKeys,
+    account_address,
+    generate_account,
+    load_key_file,
+    write_key_file,
+)
+from chain.localnet import LocalnetProcess, start_localnet_process
+from checker_node.cli import start_checker
+from indexer.runner import Indexer, IndexerConfig
+from pictor import db
+from pictor.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UP_FILE = "up.json"
@@ -76,8 +92,6 @@ class ApiServer:
     """An API app served by uvicorn in a thread on 127.0.0.1 (port 0: a free one); lifespan on."""
 
     def __init__(self, app: Any, port: int = 0, host: str = "127.0.0.1") -> None:
-        import uvicorn
-
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -137,9 +151,6 @@ class Stack:
 
     def chain(self) -> PictorChain:
         """A chain client of this stack for the caller's event loop."""
-        from chain.client import PictorChain
-        from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
-
         return PictorChain(self.node_url, LOCALNET_PACKAGE_ADDRESS, chain_id=LOCALNET_CHAIN_ID,
                            faucet_url=self.faucet_url, wait_timeout=60)  # fmt: skip
 
@@ -161,12 +172,6 @@ async def start_stack(root: Path, services: Services, *, port: int = 0, faucet_p
                       database_url: str | None = None, step: Callable[[str], None] = print,
                       **settings_overrides: Any) -> Stack:  # fmt: skip
     """Start localnet, PostgreSQL (migrated), indexer and API under ``root``; each stop is registered."""
-    from chain.constants import LOCALNET_CHAIN_ID
-    from chain.localnet import start_localnet_process
-    from indexer.runner import Indexer, IndexerConfig
-    from pictor import db
-    from pictor.settings import Settings, get_settings
-
     root.mkdir(parents=True, exist_ok=True)
     localnet = await asyncio.to_thread(start_localnet_process, root / "localnet", port=port, faucet_port=faucet_port)
     services.add("localnet", localnet.stop)
@@ -186,9 +191,6 @@ async def start_stack(root: Path, services: Services, *, port: int = 0, faucet_p
     step(f"{where} up, migrated")
 
     def client() -> PictorChain:
-        from chain.client import PictorChain
-        from chain.constants import LOCALNET_PACKAGE_ADDRESS
-
         return PictorChain(localnet.node_url, LOCALNET_PACKAGE_ADDRESS, chain_id=LOCALNET_CHAIN_ID,
                            faucet_url=localnet.faucet_url, wait_timeout=60)  # fmt: skip
 
@@ -200,8 +202,6 @@ async def start_stack(root: Path, services: Services, *, port: int = 0, faucet_p
     values.update(data_dir=root / "api", keys_dir=localnet.keys_dir, node_url=localnet.node_url,
                   faucet_url=localnet.faucet_url, chain_id=LOCALNET_CHAIN_ID)  # fmt: skip
     settings = Settings(**values)  # the rest (lease_s, limits, …) from PICTOR_* as usual
-    from api.app import create_app
-
     app = create_app(engine, client())
     app.state.settings = settings
     api = await asyncio.to_thread(ApiServer, app, api_port)
@@ -285,8 +285,6 @@ class NodeAgent:
 
     def kill(self) -> None:
         """``kill -9`` the agent and everything it started (its Blender), as a crash would."""
-        import psutil
-
         proc = self.proc
         if proc is None:
             return
@@ -331,8 +329,6 @@ class CheckerNode(NodeAgent):
 
     def start(self) -> int:
         """Start ``pictor checker run``; the pid."""
-        from checker_node.cli import start_checker
-
         self.proc = start_checker(self.config, log_path=self.log, cwd=REPO_ROOT, env=child_env())
         return self.proc.pid
 
@@ -362,9 +358,6 @@ async def provision_node(chain: PictorChain, keys: LocalnetKeys, api_url: str, f
     """An operator of its own gets APT and the role's minimum stake (PICTOR minted by the localnet admin) and
     stakes it, runs ``pictor ROLE init`` (the node key, registered on chain) and sends the node account APT for
     gas; the node is ready for ``start``. ``record(step, sender, transaction)`` sees every transaction."""
-    from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
-    from chain.keys import ROLE_CHECKER, ROLE_WORKER, account_address, generate_account, load_key_file, write_key_file
-
     node_class, extra = _ROLES[role]
     role_id = ROLE_CHECKER if role == "checker" else ROLE_WORKER
 
@@ -422,8 +415,6 @@ async def provision_worker(chain: PictorChain, keys: LocalnetKeys, api_url: str,
 
 def write_up_file(stack: Stack) -> Path:
     """``<root>/up.json``: the URLs, keys dir and pid of this stack (what a script or a test reads)."""
-    from sqlalchemy.engine import make_url
-
     info = {**stack.env(), "pid": os.getpid(), "database": make_url(stack.database_url).render_as_string(True)}
     path = stack.root / UP_FILE
     tmp = path.with_suffix(".tmp")
@@ -457,8 +448,6 @@ async def _serve(root: Path, services: Services, port: int, faucet_port: int, ap
 
 def main(data_dir: Path | None, port: int, faucet_port: int, api_port: int) -> int:
     """``pictor up``: run the stack until Ctrl-C; 0 after a clean stop, 1 when a part failed."""
-    from pictor.settings import get_settings
-
     root = Path(data_dir or get_settings().data_dir).resolve()
     services = Services()
     print(f"Pictor stack in {root}", flush=True)

@@ -1,1 +1,1 @@
-"""Pictor: command-line entry point and the few things every component shares."""
+"""The kernel every package shares: the settings object, PostgreSQL access and the blob store."""

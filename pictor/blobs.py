@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+import zstandard
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1024 * 1024
 
@@ -250,8 +252,6 @@ def blend_compression(head: bytes) -> str | None:
             return None
         return "gzip" if inner == BLEND_MAGIC else None
     if head.startswith(ZSTD_MAGIC):
-        import zstandard
-
         try:
             reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(head))
             inner = reader.read(len(BLEND_MAGIC))

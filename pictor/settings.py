@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     rewards_liveness_renders: int = Field(default=1, ge=1, le=64, description="Liveness reference renders at once.")
     rewards_liveness_render_timeout_s: float = Field(default=120.0, gt=0, description="Limit of one reference render.")
     rewards_liveness_render_wait_s: float = Field(default=60.0, gt=0, description="Wait for a render slot, then 503.")
-    # The creator command line (cli/creator.py).
+    # The creator's client (creator/) and its commands (cli/creator.py).
     api_url: str = Field(default="http://127.0.0.1:8000", description="The Pictor API the creator CLI talks to.")
     wallet_key: Path | None = Field(default=None, description="Creator CLI key file; default <data_dir>/wallet.key.")
     # Verification (api/verification.py, checker_node).

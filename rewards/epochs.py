@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,8 +46,7 @@ from chain.errors import ChainError, RewardsBadEpoch, RewardsEpochNotFound
 from chain.events import EpochPublished
 from chain.keys import account_address, normalize_address
 from indexer import schema as mirror
-from pictor import db
-from pictor.settings import Settings, get_settings
+from pictor.settings import Settings
 from rewards.merkle import U64_MAX, payout_tree
 from tables.epochs import epoch_payouts, epochs
 from tables.points import campaigns, points_ledger
@@ -577,43 +574,6 @@ def summary_json(summary: EpochSummary) -> dict[str, Any]:
         "payouts": summary.payout_count,
         "publish_txn_hash": summary.publish_txn_hash,
     }
-
-
-def close_cli(epoch: int | None, settings: Settings | None = None) -> int:
-    """``pictor rewards close-epoch``: close one epoch or every due one; prints one JSON line each; exit code."""
-    settings = settings or get_settings()
-    if epoch is not None and epoch < 1:
-        print(f"error: epochs are numbered from 1, got {epoch}", file=sys.stderr)
-        return 2
-
-    try:
-        publisher = publisher_key(settings)
-    except (OSError, ValueError) as exc:
-        print(f"error: no publisher key ({exc}); set PICTOR_KEYS_DIR to the folder holding admin.key", file=sys.stderr)
-        return 2
-
-    async def go() -> list[EpochSummary]:
-        chain = PictorChain.from_settings(settings)
-        try:
-            closer = EpochCloser(db.get_engine(db.database_url(settings)), chain, publisher, settings)
-            return [await closer.close(epoch)] if epoch is not None else await closer.close_due()
-        finally:
-            await chain.close()
-
-    try:
-        summaries = asyncio.run(go())
-    except EpochError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (ChainError, OSError) as exc:
-        print(
-            f"error: the chain did not take the epoch ({exc.__class__.__name__}: {exc}); run the close again",
-            file=sys.stderr,
-        )
-        return 1
-    for s in summaries:
-        print(json.dumps(summary_json(s)))
-    return 0
 
 
 def close_due_now(engine: Engine, settings: Settings) -> list[EpochSummary]:

@@ -29,6 +29,7 @@ LOG_FILE = "localnet.log"
 
 def run_localnet(host: str, port: int, faucet_port: int, data_dir: str | Path, test_clock: bool) -> None:
     """Run a localnet in this process until SIGTERM / SIGINT (blocking)."""
+    # lazy: tests and tools import this package for start_localnet_process without loading uvicorn and the node
     from chain.localnet.server import run_localnet as _run
 
     _run(host, port, faucet_port, data_dir, test_clock)

@@ -19,15 +19,11 @@ from urllib.parse import parse_qs
 
 import nacl.signing
 
-from chain.localnet.node import (
-    MIN_GAS_UNIT_PRICE,
-    ApiError,
-    Node,
-    dumps,
-    loads,
-    raw_transaction_bcs,
-    sign_raw_transaction,
-)
+from chain.localnet.codec import dumps, loads
+from chain.localnet.errors import ApiError
+from chain.localnet.node import Node
+from chain.localnet.request import first, read_body
+from chain.localnet.txn import MIN_GAS_UNIT_PRICE, raw_transaction_bcs, sign_raw_transaction
 from chain.localnet.vm import core
 
 log = logging.getLogger("chain.localnet")
@@ -124,13 +120,13 @@ class FaucetApp:
             if method == "GET" and path in ("/", "/health"):
                 return 200, b"text/plain", b"tap:ok"
             if method == "POST" and path == "/mint":
-                address, amount = _first(query, "address"), _first(query, "amount")
+                address, amount = first(query, "address"), first(query, "amount")
                 if address is None:
-                    address = _first(query, "auth_key")
+                    address = first(query, "auth_key")
                 txn_hash = await self.faucet.fund(_address(address), _amount(amount))
                 return 200, b"application/json", dumps([txn_hash])
             if method == "POST" and path == "/fund":
-                body = await _read(receive)
+                body = await read_body(receive)
                 try:
                     data = loads(body) if body else {}
                 except ValueError:
@@ -149,12 +145,6 @@ class _BadRequest(Exception):
     """A malformed faucet request (answered 400)."""
 
     pass
-
-
-def _first(query: dict[str, list[str]], name: str) -> str | None:
-    """The first value of a query parameter."""
-    values = query.get(name)
-    return values[0] if values else None
 
 
 def _address(value: Any) -> str:
@@ -178,13 +168,3 @@ def _amount(value: Any) -> int:
     if not 0 <= amount <= core.U64_MAX:
         raise _BadRequest(f"amount out of range: {amount}")
     return amount
-
-
-async def _read(receive: Any) -> bytes:
-    """The whole request body."""
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)

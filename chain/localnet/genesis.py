@@ -18,12 +18,12 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import nacl.signing
 
 from chain.constants import LOCALNET_PACKAGE_ADDRESS
-from chain.localnet.node import Node, render_event
+from chain.localnet.node import Node
+from chain.localnet.render import render_events
 from chain.localnet.vm import core, framework, load_pictor
 from chain.localnet.vm.core import Overlay, TxContext
 
@@ -113,7 +113,7 @@ def create_genesis(node: Node, data_dir: Path) -> dict[str, str]:
     state = Overlay({})
     ctx = TxContext(sender=core.norm_addr(core.FRAMEWORK), timestamp_us=0, state=state, version=0)
     _framework_resources(ctx, node.chain_id)
-    admin_auth_key = core.addr_bytes(core.ed25519_auth_key(bytes(keys["admin"].verify_key)))
+    admin_auth_key = core.addr_bytes(key_address(keys["admin"]))
     framework.create_account(ctx, package, auth_key=admin_auth_key)
     framework.apt_deposit(ctx, package, ACCOUNT_FUNDS)
     for name in ("coordinator", "treasury"):
@@ -123,14 +123,7 @@ def create_genesis(node: Node, data_dir: Path) -> dict[str, str]:
     framework.apt_deposit(ctx, accounts["faucet"], FAUCET_FUNDS)
     _run_pictor_genesis(ctx, accounts)
 
-    events: list[dict[str, Any]] = []
-    handle_events: list[tuple[str, int, int, dict[str, Any]]] = []
-    for i, (ev, values) in enumerate(ctx.events):
-        guid = ctx.event_guids.get(i)
-        rendered = render_event(ev, values, guid)
-        events.append(rendered)
-        if guid is not None:
-            handle_events.append((guid[0], guid[1], guid[2], rendered))
+    events, handle_events = render_events(ctx)
 
     # Keys first: a crash between the two leaves keys without a chain, and the next start redoes genesis.
     for name, key in keys.items():

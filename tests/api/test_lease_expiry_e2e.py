@@ -15,10 +15,16 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from blender.scenegen import SceneSpec, generate_scene
+from chain.client import PictorChain
+from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 from chain.keys import load_role_keys
 from chain.payloads import TASK_SUBMITTED
-from cli import creator as cc
 from cli.up import UpProcess, WorkerNode, log_tail, provision_worker
+from creator.api import CreatorApi, ensure_session
+from creator.jobs import download_frames, job_settings, submit_job, watch_job, watch_outcome
+from creator.keys import create_wallet
+from creator.wallet import deposit, fund_wallet
 from pictor.db import create_database_like, drop_database, get_engine
 from tables.jobs import chain_outbox, tasks
 
@@ -43,16 +49,11 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def chain_of(stack: UpProcess) -> object:
-    from chain.client import PictorChain
-    from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
-
     return PictorChain(stack.info["PICTOR_NODE_URL"], LOCALNET_PACKAGE_ADDRESS, chain_id=LOCALNET_CHAIN_ID,
                        faucet_url=stack.info["PICTOR_FAUCET_URL"], wait_timeout=60)  # fmt: skip
 
 
 def test_killed_worker_lease_expires_and_another_worker_finishes(stack: UpProcess, tmp_path: Path) -> None:
-    from blender.scenegen import SceneSpec, generate_scene
-
     engine = get_engine(stack.info["database_url"])
     api_url = stack.info["PICTOR_API_URL"]
     scene = generate_scene(tmp_path / "scene.blend", SceneSpec(frame_start=1, frame_end=FRAMES, resolution_x=128,
@@ -69,18 +70,18 @@ def test_killed_worker_lease_expires_and_another_worker_finishes(stack: UpProces
             )
             workers.extend((a, b))
             key_file = tmp_path / "creator.key"
-            creator = cc.create_wallet(key_file)
-            await cc.fund_wallet(chain, creator, 10 * PICTOR)
-            await cc.deposit(chain, creator, 10 * PICTOR)
+            creator = create_wallet(key_file)
+            await fund_wallet(chain, creator, 10 * PICTOR)
+            await deposit(chain, creator, 10 * PICTOR)
             a.start()  # only A runs when the job appears: it takes the one task
-            async with cc.CreatorApi(api_url) as api:
-                await cc.ensure_session(api, creator, key_file)
-                settings = cc.job_settings(f"1-{FRAMES}", engine="cycles", device="CPU", samples=32,
-                                           resolution="128x96", chunk=FRAMES)  # fmt: skip
+            async with CreatorApi(api_url) as api:
+                await ensure_session(api, creator, key_file)
+                settings = job_settings(f"1-{FRAMES}", engine="cycles", device="CPU", samples=32,
+                                        resolution="128x96", chunk=FRAMES)  # fmt: skip
                 # An explicit budget: the default (the estimate's quoted total) can fall short of the claim's quote
                 # (api/jobs.py stores tasks' minutes from the rounded per-frame estimate; reported).
-                job = await cc.submit_job(api, chain, creator, scene, settings, budget=PICTOR // 100,
-                                          echo=lambda _: None)  # fmt: skip
+                job = await submit_job(api, chain, creator, scene, settings, budget=PICTOR // 100,
+                                       echo=lambda _: None)  # fmt: skip
                 # Wait until A has uploaded a frame of its task (mid-task), then kill -9 it and its Blender.
                 deadline = time.monotonic() + 180
                 while True:
@@ -94,8 +95,8 @@ def test_killed_worker_lease_expires_and_another_worker_finishes(stack: UpProces
                 a.kill()
                 after_kill = await api.get(f"/jobs/{job.job_id}")
                 b.start()
-                final = await cc.watch_job(api, job.job_id, lambda _: None, timeout_s=400)
-                frames = await cc.download_frames(api, job.job_id, tmp_path / "out")
+                final = await watch_job(api, job.job_id, lambda _: None, timeout_s=400)
+                frames = await download_frames(api, job.job_id, tmp_path / "out")
             infos = None
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:  # B submits its result on chain after completing at the API
@@ -122,7 +123,7 @@ def test_killed_worker_lease_expires_and_another_worker_finishes(stack: UpProces
     assert got["after_kill"]["state"] == "active"
     assert any(f["state"] != "rendered" for f in got["after_kill"]["frames"])
     # The lease expired, the task went back to the queue and B finished it as the second attempt.
-    code, words = cc.watch_outcome(got["final"])
+    code, words = watch_outcome(got["final"])
     assert code == 0 and got["final"]["state"] == "completed", (words, log_tail(b.log))
     with engine.connect() as conn:
         task = conn.execute(select(tasks).where(tasks.c.job_id == job.job_id)).one()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -359,7 +361,7 @@ async def test_no_faucet_configured(node: FakeNode) -> None:
 
 
 def test_from_settings() -> None:
-    from pictor.settings import Settings
+    from pictor.settings import Settings  # lazy: only this test needs the kernel's settings
 
     settings = Settings(node_url="http://x:1/v1", faucet_url="", package_address="0x" + "12" * 32, chain_id=2)
     client = PictorChain.from_settings(settings)
@@ -387,8 +389,6 @@ async def test_a_dropped_transaction_is_reported_without_waiting_out_the_timeout
 
 
 def test_the_client_does_not_import_the_localnet() -> None:
-    import subprocess
-    import sys
 
     code = "import sys, chain, chain.client, cli.chain_demo; sys.exit(any(m.startswith('chain.localnet') for m in sys.modules))"
     repo = REPO_ROOT

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from chain.keys import (
     generate_key_file,
     load_key_file,
     load_localnet_keys,
+    load_settings_keys,
     node_address,
     private_key_hex,
     registration_message,
@@ -46,8 +48,6 @@ def test_key_file_is_0600_hex_and_loads_back(tmp_path: Path) -> None:
 
 
 def test_key_file_is_0600_even_with_a_permissive_umask(tmp_path: Path) -> None:
-    import os
-
     old = os.umask(0)
     try:
         path = write_key_file(tmp_path / "k.key", Account.generate())
@@ -178,8 +178,7 @@ def test_missing_dev_keys(tmp_path: Path) -> None:
 
 
 def test_load_settings_keys(tmp_path: Path) -> None:
-    from chain.keys import load_settings_keys
-    from pictor.settings import Settings
+    from pictor.settings import Settings  # lazy: only this test needs the kernel's settings
 
     accounts = {name: Account.generate() for name in ("admin", "coordinator", "treasury")}
     _write_dev_keys(tmp_path / "localnet", accounts)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from chain.constants import LOCALNET_PACKAGE_ADDRESS
+from chain.errors import MoveAbortError
 from tests.support import REPO_ROOT
 from tests.support.move_source import MoveModule, move_files, parse_errors, read_package, short_address
 
@@ -67,7 +68,6 @@ def test_package_has_the_spec_modules(package: dict[str, MoveModule]):
 
 def test_client_errors_cover_every_abort(package: dict[str, MoveModule]):
     """Every pictor abort parsed from Move maps to its own named class in chain.errors, with its code and text."""
-    from chain.errors import MoveAbortError
 
     address = short_address(LOCALNET_PACKAGE_ADDRESS)
     aborts = [(m, a) for m in package.values() for a in m.abort_codes.values()]

@@ -13,20 +13,11 @@ from aptos_sdk.bcs import Serializer
 from aptos_sdk.transactions import EntryFunction, TransactionArgument, TransactionPayload
 from aptos_sdk.type_tag import StructTag, TypeTag
 
+from chain.abi import ENTRY_FUNCTIONS, VIEW_FUNCTIONS
 from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from chain.errors import InvalidArgument
-from chain.payloads import (
-    ENTRY_FUNCTIONS,
-    VIEW_FUNCTIONS,
-    JobInfo,
-    NodeInfo,
-    PictorPayloads,
-    PictorViews,
-    UnbondRequest,
-    VaultAccount,
-    apt_transfer,
-    pictor_transfer,
-)
+from chain.payloads import PictorPayloads, apt_transfer, pictor_transfer
+from chain.views import JobInfo, NodeInfo, PictorViews, UnbondRequest, VaultAccount
 from tests.support import REPO_ROOT
 
 SPEC = REPO_ROOT / "chain" / "SPEC.md"

@@ -1,6 +1,6 @@
 """The creator CLI (``pictor wallet …``, ``pictor job …``) as subprocesses against ``pictor up`` (a real localnet,
 PostgreSQL, indexer and API) and a real ``pictor worker run`` rendering a tiny scene with Blender: exact
-integer amounts, key and session files 0600, every bad input answered with exit code 2 and nothing changed,
+integer amounts on chain, key and session files 0600, every bad input answered with exit code 2 and nothing changed,
 submit → watch → download end to end, a cancelled job watched to a non-zero exit, and Ctrl-C stopping the
 stack cleanly."""
 
@@ -19,10 +19,14 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from blender.scenegen import SceneSpec, generate_scene
+from chain.client import PictorChain
+from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 from chain.keys import account_address, load_key_file, load_role_keys
 from chain.payloads import TASK_SUBMITTED
-from cli import creator as cc
 from cli.up import UpProcess, child_env, pictor_command, provision_worker
+from creator.keys import create_wallet, session_path
+from creator.wallet import deposit, fund_wallet
 from pictor.db import create_database_like, drop_database, get_engine
 from tables.jobs import jobs, tasks
 from tables.uploads import uploads
@@ -58,9 +62,6 @@ def cli(
 
 
 def chain_of(stack: UpProcess) -> object:
-    from chain.client import PictorChain
-    from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
-
     return PictorChain(stack.info["PICTOR_NODE_URL"], LOCALNET_PACKAGE_ADDRESS, chain_id=LOCALNET_CHAIN_ID,
                        faucet_url=stack.info["PICTOR_FAUCET_URL"], wait_timeout=60)  # fmt: skip
 
@@ -79,26 +80,6 @@ def on_chain(stack: UpProcess, work) -> object:
 def shown(output: str) -> dict[str, str]:
     """``pictor wallet show``'s lines as a dict."""
     return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in output.splitlines() if ":" in line)}
-
-
-def test_amounts_are_parsed_and_printed_exactly() -> None:
-    assert cc.parse_amount("1.5") == 150_000_000
-    assert cc.parse_amount("0.00000001") == 1
-    assert cc.parse_amount("12345678901.12345678") == 1_234_567_890_112_345_678
-    assert cc.format_amount(150_000_000) == "1.50000000"
-    assert cc.format_amount(1) == "0.00000001"
-    assert cc.format_amount(1_234_567_890_112_345_678) == "12345678901.12345678"
-    for bad in ("", "1.", ".5", "1.123456789", "1e3", "-1", "0", "0.00000000", "abc", "1,5", "184467440738"):
-        with pytest.raises(cc.CliError) as raised:
-            cc.parse_amount(bad)
-        assert raised.value.code == 2 and raised.value.args[0]
-
-
-def test_signin_message_bytes_match_the_server() -> None:
-    from api.signin import signing_message
-
-    text = "localhost:8000 wants you to sign in with your Aptos account:\n0x1"
-    assert cc.signin_signing_message(text) == signing_message(text)
 
 
 def test_wallet_create_fund_deposit_show_and_bad_input(stack: UpProcess, tmp_path: Path) -> None:
@@ -150,7 +131,7 @@ def test_wallet_create_fund_deposit_show_and_bad_input(stack: UpProcess, tmp_pat
 
     login = cli(stack, "wallet", "login", "--key-file", str(key))
     assert login.returncode == 0, login.stderr
-    session_file = cc.session_path(key)
+    session_file = session_path(key)
     assert session_file.stat().st_mode & 0o777 == 0o600
     session = json.loads(session_file.read_text())
     me = httpx.get(stack.info["PICTOR_API_URL"] + "/auth/me", headers={"Authorization": f"Bearer {session['token']}"})
@@ -158,8 +139,6 @@ def test_wallet_create_fund_deposit_show_and_bad_input(stack: UpProcess, tmp_pat
 
 
 def test_submit_watch_download_with_a_real_worker(stack: UpProcess, tmp_path: Path) -> None:
-    from blender.scenegen import SceneSpec, generate_scene
-
     engine = get_engine(stack.info["database_url"])
     keys = load_role_keys(stack.info["PICTOR_KEYS_DIR"])
     worker = on_chain(stack, lambda chain: provision_worker(chain, keys, stack.info["PICTOR_API_URL"],
@@ -167,11 +146,11 @@ def test_submit_watch_download_with_a_real_worker(stack: UpProcess, tmp_path: Pa
     worker.start()
     try:
         key = tmp_path / "creator.key"
-        creator = cc.create_wallet(key)
+        creator = create_wallet(key)
 
         async def pay(chain) -> None:
-            await cc.fund_wallet(chain, creator, 10 * PICTOR)
-            await cc.deposit(chain, creator, 10 * PICTOR)
+            await fund_wallet(chain, creator, 10 * PICTOR)
+            await deposit(chain, creator, 10 * PICTOR)
 
         on_chain(stack, pay)
         scene = generate_scene(tmp_path / "tiny.blend", SceneSpec(frame_start=1, frame_end=3, resolution_x=64,
@@ -253,7 +232,7 @@ def test_submit_watch_download_with_a_real_worker(stack: UpProcess, tmp_path: Pa
 
         # Someone else's job is "no such job" (the API's 404 relayed, exit 2); so is an unknown id.
         other = tmp_path / "other.key"
-        cc.create_wallet(other)
+        create_wallet(other)
         for key_file, job in ((other, job_id), (key, 999_999)):
             refused = cli(stack, "job", "watch", str(job), "--key-file", str(key_file))
             assert refused.returncode == 2 and "HTTP 404" in refused.stderr and "no such job" in refused.stderr
@@ -265,7 +244,7 @@ def test_submit_watch_download_with_a_real_worker(stack: UpProcess, tmp_path: Pa
         second = cli(stack, "job", "submit", str(scene), "--frames", "1", *tiny, "--key-file", str(key))
         assert second.returncode == 0, second.stderr
         second_id = int(re.search(r"job id: (\d+)", second.stdout).group(1))
-        token = json.loads(cc.session_path(key).read_text())["token"]
+        token = json.loads(session_path(key).read_text())["token"]
         cancel = httpx.post(f"{stack.info['PICTOR_API_URL']}/jobs/{second_id}/cancel",
                             headers={"Authorization": f"Bearer {token}"})  # fmt: skip
         assert cancel.status_code == 200, cancel.text

@@ -22,10 +22,11 @@ from api.app import create_app  # noqa: E402
 from chain.client import PictorChain  # noqa: E402
 from chain.errors import RewardsAlreadyClaimed, RewardsInvalidProof  # noqa: E402
 from chain.keys import account_address, generate_account, load_localnet_keys  # noqa: E402
+from cli.epochs import close_cli  # noqa: E402
 from indexer.runner import Indexer, IndexerConfig  # noqa: E402
 from pictor.db import get_engine  # noqa: E402
 from pictor.settings import Settings  # noqa: E402
-from rewards.epochs import CLOSE_LOCK, STEPS, EpochCloser, EpochConflict, EpochError, close_cli, epoch_window  # noqa: E402
+from rewards.epochs import CLOSE_LOCK, STEPS, EpochCloser, EpochConflict, EpochError, epoch_window  # noqa: E402
 from rewards.merkle import payout_tree, verify_proof  # noqa: E402
 from tables.epochs import epoch_payouts, epochs  # noqa: E402
 from tables.points import campaigns, points_ledger  # noqa: E402

@@ -17,6 +17,7 @@ log = logging.getLogger("chain.localnet")
 def load_pictor() -> ModuleType | None:
     """Import (and so register) the ``pictor`` package re-implementation; ``None`` if it is unavailable."""
     try:
+        # lazy: the node registers the package when it starts; one that fails to import leaves 0x1 usable
         from chain.localnet.vm import pictor
     except ImportError as exc:
         log.warning("pictor VM modules unavailable (%s): the localnet runs without the pictor package", exc)

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chain.constants import object_address
+
 U8_MAX = 2**8 - 1
 U64_MAX = 2**64 - 1
 U128_MAX = 2**128 - 1
-U256_MAX = 2**256 - 1
 
 FRAMEWORK = "0x" + "0" * 63 + "1"
 
@@ -81,8 +82,8 @@ def sha3(data: bytes) -> bytes:
 
 
 def object_address_from_seed(creator: Any, seed: bytes) -> str:
-    """``object::create_object_address(source, seed)``: sha3(source ‖ seed ‖ 0xFE)."""
-    return norm_addr(sha3(addr_bytes(creator) + seed + b"\xfe"))
+    """``object::create_object_address(source, seed)`` for a creator in any address form."""
+    return object_address(norm_addr(creator), seed)
 
 
 def user_derived_object_address(owner: Any, derive_from: Any) -> str:
@@ -270,6 +271,11 @@ class Overlay:
         return {k: (None if v is _DELETED else v) for k, v in self.writes.items()}
 
 
+def peek(state: Overlay | dict[str, Any], key: str) -> Any:
+    """The value at ``key`` of an overlay or a plain state dict, without copying it: read-only use."""
+    return state.peek(key) if isinstance(state, Overlay) else state.get(key)
+
+
 @dataclass
 class TxContext:
     """What an executing entry or view function sees: sender, block time, state and the events it emits."""
@@ -380,7 +386,8 @@ def _inner(move_type: str, prefix: str) -> str | None:
     return None
 
 
-_INT_BYTES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8, "u128": 16, "u256": 32}
+#: Byte width of each Move unsigned integer type (BCS writes them little-endian).
+INT_BYTES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8, "u128": 16, "u256": 32}
 
 
 class _Reader:
@@ -408,8 +415,8 @@ class _Reader:
 
 
 def _decode_bcs(move_type: str, reader: _Reader) -> Any:
-    if move_type in _INT_BYTES:
-        return int.from_bytes(reader.take(_INT_BYTES[move_type]), "little")
+    if move_type in INT_BYTES:
+        return int.from_bytes(reader.take(INT_BYTES[move_type]), "little")
     if move_type == "bool":
         byte = reader.take(1)[0]
         if byte > 1:
@@ -443,11 +450,11 @@ def decode_bcs_arg(move_type: str, data: bytes) -> Any:
 
 def decode_json_arg(move_type: str, value: Any) -> Any:
     """Decode one JSON entry/view argument (u64+ as strings, bytes as 0x-hex) of Move type ``move_type``."""
-    if move_type in _INT_BYTES:
+    if move_type in INT_BYTES:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise ValueError(f"expected {move_type}, got {value!r}")
         number = int(value)
-        if not 0 <= number < 2 ** (8 * _INT_BYTES[move_type]):
+        if not 0 <= number < 2 ** (8 * INT_BYTES[move_type]):
             raise ValueError(f"{value!r} does not fit in {move_type}")
         return number
     if move_type == "bool":

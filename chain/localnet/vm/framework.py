@@ -182,7 +182,7 @@ def ensure_account(ctx: TxContext, address: str) -> None:
 
 def sequence_number(state: Overlay | dict, address: str) -> int | None:
     """The account's sequence number, ``None`` when there is no account."""
-    account = state.get(account_key(address))
+    account = core.peek(state, account_key(address))
     return None if account is None else int(account["sequence_number"])
 
 
@@ -191,7 +191,7 @@ def sequence_number(state: Overlay | dict, address: str) -> int | None:
 
 def apt_balance(state: Overlay | dict, address: str) -> int:
     """``coin::balance<AptosCoin>``: 0 when the account has no ``CoinStore``."""
-    store = state.get(coin_store_key(address))
+    store = core.peek(state, coin_store_key(address))
     return 0 if store is None else int(store["coin"]["value"])
 
 
@@ -258,10 +258,12 @@ def apt_deposit(ctx: TxContext, address: str, amount: int) -> None:
 def charge_apt(state: Overlay, address: str, octas: int) -> None:
     """Burn ``octas`` of gas fee from the payer's ``CoinStore`` (the epilogue: no event, never aborts)."""
     key = coin_store_key(address)
-    store = state.get(key)
+    store = state.peek(key)
     if store is None or octas <= 0:
         return
-    store["coin"]["value"] = max(0, int(store["coin"]["value"]) - octas)
+    # New top-level and coin dicts instead of a deep copy: the epilogue runs for every transaction.
+    store = dict(store)
+    store["coin"] = {"value": max(0, int(store["coin"]["value"]) - octas)}
     state.put(key, store)
 
 

@@ -34,6 +34,7 @@ from nacl.signing import SigningKey
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from chain.localnet import start_localnet_process
 from tests.support import REPO_ROOT
 from tests.support.bcs import bcs_bool, bcs_bytes, bcs_u8, bcs_u64, bcs_vec_bytes, uleb128  # noqa: F401 - re-exported via `tx`
 
@@ -284,7 +285,6 @@ def localnet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def localnet(localnet_dir: Path) -> Iterator[Any]:
     """One localnet process (fresh data dir, free ports, test clock on) for the whole test module."""
-    from chain.localnet import start_localnet_process
 
     proc = start_localnet_process(data_dir=localnet_dir, test_clock=True)
     try:

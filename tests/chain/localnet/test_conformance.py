@@ -19,6 +19,8 @@ import httpx
 import pytest
 from aptos_sdk.account import Account
 
+from chain.client import PictorChain
+from chain.localnet import start_localnet_process
 from chain.localnet.vm import pictor as pictor_vm
 
 pytestmark = pytest.mark.timeout(300)
@@ -147,7 +149,6 @@ def test_healthy(http: Any, spec_validator: Any, world: World) -> None:
 def test_a_fresh_localnet_is_healthy_within_a_latency_bound(tmp_path: Any, spec_validator: Any) -> None:
     """Once ``start_localnet_process`` returns, the ledger clock is current (Aptos's local testnet produces
     blocks from the start): ``/-/healthy?duration_secs=N`` is 200 and the ledger timestamp is not 1970."""
-    from chain.localnet import start_localnet_process
 
     proc = start_localnet_process(tmp_path / "fresh")
     try:
@@ -504,7 +505,6 @@ def test_events(http: Any, spec_validator: Any, world: World) -> None:
 
 async def test_every_response_the_client_uses_conforms(localnet: Any, spec_validator: Any, tx: ModuleType) -> None:
     """Run the ``PictorChain`` client through its calls and validate every node response it received."""
-    from chain.client import PictorChain
 
     responses: list[httpx.Response] = []
 

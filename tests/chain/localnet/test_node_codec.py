@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import time
 
+import nacl.signing
 import pytest
 from aptos_sdk.account import Account
 from aptos_sdk.account_address import AccountAddress
-from aptos_sdk.bcs import Serializer
+from aptos_sdk.bcs import Deserializer, Serializer
 from aptos_sdk.transactions import (
     EntryFunction,
     RawTransaction,
@@ -18,7 +19,24 @@ from aptos_sdk.transactions import (
 )
 from aptos_sdk.type_tag import StructTag, TypeTag
 
-from chain.localnet import node as n
+from chain.localnet.codec import (
+    BcsReader,
+    TypeTagError,
+    canonical_tag,
+    canonical_type,
+    encode_bcs_value,
+    parse_type_tag,
+    type_tag_bcs,
+)
+from chain.localnet.errors import ApiError, status_type, vm_error
+from chain.localnet.render import prepare
+from chain.localnet.txn import (
+    AUTH_SINGLE_SENDER_ED25519,
+    decode_signed_transaction,
+    raw_transaction_bcs,
+    sign_raw_transaction,
+    signed_transaction_from_json,
+)
 from chain.localnet.vm import core
 
 
@@ -51,7 +69,7 @@ def aptos_hash(signed: bytes) -> str:
 def test_decodes_an_sdk_signed_transaction() -> None:
     alice, bob = Account.generate(), Account.generate()
     signed = sdk_transfer(alice, bob.address(), 1234, seq=7)
-    txn = n.decode_signed_transaction(signed.bytes())
+    txn = decode_signed_transaction(signed.bytes())
     assert txn.sender == core.norm_addr(str(alice.address()))
     assert txn.seq == 7
     assert txn.function_id == "0x1::aptos_account::transfer"
@@ -60,7 +78,7 @@ def test_decodes_an_sdk_signed_transaction() -> None:
     assert txn.hash == aptos_hash(signed.bytes())
     assert txn.signature_valid()
     assert txn.auth_key() == alice.auth_key()
-    n.prepare(txn)
+    prepare(txn)
     assert txn.payload_json == {
         "function": "0x1::aptos_account::transfer",
         "type_arguments": [],
@@ -74,7 +92,7 @@ def test_tampered_signature_is_detected() -> None:
     alice = Account.generate()
     data = bytearray(sdk_transfer(alice, alice.address(), 1).bytes())
     data[-1] ^= 0x01
-    assert not n.decode_signed_transaction(bytes(data)).signature_valid()
+    assert not decode_signed_transaction(bytes(data)).signature_valid()
 
 
 def test_simulation_signature_is_not_valid() -> None:
@@ -82,7 +100,7 @@ def test_simulation_signature_is_not_valid() -> None:
     signed = sdk_transfer(alice, alice.address(), 1)
     raw = signed.transaction
     simulated = SignedTransaction(raw, alice.sign_simulated_transaction(raw))
-    txn = n.decode_signed_transaction(simulated.bytes())
+    txn = decode_signed_transaction(simulated.bytes())
     assert not txn.signature_valid()
     assert txn.auth_key() == alice.auth_key()
 
@@ -99,8 +117,8 @@ def test_simulation_signature_is_not_valid() -> None:
 def test_malformed_bcs_is_invalid_input(mutate) -> None:
     alice = Account.generate()
     data = mutate(sdk_transfer(alice, alice.address(), 1).bytes())
-    with pytest.raises(n.ApiError) as err:
-        n.decode_signed_transaction(data)
+    with pytest.raises(ApiError) as err:
+        decode_signed_transaction(data)
     assert (err.value.status, err.value.error_code) == (400, "invalid_input")
 
 
@@ -108,13 +126,13 @@ def test_unsupported_payloads_and_authenticators_are_clean_400s() -> None:
     alice = Account.generate()
     good = sdk_transfer(alice, alice.address(), 1).bytes()
     script = good[:40] + b"\x00" + good[41:]  # payload variant 0 (Script)
-    with pytest.raises(n.ApiError) as err:
-        n.decode_signed_transaction(script)
+    with pytest.raises(ApiError) as err:
+        decode_signed_transaction(script)
     assert err.value.status == 400 and "Script" in err.value.message
     raw_end = len(good) - (1 + 1 + 32 + 1 + 64)
     multi_agent = good[:raw_end] + b"\x02" + good[raw_end + 1 :]
-    with pytest.raises(n.ApiError) as err:
-        n.decode_signed_transaction(multi_agent)
+    with pytest.raises(ApiError) as err:
+        decode_signed_transaction(multi_agent)
     assert err.value.status == 400 and err.value.error_code == "invalid_input"
 
 
@@ -123,8 +141,8 @@ def test_single_sender_authenticator_is_accepted() -> None:
     good = sdk_transfer(alice, alice.address(), 1).bytes()
     raw_end = len(good) - (1 + 1 + 32 + 1 + 64)
     single_sender = good[:raw_end] + b"\x04\x00" + good[raw_end + 1 :]
-    txn = n.decode_signed_transaction(single_sender)
-    assert txn.auth_kind == n.AUTH_SINGLE_SENDER_ED25519
+    txn = decode_signed_transaction(single_sender)
+    assert txn.auth_kind == AUTH_SINGLE_SENDER_ED25519
     assert txn.signature_valid() and txn.auth_key() == alice.auth_key()
 
 
@@ -141,20 +159,20 @@ def test_single_sender_authenticator_is_accepted() -> None:
     ],
 )
 def test_type_tags_canonicalize_and_match_the_sdk_bcs(text: str, canonical: str) -> None:
-    assert n.canonical_type(text) == canonical
-    tag = n.parse_type_tag(text)
+    assert canonical_type(text) == canonical
+    tag = parse_type_tag(text)
     if text.startswith("0x") and "vector" not in text:  # the SDK's StructTag.from_str parses structs only
         ser = Serializer()
         TypeTag(StructTag.from_str(canonical)).serialize(ser)
-        assert n.type_tag_bcs(tag) == ser.output()
-    reader = n._Reader(n.type_tag_bcs(tag))
-    assert n.canonical_tag(reader.type_tag()) == canonical
+        assert type_tag_bcs(tag) == ser.output()
+    reader = BcsReader(type_tag_bcs(tag))
+    assert canonical_tag(reader.type_tag()) == canonical
 
 
 @pytest.mark.parametrize("bad", ["", "0x1::coin", "u9", "vector<u8", "0x1::coin::Coin<", "0xzz::a::B"])
 def test_bad_type_tags_raise(bad: str) -> None:
-    with pytest.raises(n.TypeTagError):
-        n.parse_type_tag(bad)
+    with pytest.raises(TypeTagError):
+        parse_type_tag(bad)
 
 
 @pytest.mark.parametrize(
@@ -176,7 +194,7 @@ def test_bad_type_tags_raise(bad: str) -> None:
     ],
 )
 def test_bcs_encoding_round_trips_through_core(move_type: str, value: object) -> None:
-    assert core.decode_bcs_arg(move_type, n.encode_bcs_value(move_type, value)) == value
+    assert core.decode_bcs_arg(move_type, encode_bcs_value(move_type, value)) == value
 
 
 def test_json_submission_builds_the_same_bytes_as_the_sdk() -> None:
@@ -202,7 +220,7 @@ def test_json_submission_builds_the_same_bytes_as_the_sdk() -> None:
             "signature": "0x" + auth.signature.signature.hex(),
         },
     }
-    assert n.signed_transaction_from_json(body, 4) == signed.bytes()
+    assert signed_transaction_from_json(body, 4) == signed.bytes()
 
 
 def test_json_submission_of_an_unknown_function_is_invalid_input() -> None:
@@ -220,27 +238,25 @@ def test_json_submission_of_an_unknown_function_is_invalid_input() -> None:
             "arguments": [],
         },
     }
-    with pytest.raises(n.ApiError) as err:
-        n.signed_transaction_from_json(body, 4)
+    with pytest.raises(ApiError) as err:
+        signed_transaction_from_json(body, 4)
     assert (err.value.status, err.value.error_code) == (400, "invalid_input")
 
 
 def test_vm_error_shape_matches_aptos() -> None:
-    err = n.vm_error("SEQUENCE_NUMBER_TOO_OLD")
+    err = vm_error("SEQUENCE_NUMBER_TOO_OLD")
     assert err.body() == {
         "message": "Invalid transaction: Type: Validation Code: SEQUENCE_NUMBER_TOO_OLD",
         "error_code": "vm_error",
         "vm_error_code": 3,
     }
-    assert n.status_type(1098) == "Verification" and n.status_type(4016) == "Execution"
+    assert status_type(1098) == "Verification" and status_type(4016) == "Execution"
 
 
 def test_sign_raw_transaction_verifies_with_the_sdk() -> None:
-    import nacl.signing
-
     key = nacl.signing.SigningKey.generate()
     sender = core.ed25519_auth_key(bytes(key.verify_key))
-    raw = n.raw_transaction_bcs(
+    raw = raw_transaction_bcs(
         sender,
         0,
         core.FRAMEWORK,
@@ -253,7 +269,6 @@ def test_sign_raw_transaction_verifies_with_the_sdk() -> None:
         2**40,
         4,
     )
-    signed = n.sign_raw_transaction(key, raw)
-    from aptos_sdk.bcs import Deserializer
+    signed = sign_raw_transaction(key, raw)
 
     assert SignedTransaction.deserialize(Deserializer(signed)).verify()

@@ -17,9 +17,18 @@ import nacl.signing
 import pytest
 
 from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
-from chain.localnet import node as n
+from chain.localnet.errors import STATUS_CODES, ApiError
 from chain.localnet.genesis import create_genesis, key_address, read_key
-from chain.localnet.node import ApiError, Node
+from chain.localnet.node import MAX_SEQUENCE_AHEAD, Node
+from chain.localnet.render import render_resource
+from chain.localnet.txn import (
+    INTRINSIC_GAS_UNITS,
+    MAX_GAS_AMOUNT,
+    MAX_GAS_UNIT_PRICE,
+    decode_signed_transaction,
+    raw_transaction_bcs,
+    sign_raw_transaction,
+)
 from chain.localnet.vm import core, framework
 from chain.localnet.vm.core import Overlay, TxContext
 
@@ -54,7 +63,7 @@ class Chain:
         if seq is None:
             seq = self.node.committed_seq(sender) or 0
         address, module, name = function.split("::")
-        raw = n.raw_transaction_bcs(
+        raw = raw_transaction_bcs(
             sender,
             seq,
             address,
@@ -67,7 +76,7 @@ class Chain:
             int(time.time()) + 600 if expiration is None else expiration,
             chain_id,
         )
-        return n.sign_raw_transaction(key, raw)
+        return sign_raw_transaction(key, raw)
 
     async def commit(self, *signed: bytes) -> list[dict[str, Any]]:
         """Submit, produce blocks until all are committed; their committed JSON."""
@@ -226,9 +235,9 @@ async def test_bad_calls_commit_as_failed_with_the_aptos_status(
 
 async def test_out_of_gas_fails_and_charges_the_max(chain: Chain) -> None:
     key, alice = await chain.new_account(APT)
-    txn = await chain.run(key, TRANSFER, [core.addr_bytes(alice), u64(1)], max_gas=n.INTRINSIC_GAS_UNITS)
+    txn = await chain.run(key, TRANSFER, [core.addr_bytes(alice), u64(1)], max_gas=INTRINSIC_GAS_UNITS)
     assert txn["success"] is False and txn["vm_status"] == "Out of gas"
-    assert int(txn["gas_used"]) == n.INTRINSIC_GAS_UNITS
+    assert int(txn["gas_used"]) == INTRINSIC_GAS_UNITS
 
 
 # --------------------------------------------------------------------------- validation
@@ -237,7 +246,7 @@ async def test_out_of_gas_fails_and_charges_the_max(chain: Chain) -> None:
 def _check_rejected(err: pytest.ExceptionInfo[ApiError], status: str) -> None:
     assert err.value.status == 400
     assert err.value.error_code == "vm_error"
-    assert err.value.vm_error_code == n.STATUS_CODES[status]
+    assert err.value.vm_error_code == STATUS_CODES[status]
     assert err.value.message == f"Invalid transaction: Type: Validation Code: {status}"
 
 
@@ -250,12 +259,12 @@ async def test_validation_rejects_like_an_aptos_node(chain: Chain) -> None:
         (chain.signed(key, TRANSFER, to, expiration=int(time.time()) - 1), "TRANSACTION_EXPIRED"),
         (chain.signed(key, TRANSFER, to, chain_id=5), "BAD_CHAIN_ID"),
         (chain.signed(key, TRANSFER, to, price=99), "GAS_UNIT_PRICE_BELOW_MIN_BOUND"),
-        (chain.signed(key, TRANSFER, to, price=n.MAX_GAS_UNIT_PRICE + 1), "GAS_UNIT_PRICE_ABOVE_MAX_BOUND"),
-        (chain.signed(key, TRANSFER, to, max_gas=n.MAX_GAS_AMOUNT + 1), "MAX_GAS_UNITS_EXCEEDS_MAX_GAS_UNITS_BOUND"),
+        (chain.signed(key, TRANSFER, to, price=MAX_GAS_UNIT_PRICE + 1), "GAS_UNIT_PRICE_ABOVE_MAX_BOUND"),
+        (chain.signed(key, TRANSFER, to, max_gas=MAX_GAS_AMOUNT + 1), "MAX_GAS_UNITS_EXCEEDS_MAX_GAS_UNITS_BOUND"),
         (chain.signed(key, TRANSFER, to, max_gas=2), "MAX_GAS_UNITS_BELOW_MIN_TRANSACTION_GAS_UNITS"),
         (chain.signed(other, TRANSFER, to), "SENDING_ACCOUNT_DOES_NOT_EXIST"),
         (chain.signed(key, TRANSFER, to, max_gas=1_000_000, price=1000), "INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE"),
-        (chain.signed(key, TRANSFER, to, seq=n.MAX_SEQUENCE_AHEAD + 1), "SEQUENCE_NUMBER_TOO_NEW"),
+        (chain.signed(key, TRANSFER, to, seq=MAX_SEQUENCE_AHEAD + 1), "SEQUENCE_NUMBER_TOO_NEW"),
     ]
     bad_sig = bytearray(chain.signed(key, TRANSFER, to))
     bad_sig[-5] ^= 0xFF
@@ -308,7 +317,7 @@ async def test_resubmission_is_idempotent_and_updates_are_checked(chain: Chain) 
         chain.node.submit(other_payload)
     assert (err.value.status, err.value.error_code) == (400, "invalid_transaction_update")
     assert err.value.message == "Transaction already in mempool with a different payload"
-    expiration = n.decode_signed_transaction(data).expiration
+    expiration = decode_signed_transaction(data).expiration
     pricier = chain.signed(key, TRANSFER, [core.addr_bytes(alice), u64(1)], seq=1, price=200, expiration=expiration)
     replacement = chain.node.submit(pricier)
     assert chain.node.pending_txn_by_hash(first.hash) is None
@@ -393,17 +402,17 @@ async def test_simulation_runs_without_committing(chain: Chain) -> None:
     key, alice = await chain.new_account(APT)
     data = bytearray(chain.signed(key, TRANSFER, [core.addr_bytes(chain.accounts["treasury"]), u64(10)]))
     with pytest.raises(ApiError) as err:
-        chain.node.simulate(n.decode_signed_transaction(bytes(data)))
+        chain.node.simulate(decode_signed_transaction(bytes(data)))
     assert err.value.message == "Simulated transactions must not have a valid signature"
     data[-64:] = bytes(64)
     version, balance = chain.node.ledger.version, chain.apt(alice)
-    out = chain.node.simulate(n.decode_signed_transaction(bytes(data)))
+    out = chain.node.simulate(decode_signed_transaction(bytes(data)))
     assert out["success"] is True and int(out["gas_used"]) > 0 and "type" not in out
     assert chain.node.ledger.version == version and chain.apt(alice) == balance
     assert chain.node.committed_seq(alice) == 0
     stale = bytearray(chain.signed(key, TRANSFER, [core.addr_bytes(alice), u64(1)], seq=5))
     stale[-64:] = bytes(64)
-    out = chain.node.simulate(n.decode_signed_transaction(bytes(stale)))
+    out = chain.node.simulate(decode_signed_transaction(bytes(stale)))
     assert out["success"] is False
     assert out["vm_status"] == "Transaction Executed and Committed with Error SEQUENCE_NUMBER_TOO_NEW"
 
@@ -419,11 +428,11 @@ async def test_views_and_their_errors(chain: Chain) -> None:
     assert (err.value.status, err.value.error_code) == (400, "invalid_input")
     with pytest.raises(ApiError) as err:
         chain.node.view("0x1::coin::balance", [], [alice], None)
-    assert err.value.vm_error_code == n.STATUS_CODES["NUMBER_OF_TYPE_ARGUMENTS_MISMATCH"]
+    assert err.value.vm_error_code == STATUS_CODES["NUMBER_OF_TYPE_ARGUMENTS_MISMATCH"]
     with pytest.raises(ApiError) as err:
         chain.node.view("0x1::account::get_sequence_number", [], ["0xdead"], None)
     assert err.value.message.startswith("Move abort in 0x1::account: EACCOUNT_DOES_NOT_EXIST(0x60002)")
-    assert err.value.vm_error_code == n.STATUS_CODES["ABORTED"]
+    assert err.value.vm_error_code == STATUS_CODES["ABORTED"]
 
 
 # --------------------------------------------------------------------------- framework: fungible assets
@@ -467,7 +476,7 @@ async def test_fungible_asset_api(chain: Chain) -> None:
     framework.ensure_account(ctx, "0xbeef")
     assert framework.account_exists(ctx.state, "0xbeef")
     framework.ensure_account(ctx, "0xbeef")
-    metadata_json = n.render_resource(
+    metadata_json = render_resource(
         framework.METADATA_T, ctx.state.get(core.resource_key(meta, framework.METADATA_T))
     )
     assert metadata_json["data"]["decimals"] == 6  # u8 renders as a number, as on Aptos

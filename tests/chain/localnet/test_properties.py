@@ -43,8 +43,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from chain.localnet.errors import ApiError
 from chain.localnet.genesis import create_genesis
-from chain.localnet.node import ApiError, Node
+from chain.localnet.node import Node
 from chain.localnet.vm import core
 from chain.localnet.vm import pictor as pictor_vm
 from tests.support import REPO_ROOT
