@@ -35,7 +35,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import make_url
+
+from pictor.db import (
+    alembic_config,
+    create_database,
+    drop_database,
+    get_engine,
+    libpq_url,
+    sqlalchemy_url,
+    start_embedded,
+    stop_embedded,
+    upgrade,
+)
+from rewards import snapshots
+from rewards.snapshots import _drop_stale_generations
 
 #: Bumped when the generated data changes shape (a cached database of another version is rebuilt).
 DATA_VERSION = 1
@@ -73,7 +91,6 @@ def _pg_cpu_seconds(pgdata: Path) -> float:
 
 class _Cpu:
     """CPU seconds of this process and of the database server between ``start`` and ``stop``."""
-
     def __init__(self, pgdata: Path) -> None:
         self.pgdata = pgdata
 
@@ -92,9 +109,7 @@ class _Cpu:
 
 
 def _head_revision() -> str:
-    from alembic.script import ScriptDirectory
 
-    from pictor.db import alembic_config
 
     return ScriptDirectory.from_config(alembic_config("postgresql+psycopg://unused@/unused")).get_current_head() or ""
 
@@ -137,9 +152,6 @@ def _generate(dsn: str, users: int, rows: int) -> None:
 
 def _prepare(data_dir: Path, users: int, rows: int) -> tuple[str, int, dict[str, Any]]:
     """The benchmark database's URL (generated now or reused), its last generated entry id, and timings."""
-    from sqlalchemy.engine import make_url
-
-    from pictor.db import create_database, drop_database, libpq_url, start_embedded, upgrade
 
     server = make_url(start_embedded(data_dir / "postgres", database="postgres"))
     url = server.set(database=DATABASE).render_as_string(hide_password=False)
@@ -170,10 +182,6 @@ def _prepare(data_dir: Path, users: int, rows: int) -> tuple[str, int, dict[str,
 
 def _reset(dsn: str, base: int) -> None:
     """Undo a previous run: its fresh ledger rows, its snapshots and their generation tables."""
-    from sqlalchemy import create_engine, pool
-
-    from pictor.db import sqlalchemy_url
-    from rewards.snapshots import _drop_stale_generations
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         deleted = conn.execute("DELETE FROM api.points_ledger WHERE entry_id > %s", (base,)).rowcount
@@ -264,8 +272,6 @@ def _free_port() -> int:
 
 def _serve_and_load(url: str, cache_ttl: float, seconds: float, clients: int, paths: list[str]) -> dict[str, Any]:
     """Start uvicorn on the benchmark database, load it from a separate process, stop it."""
-    import httpx
-
     port = _free_port()
     env = {
         **os.environ,
@@ -342,8 +348,6 @@ def run_bench(
     data_dir: Path = Path("/tmp/pictor-bench-leaderboard"),
 ) -> dict[str, Any]:
     """Generate (or reuse) the data, then measure refresh, reads and HTTP; the figures as a dict."""
-    from pictor.db import stop_embedded
-
     try:
         return _run(users, rows, samples, fresh, seconds, clients, Path(data_dir))
     finally:
@@ -354,9 +358,6 @@ def _run(
     users: int, rows: int, samples: int, fresh: int, seconds: float, clients: int, data_dir: Path
 ) -> dict[str, Any]:
     """:func:`run_bench` with the server started."""
-    from pictor.db import get_engine, libpq_url
-    from rewards import snapshots
-
     load_start = os.getloadavg()
     url, base, info = _prepare(data_dir, users, rows)
     dsn = libpq_url(url)

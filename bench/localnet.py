@@ -310,7 +310,7 @@ async def _run(
 def _asyncio_run(coro: Any) -> Any:
     """Run ``coro`` on uvloop when available."""
     try:
-        import uvloop
+        import uvloop  # optional: the standard event loop serves when it is missing
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(coro)

@@ -45,6 +45,7 @@ import contextlib
 import json
 import logging
 import multiprocessing
+import os
 import random
 import tempfile
 import threading
@@ -55,9 +56,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import create_engine, func, insert, select, text
 
+from api import scheduler
+from indexer import schema as mirror
+from pictor.db import libpq_url, sqlalchemy_url, start_embedded, stop_embedded, upgrade
+from pictor.settings import Settings
+from protocol.render_spec import parse_job_spec
+from tables.jobs import chain_outbox, frames, jobs, tasks
 from tables.state_machine import touch_statement
+from tables.uploads import blobs, uploads
 
 TASKS_PER_JOB = 200
 #: Simulated render time between a claim and its completion (see the module docstring for why 20 ms).
@@ -83,12 +92,6 @@ def _telemetry() -> dict[str, Any]:
 
 def _populate(engine: Any, n_tasks: int, workers: int) -> int:
     """Insert an upload, jobs with their tasks, frames and mirror escrows, and the nodes' heartbeats; job count."""
-    from api import scheduler
-    from indexer import schema as mirror
-    from protocol.render_spec import parse_job_spec
-    from tables.jobs import frames, jobs, tasks
-    from tables.uploads import blobs, uploads
-
     now = scheduler.utcnow()
     sha = "ab" * 32
     n_jobs = 0
@@ -203,15 +206,12 @@ SELECT r.job_id, NOT EXISTS (SELECT 1 FROM api.tasks AS o WHERE o.job_id = r.job
 FROM rendered_task AS r
 """
 
-
 def _complete(driver: Any, node_id: int, task_id: int) -> None:
     """Complete a leased task (``_COMPLETE``, committed), then bump the job's version (``api.scheduler.touch``).
 
     ``driver`` is a psycopg connection in autocommit mode: two autocommit statements, not one pipeline: in
     pipeline mode statements up to the next Sync share one implicit transaction, and the bump must come after
     the completion's own (synchronous) commit."""
-    from api import scheduler
-
     params = {"task_id": task_id, "node_id": node_id, "now": scheduler.utcnow(), "sha256": "cd" * 32}
     row = driver.execute(_COMPLETE, params, prepare=True).fetchone()
     if row is None:
@@ -222,8 +222,6 @@ def _complete(driver: Any, node_id: int, task_id: int) -> None:
 async def _complete_unit(node_id: int, task_id: int, aconn: Any) -> tuple[int, bool]:
     """:func:`_complete`'s statement as a unit of ``api.scheduler.group_commit_async`` (which commits it with the
     completions made beside it, then bumps the job's version); the bump it owes."""
-    from api import scheduler
-
     params = {"task_id": task_id, "node_id": node_id, "now": scheduler.utcnow(), "sha256": "cd" * 32}
     row = await (await aconn.execute(_COMPLETE, params, prepare=True)).fetchone()
     if row is None:
@@ -241,8 +239,6 @@ def _start_offset_s(node: int, render_ms: float) -> float:
 
 def _double_claims(engine: Any) -> dict[str, int]:
     """Independent check from the database: tasks leased more than once, frames rendered not exactly once."""
-    from tables.jobs import chain_outbox, frames, jobs, tasks
-
     with engine.connect() as conn:
         multi_assign = conn.execute(
             select(func.count()).select_from(
@@ -276,7 +272,6 @@ class _FifoPool:
 
     Stands for the API's request threads in front of its connection pool: a pool's own queue lets a thread
     that just gave a connection back take it again at once, which starves some workers for seconds."""
-
     def __init__(self, conns: list[Any]) -> None:
         self._free = list(conns)
         self._lock = threading.Lock()
@@ -310,10 +305,6 @@ def _worker_process(
     url: str, nodes: list[int], connections: int, settings: Any, barrier: Any, results: Any, render_ms: float
 ) -> None:
     """One process of simulated workers: a thread per node loops claim → complete until nothing is left."""
-    import psycopg
-
-    from api import scheduler
-    from pictor.db import libpq_url
 
     logging.getLogger("api.scheduler").setLevel(logging.ERROR)
     conns = [psycopg.connect(libpq_url(url), autocommit=True) for _ in range(connections)]
@@ -375,7 +366,6 @@ class _AsyncFifoPool:
     """Connections handed out strictly first come first served (as :class:`_FifoGate`, for asyncio tasks).
 
     ``asyncio.Queue`` lets the task that just put a connection back take it again before the waiter it woke."""
-
     def __init__(self, conns: list[Any]) -> None:
         self._free = list(conns)
         self._waiters: deque[asyncio.Future[Any]] = deque()
@@ -407,10 +397,6 @@ def _async_worker_process(
     url: str, nodes: list[int], connections: int, settings: Any, barrier: Any, results: Any, render_ms: float
 ) -> None:
     """One process of simulated workers as asyncio tasks sharing ``connections`` async connections."""
-    import psycopg
-
-    from api import scheduler
-    from pictor.db import libpq_url
 
     logging.getLogger("api.scheduler").setLevel(logging.ERROR)
     latencies: list[float] = []
@@ -480,7 +466,6 @@ def _run(
     driver: str = "asyncio",
     render_ms: float = RENDER_MS,
 ) -> dict[str, Any]:
-    from pictor.db import sqlalchemy_url
 
     setup = create_engine(sqlalchemy_url(url), future=True)
     try:
@@ -571,11 +556,7 @@ def _run(
 
 def _server_cpu_s(url: str) -> float:
     """CPU seconds of the PostgreSQL server so far: the postmaster with its exited children (-1 if unknown)."""
-    import os
 
-    import psycopg
-
-    from pictor.db import libpq_url
 
     try:
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
@@ -590,8 +571,6 @@ def _server_cpu_s(url: str) -> float:
 
 def _allow_connections(url: str, n: int) -> None:
     """Raise the server's max_connections to ``n`` (one connection per worker; needs a restart)."""
-    from pictor.db import sqlalchemy_url
-
     eng = create_engine(sqlalchemy_url(url), future=True, isolation_level="AUTOCOMMIT")
     try:
         with eng.connect() as conn:
@@ -614,8 +593,6 @@ def run_bench(
     render_ms = RENDER_MS if render_ms is None else render_ms
     if render_ms < 0:
         raise ValueError(f"render_ms must be at least 0, not {render_ms}")
-    from pictor.db import start_embedded, stop_embedded, upgrade
-    from pictor.settings import Settings
 
     logging.getLogger("api.scheduler").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="pictor-bench-sched-") as tmp:

@@ -41,9 +41,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from blender import sha256_file
 from blender.compare import fingerprint, load_frame
 from blender.crops import CropBox
 from blender.scenegen import SceneSpec, _child_env, generate_scene
+from blender.session import RenderSession
 from checker_node.verify.tamper import (
     add_noise,
     blank,
@@ -114,11 +116,9 @@ bpy.data.objects["Light"].rotation_euler = (0.9, -0.3, 1.4)
 bpy.ops.wm.save_as_mainfile(filepath=dst, compress=False)
 """
 
-
 @dataclass(frozen=True)
 class CorpusConfig:
     """The corpus's size and settings (defaults: the issue's)."""
-
     width: int = 960
     height: int = 540
     samples: int = 32
@@ -186,8 +186,6 @@ def render_set(
     tile_size: int | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Render (or find in the cache) ``frames``; per frame its path and the render's CPU and wall seconds."""
-    from blender.session import RenderSession  # noqa: PLC0415
-
     folder = cache / "renders" / _key(scene.name, params.model_dump(mode="json"), threads, tile_size)
     out: dict[int, dict[str, Any]] = {}
     missing = []
@@ -295,8 +293,6 @@ def run_bench(
     cfg: CorpusConfig | None = None, *, cache: Path | None = None, config: VerifyConfig | None = None
 ) -> dict[str, Any]:
     """Build (or load) the corpus, verify every case, return the figures."""
-    from blender import sha256_file  # noqa: PLC0415
-
     cfg = cfg or CorpusConfig()
     cache = cache or default_cache()
     config = config or VerifyConfig()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import faulthandler
 import json
 import os
@@ -36,6 +37,16 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from protocol.render_spec import (
+    WORKBENCH_SAMPLES,
+    BorderWindow,
+    Device,
+    OutputFormat,
+    RenderEngine,
+    RenderParams,
+    output_size,
+)
 
 #: GPU backends tried in order when a job asks for device GPU (OptiX first: fastest on NVIDIA RTX).
 DEFAULT_GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
@@ -89,7 +100,6 @@ def load_blend(bpy: Any, path: str) -> None:
 
 def apply_params(bpy: Any, params: Any, *, threads: int | None, gpu_backends: list[str]) -> tuple[Any, dict[str, Any]]:
     """Set the job's exact render settings on the chosen scene; returns it and facts for the ready message."""
-    from protocol.render_spec import WORKBENCH_SAMPLES, Device, OutputFormat, RenderEngine, output_size  # noqa: PLC0415
 
     scene = _pick_scene(bpy, params.scene)
     render = scene.render
@@ -209,7 +219,6 @@ def _region(scene: Any, region: dict[str, Any] | None, facts: dict[str, Any]) ->
     if not region:
         yield facts["width"], facts["height"]
         return
-    from protocol.render_spec import BorderWindow, output_size  # noqa: PLC0415
 
     if not isinstance(region, dict) or set(region) - _REGION_KEYS:
         raise Problem("protocol", f"region must be an object with keys from {sorted(_REGION_KEYS)}")
@@ -396,8 +405,6 @@ def serve(channel: Channel) -> int:
         channel.send({"type": "error", "kind": "protocol", "error": "the first request must be init"})
         return 2
     try:
-        from protocol.render_spec import RenderParams  # noqa: PLC0415
-
         params = RenderParams.model_validate(init["params"])
         log(f"loading {init['blend']}")
         import bpy  # noqa: PLC0415 - the reason this process exists
@@ -591,7 +598,7 @@ def _missing_files(bpy: Any) -> list[dict[str, str]]:
 def inspect(channel: Channel, path: str) -> int:
     """Inspect one file and report it (or the error) over the channel."""
     try:
-        import bpy  # noqa: PLC0415
+        import bpy  # noqa: PLC0415 - bpy only ever loads in this process
 
         info = inspect_blend(bpy, path)
     except Problem as exc:
@@ -608,7 +615,6 @@ def inspect(channel: Channel, path: str) -> int:
 def _line_buffer_c_stdout() -> None:
     """Make C's stdout (Blender's log) line-buffered, so its last lines reach the log even if Blender crashes."""
     try:
-        import ctypes  # noqa: PLC0415
 
         libc = ctypes.CDLL(None)
         libc.setvbuf(ctypes.c_void_p.in_dll(libc, "stdout"), None, 1, 0)  # 1 = _IOLBF (glibc)

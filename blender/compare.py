@@ -71,11 +71,11 @@ def load_frame(path: str | os.PathLike[str]) -> LoadedFrame:
 
             return _from_uint(imagecodecs.png_decode(data), "PNG")
         if data.startswith(b"\xff\xd8"):
-            import imagecodecs  # noqa: PLC0415
+            import imagecodecs  # noqa: PLC0415 - heavy, only needed here
 
             return _from_uint(imagecodecs.jpeg8_decode(data), "JPEG")
         if data[:4] in (b"II*\x00", b"MM\x00*"):
-            import tifffile  # noqa: PLC0415
+            import tifffile  # noqa: PLC0415 - heavy, only needed for TIFF frames
 
             return _from_uint(tifffile.imread(path), "TIFF")
         if data.startswith(b"\x76\x2f\x31\x01"):
@@ -102,7 +102,7 @@ def _from_uint(array: np.ndarray, fmt: str) -> LoadedFrame:
 
 
 def _exr(path: str | os.PathLike[str]) -> LoadedFrame:
-    import OpenEXR  # noqa: PLC0415
+    import OpenEXR  # noqa: PLC0415 - heavy, only needed for EXR frames
 
     with OpenEXR.File(os.fspath(path)) as exr:
         channels = exr.channels()

@@ -9,11 +9,11 @@ from aptos_sdk.account_address import AccountAddress
 from aptos_sdk.bcs import Serializer
 from nacl.bindings import crypto_core_ed25519_is_valid_point
 
+from chain.constants import U64_MAX
 from chain.errors import InvalidArgument
 from chain.keys import ROLE_CHECKER, ROLE_WORKER, normalize_address
 
 U8_MAX = 2**8 - 1
-U64_MAX = 2**64 - 1
 Address = str | bytes | AccountAddress
 Bytes = bytes | bytearray | str
 

@@ -8,6 +8,8 @@ import hashlib
 LOCALNET_PACKAGE_ADDRESS = "0x635e1d3966d97165b72ea99efb8c44cdeb96a30f37d69563fcde9151078dc42c"
 #: Chain id the localnet reports (Aptos uses 4 for its own local testnet).
 LOCALNET_CHAIN_ID = 4
+#: Largest Move ``u64`` (amounts, ids and counters on chain).
+U64_MAX = 2**64 - 1
 #: Seeds of the `pictor` modules' fungible-store objects (``object::create_named_object(package, seed)``).
 MODULE_STORE_SEEDS = {"vault": b"pictor::vault", "staking": b"pictor::staking", "rewards": b"pictor::rewards"}
 

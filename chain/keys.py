@@ -21,13 +21,13 @@ from aptos_sdk.account_address import AccountAddress
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from chain.constants import U64_MAX
 from chain.errors import InvalidArgument
 
 REGISTRATION_DOMAIN = b"PICTOR_NODE_REGISTRATION"
 CREDIT_CLAIM_DOMAIN = b"PICTOR_CREDIT_CLAIM"
 ROLE_WORKER = 1
 ROLE_CHECKER = 2
-_U64_MAX = 2**64 - 1
 _AIP80_PREFIX = "ed25519-priv-"
 
 
@@ -245,7 +245,7 @@ def load_role_keys(keys_dir: Path | str) -> LocalnetKeys:
 
 def _u64(name: str, value: int) -> bytes:
     """A u64 as 8 little-endian bytes (BCS)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _U64_MAX:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U64_MAX:
         raise InvalidArgument(f"{name} must be a u64, got {value!r}")
     return value.to_bytes(8, "little")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
+from chain.constants import U64_MAX
 from creator.errors import CreatorError
 
 DECIMALS = 8
 UNIT = 10**DECIMALS
-U64_MAX = 2**64 - 1
 _AMOUNT = re.compile(r"(\d{1,20})(?:\.(\d{1,8}))?")
 
 

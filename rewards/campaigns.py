@@ -13,11 +13,10 @@ from pydantic import BaseModel, Field, StrictInt, field_validator, model_validat
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from chain.constants import U64_MAX
 from rewards.points import RewardsError, audit, utcnow
 from tables.points import campaigns
 
-#: The largest pool or amount (a Move u64).
-U64_MAX = 2**64 - 1
 #: Most bands a campaign may have and the lowest rank a band may reach.
 MAX_BANDS = 100
 MAX_RANK = 1_000_000

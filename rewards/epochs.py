@@ -42,12 +42,13 @@ from aptos_sdk.account import Account
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from chain.client import PictorChain, TxResult
+from chain.constants import U64_MAX
 from chain.errors import ChainError, RewardsBadEpoch, RewardsEpochNotFound
 from chain.events import EpochPublished
-from chain.keys import account_address, normalize_address
+from chain.keys import account_address, load_settings_keys, normalize_address
 from indexer import schema as mirror
 from pictor.settings import Settings
-from rewards.merkle import U64_MAX, payout_tree
+from rewards.merkle import payout_tree
 from tables.epochs import epoch_payouts, epochs
 from tables.points import campaigns, points_ledger
 
@@ -188,8 +189,6 @@ def compute_payouts(
 
 def publisher_key(settings: Settings) -> Account:
     """The account that publishes roots: ``rewards::publish_epoch`` accepts only the admin."""
-    from chain.keys import load_settings_keys
-
     return load_settings_keys(settings).admin
 
 

@@ -19,11 +19,11 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from chain.constants import U64_MAX
 from chain.keys import address_bytes
 
 LEAF_DOMAIN = b"PICTOR_REWARD_LEAF"
 HASH_LEN = 32
-U64_MAX = 2**64 - 1
 
 
 def sha3(data: bytes) -> bytes:

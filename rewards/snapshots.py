@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from tables.leaderboard import PARTITION_SCHEMA, leaderboard_snapshots
 from tables.points import campaigns
@@ -242,8 +243,6 @@ def refresh_snapshot(
                     "refreshed_at": datetime.now(UTC),
                     "refresh_ms": min(int(seconds * 1000), 2**31 - 1),
                 }
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
                 stmt = pg_insert(leaderboard_snapshots).values(scope=sc.key, **values)
                 conn.execute(stmt.on_conflict_do_update(index_elements=["scope"], set_=values))
             mark = time.perf_counter()

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
 
 from api import scheduler
+from chain.constants import U64_MAX
 from pictor.settings import Settings
 from protocol.frames import format_frame_spec
 from protocol.render_spec import JobSpec, RenderEngine, parse_job_spec
@@ -40,7 +41,7 @@ EB = TypeVar("EB", bound=EstimateBody)
 class CreateBody(EstimateBody):
     """A job to create; ``budget`` (base units) defaults to the estimate's quoted total."""
 
-    budget: Annotated[int | None, Field(ge=1, le=2**64 - 1)] = None
+    budget: Annotated[int | None, Field(ge=1, le=U64_MAX)] = None
     priority: Annotated[int, Field(ge=0, le=100)] = 50
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.sql import ColumnElement
 
 from api.deps import EngineDep, get_chain
 from api.rows import row_json
+from chain.constants import U64_MAX
 from chain.errors import ChainError
 from chain.keys import normalize_address
 from indexer import schema as s
@@ -36,7 +37,6 @@ from indexer.status import indexer_lag
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
-U64_MAX = 2**64 - 1
 MAX_PAGE_SIZE = 1000
 
 

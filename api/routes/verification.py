@@ -29,6 +29,7 @@ from api.verification import (
     trail,
 )
 from api.verification.queue import DISPUTE, held
+from chain.events import Abstained, Attested, DisputeResolved
 from chain.keys import ROLE_CHECKER
 from protocol.evidence import FAIL, PASS, UNSURE
 
@@ -107,8 +108,6 @@ async def verification_blob(
 
 async def _check_attestation(request: Request, node: NodeIdentity, verification_id: int, body: VerdictBody) -> None:
     """The reported transaction is committed and carries this node's attestation of this verdict and evidence."""
-    from chain.events import Abstained, Attested, DisputeResolved  # noqa: PLC0415 - only needed here
-
     engine = get_engine(request)
 
     def load() -> Any:

@@ -1,6 +1,6 @@
 """The indexer against a real localnet: a random history of real transactions touching every entry function.
 
-One history per module (built by :class:`bench.indexer.History`); then:
+One history per module (built by :class:`bench.history.History`); then:
 
 * a clean run indexes it, and every mirror table equals the chain's state (reconciliation, at the
   indexed version) and every indexed event is one the chain emitted;
@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench.indexer import ENTRY_FUNCTIONS, History
+from bench.history import ENTRY_FUNCTIONS, History
 from chain.client import PictorChain
 from chain.constants import LOCALNET_CHAIN_ID, LOCALNET_PACKAGE_ADDRESS
 from chain.keys import load_localnet_keys

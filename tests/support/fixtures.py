@@ -1,15 +1,22 @@
-"""Fixtures shared by several test folders (registered by tests/conftest.py): generated scenes and renders."""
+"""Fixtures shared by several test folders (registered by tests/conftest.py): generated scenes and renders, the
+points tests' app."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from blender import RenderSession
 from blender.scenegen import SceneSpec, generate_scene
+from pictor.db import get_engine
+from tests.support.api import NoChain, make_settings
+from tests.support.points import Points, new_address
 from tests.support.render import JOB
 
 
@@ -88,3 +95,18 @@ def cheat_renders(rendered: Rendered, tmp_path_factory: pytest.TempPathFactory) 
     with RenderSession(other, JOB, output_dir=root / "other") as session:
         paths["other"] = session.render_frame(2).path
     return CheatRenders(paths["low"], paths["half"], paths["other"])
+
+
+@pytest.fixture
+def pts(db_url: str, tmp_path: Path) -> Iterator[Points]:
+    """An app on a fresh migrated database with one admin, and the row builders."""
+    engine = get_engine(db_url)
+    admin = new_address()
+    settings = make_settings(tmp_path, admin_addresses=[admin.upper().replace("0X", "0x")], scheduler_background=False)
+    app = create_app(engine, NoChain())  # type: ignore[arg-type]
+    app.state.settings = settings
+    try:
+        with TestClient(app) as client:
+            yield Points(client, engine, settings, admin)
+    finally:
+        engine.dispose()

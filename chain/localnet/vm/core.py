@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chain.constants import U64_MAX as U64_MAX  # the VM modules read it here, beside U8_MAX and U128_MAX
 from chain.constants import object_address
 
 U8_MAX = 2**8 - 1
-U64_MAX = 2**64 - 1
 U128_MAX = 2**128 - 1
 
 FRAMEWORK = "0x" + "0" * 63 + "1"

@@ -1,25 +1,20 @@
-"""Fixtures of the rewards tests: an app with an admin on a fresh database, and a builder of jobs, tasks,
-frames and node heartbeats written straight into the API tables (the rows the credit pass reads)."""
+"""The points tests' app (with an admin, on a fresh database) and a builder of jobs, tasks, frames and node
+heartbeats written straight into the API tables (the rows the credit pass reads)."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, update
 
-from api.app import create_app  # noqa: E402
-from pictor.db import get_engine  # noqa: E402
-from pictor.settings import Settings  # noqa: E402
-from tables.jobs import frames, jobs, node_status, tasks  # noqa: E402
-from tables.uploads import blobs, uploads  # noqa: E402
-from tests.support.api import NoChain, make_settings, session_for  # noqa: E402
+from pictor.settings import Settings
+from tables.jobs import frames, jobs, node_status, tasks
+from tables.uploads import blobs, uploads
+from tests.support.api import session_for
 
 
 def new_address() -> str:
@@ -153,21 +148,6 @@ class Points:
         """Change one frame row."""
         with self.engine.begin() as conn:
             conn.execute(update(frames).where(frames.c.job_id == job_id, frames.c.frame == frame).values(**values))
-
-
-@pytest.fixture
-def pts(db_url: str, tmp_path: Path) -> Iterator[Points]:
-    """An app on a fresh migrated database with one admin, and the row builders."""
-    engine = get_engine(db_url)
-    admin = new_address()
-    settings = make_settings(tmp_path, admin_addresses=[admin.upper().replace("0X", "0x")], scheduler_background=False)
-    app = create_app(engine, NoChain())  # type: ignore[arg-type]
-    app.state.settings = settings
-    try:
-        with TestClient(app) as client:
-            yield Points(client, engine, settings, admin)
-    finally:
-        engine.dispose()
 
 
 def at(text: str) -> datetime:
