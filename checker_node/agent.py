@@ -32,40 +32,30 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
-import secrets
 import signal
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aptos_sdk.account import Account
 
-from chain.errors import ChainError
+from chain.client import PictorChain
 from chain.keys import account_address, load_key_file, public_key_bytes
+from checker_node.attest import attest
 from checker_node.config import CheckerConfig
-from checker_node.verify.verifier import FAIL, PASS, UNSURE, Evidence, VerifyConfig, verify_frame
-from pictor.settings import get_settings
+from checker_node.downloads import DownloadError, ItemDownloads
+from checker_node.verify.verifier import Evidence, VerifyConfig, verify_frame
 from protocol.canonical import canonical_json
-from protocol.evidence import TASK_EVIDENCE_VERSION, task_verdict
+from protocol.client import ApiUnavailable, NodeApi, interruptible_sleep, response_detail
+from protocol.evidence import TASK_EVIDENCE_VERSION, UNSURE, task_verdict
 from protocol.manifest import manifest_signed_by
 from protocol.render_spec import JobSpecError, parse_job_spec
-from protocol.scene_cache import SceneCache, SceneCacheError, SceneRef
 from protocol.telemetry import collect_telemetry
-from worker_node.agent import ApiUnavailable, NodeApi, _detail, _sleep
 
 log = logging.getLogger("pictor.checker")
 
 AGENT_VERSION = "pictor-checker/0.1.0"
-#: escrow task states (chain/SPEC.md).
-CHAIN_SUBMITTED, CHAIN_DISPUTED = 2, 5
-#: Waits for the chain to show the task awaiting the verdict (the mirror the API claims from may run ahead
-#: of the node this checker reads, or behind).
-CHAIN_WAITS_S = (0.0, 1.0, 2.0, 4.0, 8.0, 15.0)
-MAX_FRAME_BYTES = 2 * 1024**3
 
 
 class VerifyAbort(Exception):
@@ -102,14 +92,13 @@ class CheckerAgent:
         self.key = key or load_key_file(config.key_path)
         self.address = account_address(self.key)
         self.public_key_hex = public_key_bytes(self.key).hex()
-        self.scenes = SceneCache(config.cache_dir)
-        self.frames_dir = Path(config.cache_dir) / "frames"
+        self.downloads = ItemDownloads(Path(config.cache_dir), config.max_backoff_s)
         self.stats = {"pass": 0, "fail": 0, "unsure": 0, "released": 0, "lost": 0}
         #: One record per finished item (verdict, evidence hash, transaction, API outcome): logs and tests.
         self.results: list[dict[str, Any]] = []
         self._stopping: asyncio.Event | None = None
         self._api: NodeApi | None = None
-        self._chain: Any = None
+        self._chain: PictorChain | None = None
         self._started_mono = time.monotonic()
         self._started_at = time.time()
         self.current: int | None = None
@@ -118,6 +107,7 @@ class CheckerAgent:
 
     @property
     def stopping(self) -> bool:
+        """A stop was requested (SIGTERM, SIGINT or :meth:`request_stop`)."""
         return self._stopping is not None and self._stopping.is_set()
 
     def request_stop(self) -> None:
@@ -128,28 +118,19 @@ class CheckerAgent:
 
     @property
     def api(self) -> NodeApi:
+        """The API client while the agent runs."""
         assert self._api is not None, "the agent is not running"
         return self._api
 
     def _verify_config(self) -> VerifyConfig:
+        """The verifier's settings: its defaults, with the knobs this config sets."""
         names = ("crop_count", "crop_fraction", "parallel_renders", "crop_timeout_s", "threads")
         return VerifyConfig(**{n: getattr(self.config, n) for n in names if getattr(self.config, n) is not None})
 
-    def chain(self) -> Any:
+    def chain(self) -> PictorChain:
         """The chain client (created on first use, from the settings plus the config's overrides)."""
         if self._chain is None:
-            from chain.client import PictorChain
-
-            overrides = {
-                k: v
-                for k, v in (
-                    ("node_url", self.config.node_url),
-                    ("package_address", self.config.package_address),
-                    ("chain_id", self.config.chain_id),
-                )
-                if v is not None
-            }
-            self._chain = PictorChain.from_settings(get_settings(), **overrides)
+            self._chain = self.config.chain_client()
         return self._chain
 
     # -- main loop -------------------------------------------------------------------------------
@@ -163,14 +144,14 @@ class CheckerAgent:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, self.request_stop)
                 installed.append(signum)
-        self._api = NodeApi(self.config.api_url, self.key, max_backoff_s=self.config.max_backoff_s)
+        self._api = NodeApi(self.config.api_url, self.key, max_backoff_s=self.config.max_backoff_s, log=log)
         log.info("checker %s: node %s, API %s", self.config.worker_id, self.address, self.config.api_url)
         beats = asyncio.create_task(self._node_heartbeats())
         try:
             while not self.stopping:
                 item = await self._claim()
                 if item is None:
-                    await _sleep(self.config.poll_s, self._stopping)
+                    await interruptible_sleep(self.config.poll_s, self._stopping)
                     continue
                 await self.process(item)
         finally:
@@ -200,14 +181,15 @@ class CheckerAgent:
                 body = {"telemetry": telemetry, "version": AGENT_VERSION}
                 response = await self.api.once("POST", "/nodes/verify/heartbeat", json=body)
                 if response.status_code != 200:
-                    log.warning("heartbeat refused: HTTP %s %s", response.status_code, _detail(response))
+                    log.warning("heartbeat refused: HTTP %s %s", response.status_code, response_detail(response))
             except ApiUnavailable as exc:
                 log.warning("heartbeat: %s", exc)
             except Exception:  # a heartbeat must never take the agent down
                 log.exception("heartbeat failed")
-            await _sleep(self.config.heartbeat_s, self._stopping)
+            await interruptible_sleep(self.config.heartbeat_s, self._stopping)
 
     async def _claim(self) -> dict[str, Any] | None:
+        """An item from ``POST /nodes/verify/claim``; None when there is none, it is unusable or stopping."""
         try:
             response = await self.api.call(
                 "POST", "/nodes/verify/claim", give_up=lambda: self.stopping, wake=self._stopping
@@ -217,7 +199,7 @@ class CheckerAgent:
         if response.status_code == 204:
             return None
         if response.status_code != 200:
-            log.error("claim refused: HTTP %s %s", response.status_code, _detail(response))
+            log.error("claim refused: HTTP %s %s", response.status_code, response_detail(response))
             return None
         try:
             item = response.json()
@@ -263,6 +245,7 @@ class CheckerAgent:
             self.current = None
 
     async def _lease_heartbeats(self, vid: int, lost: asyncio.Event) -> None:
+        """Keep the item's lease alive; a 409 sets ``lost``."""
         while True:
             await asyncio.sleep(self.config.verify_heartbeat_s)
             try:
@@ -280,8 +263,11 @@ class CheckerAgent:
             params = parse_job_spec(item["settings"]).render_params()
         except (JobSpecError, KeyError, TypeError) as exc:
             raise VerifyAbort(f"the job's render settings cannot be used: {exc}") from None
-        scene = await self._scene(vid, item)
-        paths = {int(f["frame"]): await self._frame(vid, f["sha256"]) for f in item["frames"]}
+        try:
+            scene = await self.downloads.scene(self.api, vid, item)
+            paths = {int(f["frame"]): await self.downloads.frame(self.api, vid, f["sha256"]) for f in item["frames"]}
+        except DownloadError as exc:
+            raise VerifyAbort(str(exc)) from None
         manifest_check = check_manifest(item)
         if not manifest_check["ok"]:
             raise VerifyAbort(f"manifest check: {manifest_check['detail']}")
@@ -320,107 +306,18 @@ class CheckerAgent:
         }
         return Evidence(data)
 
-    async def _stream(self, vid: int, sha256: str) -> AsyncIterator[bytes]:
-        path = f"/nodes/verify/{vid}/blobs/{sha256}"
-        try:
-            async with self.api.http.stream("GET", path) as response:
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise ApiUnavailable(f"GET {path}: HTTP {response.status_code}")
-                if response.status_code != 200:
-                    await response.aread()
-                    raise VerifyAbort(f"the API refused {path}: HTTP {response.status_code} {_detail(response)}")
-                async for chunk in response.aiter_bytes(1 << 20):
-                    yield chunk
-        except httpx.TransportError as exc:
-            raise ApiUnavailable(f"GET {path}: {type(exc).__name__}: {exc}") from None
-
-    async def _retrying(self, what: str, make: Any) -> Any:
-        delay = 0.25
-        for _ in range(8):
-            try:
-                return await make()
-            except ApiUnavailable as exc:
-                log.warning("%s: %s; retrying in %.2g s", what, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.config.max_backoff_s)
-        raise VerifyAbort(f"{what}: the API stayed unavailable")
-
-    async def _scene(self, vid: int, item: dict[str, Any]) -> Path:
-        try:
-            ref = SceneRef.from_lease(item.get("scene"))
-            return await self._retrying(
-                "scene download", lambda: self.scenes.get(ref, lambda: self._stream(vid, ref.sha256))
-            )
-        except SceneCacheError as exc:
-            raise VerifyAbort(str(exc)) from None
-
-    async def _frame(self, vid: int, sha256: str) -> Path:
-        """The frame from the cache, or downloaded into it once its bytes hash to ``sha256``."""
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise VerifyAbort(f"frame sha256 {sha256!r} is not 64 lowercase hex digits")
-        path = self.frames_dir / sha256[:2] / f"{sha256}.img"
-        if path.is_file():
-            return path
-
-        async def fetch() -> Path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
-            digest, size = hashlib.sha256(), 0
-            try:
-                with open(tmp, "xb") as out:
-                    async for chunk in self._stream(vid, sha256):
-                        size += len(chunk)
-                        if size > MAX_FRAME_BYTES:
-                            raise VerifyAbort(f"frame {sha256} is larger than {MAX_FRAME_BYTES} bytes")
-                        digest.update(chunk)
-                        out.write(chunk)
-                if digest.hexdigest() != sha256:
-                    raise VerifyAbort(f"the downloaded frame hashes to {digest.hexdigest()}, not {sha256}; refused")
-                os.replace(tmp, path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-            return path
-
-        return await self._retrying("frame download", fetch)
-
     async def _attest(self, item: dict[str, Any], verdict: str, evidence_hash: str) -> tuple[str | None, str | None]:
         """The on-chain verdict; (transaction hash, None) or (None, why nothing committed)."""
         if verdict == UNSURE and item["purpose"] == "dispute":
             return None, None  # resolve_dispute has no "cannot tell": another checker is asked
         if not self.config.submit_on_chain:
             return None, "submit_on_chain is off"
-        chain = self.chain()
-        job_id, task_id = int(item["chain_job_id"]), int(item["chain_task_id"])
-        result = bytes.fromhex(item["result_hash"])
-        wanted = CHAIN_DISPUTED if item["purpose"] == "dispute" else CHAIN_SUBMITTED
-        try:
-            for delay in CHAIN_WAITS_S:
-                await asyncio.sleep(delay)
-                info = await chain.views.task(job_id, task_id)
-                if info.state == wanted and info.result_hash == result:
-                    break
-            else:
-                return None, f"the chain shows task {job_id}/{task_id} in state {info.state}, not awaiting this verdict"
-            pay = chain.payloads
-            digest = bytes.fromhex(evidence_hash)
-            if item["purpose"] == "dispute":
-                payload = pay.attestation_resolve_dispute(job_id, task_id, verdict == FAIL, digest)
-            elif verdict == UNSURE:
-                payload = pay.attestation_abstain(job_id, task_id, result, digest)
-            else:
-                payload = pay.attestation_attest(job_id, task_id, result, verdict == PASS, digest)
-            committed = await asyncio.wait_for(chain.submit_and_wait(self.key, payload), 120)
-            log.info("attestation for %s/%s (%s): %s v%s", job_id, task_id, verdict, committed.hash, committed.version)
-            return committed.hash, None
-        except (ChainError, OSError, TimeoutError, httpx.HTTPError) as exc:
-            log.error("attestation for %s/%s refused or failed: %s (the node account %s pays the gas)", job_id,
-                      task_id, exc, self.address)  # fmt: skip
-            return None, f"{type(exc).__name__}: {exc}"[:4000]
+        return await attest(self.chain(), self.key, item, verdict, evidence_hash)
 
     async def _report(
         self, vid: int, verdict: str, evidence: Evidence, txn_hash: str | None, chain_error: str | None
     ) -> str:
+        """``POST /nodes/verify/{id}/verdict``; the API's outcome, or why it was not reported."""
         body = {"verdict": verdict, "evidence": evidence.data, "evidence_hash": evidence.evidence_hash,
                 "txn_hash": txn_hash, "chain_error": chain_error}  # fmt: skip
         try:
@@ -431,11 +328,14 @@ class CheckerAgent:
             log.error("verification %s: verdict not reported: %s", vid, exc)
             return "not reported"
         if response.status_code != 200:
-            log.error("verification %s: verdict refused: HTTP %s %s", vid, response.status_code, _detail(response))
-            return f"refused: HTTP {response.status_code} {_detail(response)}"
+            log.error(
+                "verification %s: verdict refused: HTTP %s %s", vid, response.status_code, response_detail(response)
+            )
+            return f"refused: HTTP {response.status_code} {response_detail(response)}"
         return str(response.json().get("outcome"))
 
     async def _release(self, vid: int, reason: str) -> None:
+        """Give the item back to the queue (one try: the lease expires otherwise)."""
         self.stats["released"] += 1
         with contextlib.suppress(ApiUnavailable):
             await self.api.once("POST", f"/nodes/verify/{vid}/release", json={"reason": reason[:2000]})

@@ -1,4 +1,4 @@
-"""``pictor checker init`` and ``pictor checker run`` (typer; the heavy imports happen inside the commands).
+"""``pictor checker init`` and ``pictor checker run`` (typer; the rest loads inside the commands: `pictor --help` stays fast).
 
 Exit codes: 0 done, 1 a chain or network step failed (the key is kept), 2 bad input (config file, key
 files, refusing to overwrite a key).
@@ -6,13 +6,21 @@ files, refusing to overwrite a key).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import subprocess
+import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from pictor.settings import get_settings
+if TYPE_CHECKING:
+    from aptos_sdk.account import Account
+
+    from checker_node.config import CheckerConfig
+    from protocol.node_identity import NodeIdentity
 
 checker_app = typer.Typer(help="Checker node: verify frames and attest on chain.", no_args_is_help=True)
 
@@ -26,9 +34,9 @@ def _die(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _load(config: Path) -> Any:
-    from checker_node.config import load_checker_config
-    from worker_node.config import ConfigError
+def _load(config: Path) -> CheckerConfig:
+    from checker_node.config import load_checker_config  # lazy: keeps `pictor --help` fast
+    from protocol.node_config import ConfigError  # lazy: keeps `pictor --help` fast
 
     try:
         return load_checker_config(config)
@@ -36,33 +44,24 @@ def _load(config: Path) -> Any:
         _die(str(exc))
 
 
-def _chain(cfg: Any) -> Any:
-    from chain.client import PictorChain
-
-    overrides = {
-        k: v
-        for k, v in (("node_url", cfg.node_url), ("package_address", cfg.package_address), ("chain_id", cfg.chain_id))
-        if v is not None
-    }
-    return PictorChain.from_settings(get_settings(), **overrides)
-
-
-async def _register(cfg: Any, operator: Any, public_key: bytes, proof: bytes, stake: int | None) -> int:
+async def _register(cfg: CheckerConfig, identity: NodeIdentity, stake: int | None) -> int:
     """Stake (up to the minimum, or ``stake``) and ``registry::register_node`` as a checker; 0 or 1."""
-    from chain.errors import ChainError
-    from chain.events import NodeRegistered
-    from chain.keys import ROLE_CHECKER, account_address
+    from chain.errors import ChainError  # lazy: keeps `pictor --help` fast
+    from chain.events import NodeRegistered  # lazy: keeps `pictor --help` fast
+    from chain.keys import account_address  # lazy: keeps `pictor --help` fast
 
-    chain = _chain(cfg)
+    operator = identity.operator
+    assert operator is not None
+    chain = cfg.chain_client()
     try:
         if stake is None:
             minimum = (await chain.views.params()).min_checker_stake
-            active = (await chain.views.stake_of(account_address(operator), ROLE_CHECKER)).active
+            active = (await chain.views.stake_of(account_address(operator), identity.role)).active
             stake = max(0, minimum - active)
         if stake > 0:
-            staked = await chain.submit_and_wait(operator, chain.payloads.staking_stake(ROLE_CHECKER, stake))
+            staked = await chain.submit_and_wait(operator, chain.payloads.staking_stake(identity.role, stake))
             typer.echo(f"staked {stake} base units as a checker: transaction {staked.hash} (version {staked.version})")
-        payload = chain.payloads.registry_register_node(ROLE_CHECKER, public_key, proof)
+        payload = chain.payloads.registry_register_node(identity.role, identity.public_key, identity.proof)
         result = await chain.submit_and_wait(operator, payload)
     except (ChainError, OSError) as exc:
         typer.echo(f"error: staking or registering the checker on chain failed: {exc}", err=True)
@@ -88,35 +87,31 @@ def init(
     ] = None,
 ) -> None:
     """Create the node key (mode 0600), stake and register it as a checker, enroll it with the API."""
-    import asyncio
-
-    from chain.keys import (
-        ROLE_CHECKER,
-        account_address,
-    )
-    from worker_node.cli import enroll_node, new_node_identity
+    from chain.keys import ROLE_CHECKER, account_address  # lazy: keeps `pictor --help` fast
+    from protocol import node_identity  # lazy: keeps `pictor --help` fast
 
     cfg = _load(config)
-    node, operator, public_key, proof, package = new_node_identity(cfg, operator_key, ROLE_CHECKER)
+    try:
+        identity = node_identity.new_node_identity(cfg, operator_key, ROLE_CHECKER)
+    except node_identity.NodeIdentityError as exc:
+        _die(str(exc))
+    typer.echo(identity.summary())
     code = 0
-    if operator is not None:
-        code = asyncio.run(_register(cfg, operator, public_key, proof, stake))
-    if operator is None or code:
-        payload = {
-            "function": f"{package}::registry::register_node",
-            "type_arguments": [],
-            "arguments": [ROLE_CHECKER, f"0x{public_key.hex()}", f"0x{proof.hex()}"],
-        }
+    if identity.operator is not None:
+        code = asyncio.run(_register(cfg, identity, stake))
+    if identity.operator is None or code:
         typer.echo(
             f"\nTo serve, the operator {cfg.operator_address} stakes at least the minimum checker stake "
-            f"({package}::staking::stake with role {ROLE_CHECKER}) and signs this entry function:"
+            f"({identity.package}::staking::stake with role {ROLE_CHECKER}) and signs this entry function:"
         )
-        typer.echo(json.dumps(payload, indent=2))
+        typer.echo(json.dumps(identity.register_payload(), indent=2))
     typer.echo(
-        f"\nThe node account {account_address(node)} pays the gas of its attestations: fund it with APT "
+        f"\nThe node account {account_address(identity.node)} pays the gas of its attestations: fund it with APT "
         "(nothing is funded automatically)."
     )
-    if enroll_node(cfg, node):
+    enrolled, message = node_identity.enroll_node(cfg, identity.node)
+    typer.echo(message if enrolled else f"error: {message}", err=not enrolled)
+    if not enrolled:
         code = 1  # the key is kept: enroll again with a newly downloaded config
     raise typer.Exit(code)
 
@@ -127,15 +122,15 @@ def run(
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Run the checker agent until SIGTERM/Ctrl-C (the current verification is finished first)."""
-    import asyncio
-    import logging
-
-    from worker_node.cli import load_node_key
+    from protocol.node_identity import NodeIdentityError, load_node_key  # lazy: keeps `pictor --help` fast
 
     cfg = _load(config)
-    key = load_node_key(cfg, config, "checker")
+    try:
+        key: Account = load_node_key(cfg, config, "checker")
+    except NodeIdentityError as exc:
+        _die(str(exc))
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from checker_node.agent import CheckerAgent
+    from checker_node.agent import CheckerAgent  # lazy: the agent loads the verifier; `pictor --help` stays fast
 
     raise typer.Exit(asyncio.run(CheckerAgent(cfg, key=key).run()))
 
@@ -145,9 +140,6 @@ def start_checker(config: Path, *, log_path: Path, cwd: Path | None = None, env:
 
     The caller stops it with SIGTERM (it finishes the current verification) and waits.
     """
-    import subprocess
-    import sys
-
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "cli.main", "checker", "run", "--config", str(config)],

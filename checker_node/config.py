@@ -1,4 +1,4 @@
-"""The checker config file: the worker config format (``worker_node/config.py``) with role ``checker``, plus
+"""The checker config file: the node config format (:mod:`protocol.node_config`) with role ``checker``, plus
 the verification knobs.
 
 The API's operator-created config (``GET /workers/{id}/config`` for a worker of role ``checker``) is accepted
@@ -15,17 +15,18 @@ Unknown keys are refused, as for workers; relative paths are taken from the conf
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from worker_node.config import ConfigError, WorkerConfig, _describe
+from protocol.node_config import NodeConfig
 
 
-class CheckerConfig(WorkerConfig):
+class CheckerConfig(NodeConfig):
     """A validated checker config."""
+
+    kind: ClassVar[str] = "checker"
 
     role: str = Field(default="checker", description="Must be checker (a worker config is refused).")
     # The verification knobs default to None: the verifier's own (measured) defaults (checker_node/verify).
@@ -44,27 +45,10 @@ class CheckerConfig(WorkerConfig):
 
 
 def parse_checker_config(data: Any, *, base: Path | None = None, source: str = "config") -> CheckerConfig:
-    """Validate a config object; ``ConfigError`` with one line per problem."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the checker config must be a JSON object")
-    try:
-        config = CheckerConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{source} is not a valid checker config:\n{_describe(exc)}") from None
-    return config.resolved(base or Path.cwd())  # type: ignore[return-value]
+    """Validate a checker config object; ``ConfigError`` with one line per problem."""
+    return CheckerConfig.parse(data, base=base, source=source)
 
 
 def load_checker_config(path: str | Path) -> CheckerConfig:
     """Read and validate a checker config file; ``ConfigError`` says what is wrong."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"checker config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read checker config file {path}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
-    return parse_checker_config(data, base=path.resolve().parent, source=str(path))
+    return CheckerConfig.load(path)

@@ -3,7 +3,7 @@
 A pending check (``api.liveness_checks``, asked by :func:`rewards.sources.request_liveness_checks`) is turned
 into a challenge at the node's next heartbeat: a server-side random seed and frame, stored with the check (its
 ``challenge`` column; settling records the verdict in ``reason`` and the metrics in ``evidence``).
-The node generates the tiny scene the seed stands for (:func:`worker_node.agent.liveness_scene`), renders it
+The node generates the tiny scene the seed stands for (:func:`blender.liveness.liveness_scene`), renders it
 in its Blender subprocess and posts the PNG; the API renders the same scene itself (cached by challenge,
 bounded concurrency, off the event loop) and compares with the checker's metrics, then settles the check
 with :func:`rewards.sources.record_liveness_result`.
@@ -25,10 +25,11 @@ from typing import Any
 import anyio
 from sqlalchemy import Engine, select, update
 
+from blender.liveness import render_liveness
 from pictor.settings import Settings
+from protocol.liveness import LIVENESS_FRAMES, LivenessChallenge
 from rewards.sources import record_liveness_result
 from tables.points import liveness_checks
-from worker_node.agent import LIVENESS_FRAMES, LivenessChallenge, render_liveness
 
 #: The challenge's size: a couple of seconds on one CPU core, Blender's start included.
 LIVENESS_WIDTH = 64
@@ -177,8 +178,7 @@ def judge(body: bytes, challenge: LivenessChallenge, reference: Any) -> Verdict:
     """Compare an answer with the challenge's reference: decodes, dimensions, not blank, SSIM and PSNR.
 
     ``reference`` is a callable giving the reference PNG; it is called only when the cheap checks pass."""
-    # scikit-image and friends load only when an answer is judged, not with every API process.
-    from blender.compare import (  # noqa: PLC0415
+    from blender.compare import (  # noqa: PLC0415 - lazy: scikit-image loads only when an answer is judged, not with every API process
         ExpectedFrame,
         WholeFrameConfig,
         compare_crops,

@@ -28,7 +28,7 @@ One task at a time, as NODE_API.md describes it:
    submission is logged; the API already holds the signed result.
 
 Liveness: a node heartbeat's answer may carry a ``liveness`` challenge (NODE_API.md, "Liveness renders"); the
-agent renders its tiny scene once (:func:`render_liveness`, a RenderSession in a thread) and posts the PNG to
+agent renders its tiny scene once (:mod:`worker_node.liveness`, a RenderSession in a thread) and posts the PNG to
 ``POST /nodes/liveness/{check_id}``.
 
 Failures: a Blender error or crash fails the task (``/fail`` with the message and the log tail) and the
@@ -42,14 +42,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import shutil
 import signal
-import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +54,6 @@ import httpx
 from aptos_sdk.account import Account
 
 from blender import (
-    FrameResult,
     RenderCancelled,
     RenderError,
     RenderFailed,
@@ -67,293 +62,25 @@ from blender import (
     RenderStopped,
     RenderTimeout,
 )
-from blender.scenegen import SceneSpec, generate_scene
-from chain.errors import ChainError
+from blender.benchmark import BenchmarkResult, performance_multiplier
 from chain.keys import account_address, load_key_file
-from pictor.settings import get_settings
+from protocol.client import ApiUnavailable, NodeApi, interruptible_sleep, response_detail
+from protocol.liveness import LivenessChallenge, LivenessChallengeError
 from protocol.manifest import reference_ms, result_hash, sign_manifest
-from protocol.render_spec import Device, JobSpec, JobSpecError, RenderParams, parse_job_spec
+from protocol.render_spec import Device, JobSpec, JobSpecError, parse_job_spec
 from protocol.scene_cache import SceneCache, SceneCacheError, SceneRef
-from protocol.signing import NodeAuth
 from protocol.telemetry import NodeTelemetry, collect_telemetry
 from worker_node.config import WorkerConfig
+from worker_node.escrow import ResultSubmitter
+from worker_node.liveness import answer_liveness
+from worker_node.task import LeaseError, LeaseLost, TaskRun, chain_ids, device_label
+from worker_node.uploads import upload_frames
 
 log = logging.getLogger("pictor.worker")
 
 AGENT_VERSION = "pictor-worker/0.1.0"
 #: Marks a ``/fail`` that only gives the lease back (shutdown, on an API without ``/release``), not a render failure.
 RELEASE_PREFIX = "released:"
-
-
-# ----------------------------------------------------------------------------- manifest
-
-
-# ----------------------------------------------------------------------------- liveness renders
-
-#: The largest liveness challenge a node agrees to render (a bad server must not make it render a feature film).
-LIVENESS_MAX_PIXELS = 256 * 256
-LIVENESS_MAX_SAMPLES = 64
-#: Frames of the liveness scene's animation: the challenge's frame picks the cube's angle (one turn over them).
-LIVENESS_FRAMES = 360
-#: Generating and rendering a liveness scene takes seconds; these bound a hang.
-LIVENESS_TIMEOUT_S = 120.0
-
-
-class LivenessChallengeError(ValueError):
-    """A liveness challenge whose fields are missing or out of bounds."""
-
-
-@dataclass(frozen=True)
-class LivenessChallenge:
-    """A liveness render asked in a node heartbeat's answer (see NODE_API.md, "Liveness renders")."""
-
-    check_id: int
-    seed: int
-    width: int
-    height: int
-    samples: int
-    frame: int
-    deadline: str
-
-    @classmethod
-    def parse(cls, data: Any) -> LivenessChallenge:
-        """Validate the heartbeat's ``liveness`` object; LivenessChallengeError when it is malformed or too big."""
-        if not isinstance(data, dict):
-            raise LivenessChallengeError("liveness: not an object")
-        values: dict[str, int] = {}
-        for name in ("check_id", "seed", "width", "height", "samples", "frame"):
-            value = data.get(name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise LivenessChallengeError(f"liveness.{name}: not a non-negative integer")
-            values[name] = value
-        if min(values["width"], values["height"]) < 1 or values["width"] * values["height"] > LIVENESS_MAX_PIXELS:
-            raise LivenessChallengeError(f"liveness: {values['width']}×{values['height']} is not a small render")
-        if not 1 <= values["samples"] <= LIVENESS_MAX_SAMPLES:
-            raise LivenessChallengeError(f"liveness.samples: {values['samples']} is not 1..{LIVENESS_MAX_SAMPLES}")
-        if not 1 <= values["frame"] <= LIVENESS_FRAMES or values["seed"] > 2**31 - 1:
-            raise LivenessChallengeError("liveness: frame or seed out of range")
-        return cls(deadline=str(data.get("deadline", ""))[:64], **values)
-
-
-def liveness_scene(challenge: LivenessChallenge) -> tuple[SceneSpec, RenderParams]:
-    """The scene spec and render settings a challenge stands for, a pure function of its fields.
-
-    The seed picks the number of extra objects and Cycles' sampling seed, the frame the cube's angle; the API
-    renders its reference from the same function, so an honest node's image matches it.
-    """
-    spec = SceneSpec(
-        frame_start=1,
-        frame_end=LIVENESS_FRAMES,
-        resolution_x=challenge.width,
-        resolution_y=challenge.height,
-        samples=challenge.samples,
-        extra_objects=challenge.seed % 7,
-    )
-    params = RenderParams(
-        device=Device.CPU,  # the same pixels on every node: GPU kernels round differently
-        resolution_x=challenge.width,
-        resolution_y=challenge.height,
-        resolution_percentage=100,
-        samples=challenge.samples,
-        seed=challenge.seed,
-        denoising=False,
-        adaptive_sampling=False,
-        dither=0.0,
-    )
-    return spec, params
-
-
-def render_liveness(
-    challenge: LivenessChallenge,
-    workdir: str | Path,
-    *,
-    threads: int | None = None,
-    env: dict[str, str] | None = None,
-    timeout_s: float = LIVENESS_TIMEOUT_S,
-) -> bytes:
-    """Generate the challenge's scene and render its frame in a RenderSession; the PNG's bytes (RenderError)."""
-    workdir = Path(workdir)
-    spec, params = liveness_scene(challenge)
-    blend = generate_scene(workdir / "liveness.blend", spec, timeout_s=timeout_s)
-    with RenderSession(
-        blend,
-        params,
-        output_dir=workdir,
-        frame_timeout_s=timeout_s,
-        load_timeout_s=timeout_s,
-        threads=threads,
-        env=env,
-        file_prefix="liveness_",
-    ) as session:
-        result = session.render_frame(challenge.frame)
-    return result.path.read_bytes()
-
-
-# ----------------------------------------------------------------------------- HTTP
-
-
-class ApiUnavailable(Exception):
-    """The API could not be reached (or kept answering 5xx) and the caller gave up retrying."""
-
-
-class NodeApi:
-    """Signed HTTP calls to the Pictor API with retry and exponential back-off on network errors and 5xx."""
-
-    def __init__(self, base_url: str, key: Account, *, max_backoff_s: float = 30.0, timeout_s: float = 60.0) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=base_url, auth=NodeAuth(key), timeout=httpx.Timeout(timeout_s, connect=10.0)
-        )
-        self.max_backoff_s = max_backoff_s
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-    async def once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One attempt (ApiUnavailable on a network error or 5xx)."""
-        try:
-            response = await self.http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:  # connect/read errors, timeouts, dropped connections
-            raise ApiUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise ApiUnavailable(f"{method} {path}: HTTP {response.status_code}: {response.text[:200]}")
-        return response
-
-    async def call(
-        self, method: str, path: str, *, give_up: Callable[[], bool], wake: asyncio.Event | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        """Retry until a non-5xx answer; ApiUnavailable once ``give_up()`` says so (checked between tries)."""
-        delay = 0.25
-        while True:
-            try:
-                return await self.once(method, path, **kwargs)
-            except ApiUnavailable as exc:
-                if give_up():
-                    raise
-                log.warning("%s; retrying in %.2g s", exc, delay)
-            await _sleep(delay, wake)
-            delay = min(delay * 2, self.max_backoff_s)
-
-    async def stream_blob(self, sha256: str) -> AsyncIterator[bytes]:
-        """The scene bytes (ApiUnavailable on network errors, SceneCacheError when refused)."""
-        try:
-            async with self.http.stream("GET", f"/nodes/blobs/{sha256}") as response:
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise ApiUnavailable(f"GET /nodes/blobs/{sha256}: HTTP {response.status_code}")
-                if response.status_code == 409:
-                    raise LeaseLost("the API no longer leases this task to the node (409 on the scene download)")
-                if response.status_code != 200:
-                    await response.aread()
-                    raise SceneCacheError(
-                        f"the API refused the scene download: HTTP {response.status_code} {_detail(response)}"
-                    )
-                async for chunk in response.aiter_bytes(1 << 20):
-                    yield chunk
-        except httpx.TransportError as exc:
-            raise ApiUnavailable(f"GET /nodes/blobs/{sha256}: {type(exc).__name__}: {exc}") from None
-
-
-def _detail(response: httpx.Response) -> str:
-    """The ``detail`` of an error answer (or the start of its body)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
-    return str(body.get("detail", body)) if isinstance(body, dict) else str(body)[:300]
-
-
-async def _sleep(seconds: float, wake: asyncio.Event | None) -> None:
-    """Sleep, waking early when ``wake`` is set."""
-    if wake is None:
-        await asyncio.sleep(seconds)
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(wake.wait(), seconds)
-
-
-#: Waits between escrow::submit_result attempts while the task's on-chain assignment may still be pending.
-CHAIN_RETRY_DELAYS_S = (2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0)
-#: ``escrow`` task state ASSIGNED (see chain.payloads.TaskInfo).
-TASK_ASSIGNED = 1
-
-
-def _chain_ids(lease: dict[str, Any]) -> tuple[int, int] | None:
-    """The escrow's (job id, task id) of a lease: ``chain_job_id`` and ``chain_task_id`` (None when absent)."""
-    job, task = lease.get("chain_job_id"), lease.get("chain_task_id")
-    if isinstance(job, str) and job.isdigit():
-        job = int(job)
-    if isinstance(task, str) and task.isdigit():
-        task = int(task)
-    if isinstance(job, bool) or isinstance(task, bool) or not isinstance(job, int) or not isinstance(task, int):
-        return None
-    return job, task
-
-
-# ----------------------------------------------------------------------------- one task
-
-
-class LeaseError(ValueError):
-    """The claim answer does not follow NODE_API.md."""
-
-
-class LeaseLost(Exception):
-    """The lease is gone (expired, reassigned, cancelled)."""
-
-
-def _int(lease: dict[str, Any], name: str) -> int:
-    value = lease.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise LeaseError(f"lease field {name!r} must be an integer, got {value!r}")
-    return value
-
-
-@dataclass
-class TaskRun:
-    """The state of one leased task while the agent works on it."""
-
-    lease: dict[str, Any]
-    job_id: int
-    task_id: int
-    attempt: int
-    frames: list[int]
-    workdir: Path
-    session: RenderSession | None = None
-    rendered: dict[int, FrameResult] = field(default_factory=dict)
-    uploaded: list[int] = field(default_factory=list)
-    uploads: asyncio.Queue[FrameResult | None] = field(default_factory=asyncio.Queue)
-    cancelled: bool = False
-    lost: bool = False
-    upload_error: str | None = None
-    started: float = field(default_factory=time.monotonic)
-
-    @classmethod
-    def from_lease(cls, lease: dict[str, Any], work_root: Path) -> TaskRun:
-        job_id, task_id, attempt = _int(lease, "job_id"), _int(lease, "task_id"), _int(lease, "attempt")
-        frames = lease.get("frames")
-        if (
-            not isinstance(frames, list)
-            or not frames
-            or any(isinstance(f, bool) or not isinstance(f, int) for f in frames)
-        ):
-            raise LeaseError(f"lease field 'frames' must be a non-empty list of frame numbers, got {frames!r}")
-        return cls(lease, job_id, task_id, attempt, list(frames), work_root / f"task-{task_id}-{attempt}")
-
-    @property
-    def aborted(self) -> bool:
-        """Cancelled by the API or lease lost: stop working on it and send nothing more."""
-        return self.cancelled or self.lost
-
-    def abort(self, *, lost: bool = False) -> None:
-        """Mark the task aborted and kill its render now."""
-        if lost:
-            self.lost = True
-        else:
-            self.cancelled = True
-        session = self.session
-        if session is not None:
-            session.cancel()
-
-
-# ----------------------------------------------------------------------------- the agent
 
 
 class WorkerAgent:
@@ -366,17 +93,18 @@ class WorkerAgent:
         self.cache = SceneCache(config.cache_dir)
         self.work_root = Path(config.cache_dir) / "work"
         self.telemetry: NodeTelemetry | None = None
-        self.benchmark: Any = None
+        self.benchmark: BenchmarkResult | None = None
         self.multiplier: float | None = None
         self.current: TaskRun | None = None
         self.stats = {"rendered": 0, "failed": 0, "cancelled": 0, "released": 0, "lost": 0}
+        #: One record per escrow::submit_result (or skipped lease): logs and tests.
         self.chain_results: list[dict[str, Any]] = []
+        self.escrow = ResultSubmitter(config, self.key, self.chain_results)
         self._stopping: asyncio.Event | None = None
         self._stop_deadline: float | None = None
         self._started_at = time.time()
         self._started_mono = time.monotonic()
         self._api: NodeApi | None = None
-        self._chain: Any = None
         self._background: set[asyncio.Task[Any]] = set()
         #: Liveness checks already being answered, and the API's verdicts on them.
         self._liveness_seen: set[int] = set()
@@ -386,6 +114,7 @@ class WorkerAgent:
 
     @property
     def stopping(self) -> bool:
+        """A stop was requested (SIGTERM, SIGINT or :meth:`request_stop`)."""
         return self._stopping is not None and self._stopping.is_set()
 
     def request_stop(self) -> None:
@@ -405,10 +134,12 @@ class WorkerAgent:
             run.session.request_stop()
 
     def _past_grace(self) -> bool:
+        """Shutting down and the grace period for the network is over."""
         return self._stop_deadline is not None and time.monotonic() > self._stop_deadline
 
     @property
     def api(self) -> NodeApi:
+        """The API client while the agent runs."""
         assert self._api is not None, "the agent is not running"
         return self._api
 
@@ -423,7 +154,7 @@ class WorkerAgent:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, self.request_stop)
                 installed.append(signum)
-        self._api = NodeApi(self.config.api_url, self.key, max_backoff_s=self.config.max_backoff_s)
+        self._api = NodeApi(self.config.api_url, self.key, max_backoff_s=self.config.max_backoff_s, log=log)
         heartbeats: asyncio.Task[None] | None = None
         log.info("worker %s: node %s, API %s", self.config.worker_id, self.address, self.config.api_url)
         try:
@@ -432,7 +163,7 @@ class WorkerAgent:
             while not self.stopping:
                 lease = await self._claim()
                 if lease is None:
-                    await _sleep(self.config.poll_s, self._stopping)
+                    await interruptible_sleep(self.config.poll_s, self._stopping)
                     continue
                 await self._run_task(lease)
         finally:
@@ -445,9 +176,7 @@ class WorkerAgent:
             for task in self._background:
                 task.cancel()
             await self._api.close()
-            if self._chain is not None:
-                with contextlib.suppress(Exception):
-                    await self._chain.close()
+            await self.escrow.close()
             for signum in installed:
                 loop.remove_signal_handler(signum)
         log.info("worker stopped: %s", self.stats)
@@ -458,8 +187,6 @@ class WorkerAgent:
         self.telemetry = await asyncio.to_thread(collect_telemetry)
         if not self.config.benchmark:
             return
-        from blender.benchmark import performance_multiplier
-
         use_gpu = self.telemetry.has_gpu and self.config.gpus != []
         devices = [Device.GPU, Device.CPU] if use_gpu else [Device.CPU]
         for device in devices:
@@ -483,6 +210,7 @@ class WorkerAgent:
         log.warning("no performance multiplier: reference time is reported at multiplier 1.0")
 
     def _telemetry_payload(self, telemetry: NodeTelemetry) -> dict[str, Any]:
+        """The heartbeat's telemetry: the machine's facts plus this worker's id, location, benchmark and state."""
         data = telemetry.to_dict()
         data.update(
             {
@@ -519,12 +247,12 @@ class WorkerAgent:
                         log.info("task %s cancelled (node heartbeat)", run.task_id)
                         run.abort()
                 else:
-                    log.warning("node heartbeat refused: HTTP %s %s", response.status_code, _detail(response))
+                    log.warning("node heartbeat refused: HTTP %s %s", response.status_code, response_detail(response))
             except ApiUnavailable as exc:
                 log.warning("node heartbeat: %s", exc)
             except Exception:  # a heartbeat must never take the agent down
                 log.exception("node heartbeat failed")
-            await _sleep(self.config.heartbeat_s, self._stopping)
+            await interruptible_sleep(self.config.heartbeat_s, self._stopping)
 
     def _liveness(self, data: Any) -> None:
         """Start answering a heartbeat's liveness challenge in the background (each check once)."""
@@ -543,39 +271,17 @@ class WorkerAgent:
         task.add_done_callback(self._background.discard)
 
     async def _answer_liveness(self, challenge: LivenessChallenge) -> None:
-        """Render the challenge (in a thread: heartbeats go on) and post the PNG to ``/nodes/liveness/{id}``."""
-        workdir = self.work_root / f"liveness-{challenge.check_id}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        try:
-            try:
-                png = await asyncio.to_thread(
-                    render_liveness, challenge, workdir, threads=self.config.threads, env=self.config.render_env()
-                )
-            except (RenderError, RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-                log.error("liveness check %s: the render failed: %s", challenge.check_id, exc)
-                return  # the check then fails at its deadline; a render of real work passes it too
-            response = await self.api.call(
-                "POST",
-                f"/nodes/liveness/{challenge.check_id}",
-                content=png,
-                headers={"Content-Type": "image/png"},
-                give_up=lambda: self.stopping,
-                wake=self._stopping,
-            )
-            if response.status_code == 200:
-                answer = response.json()
-                log.info("liveness check %s: %s", challenge.check_id, answer.get("status"))
-                self.liveness_results.append(answer)
-            else:
-                log.warning(
-                    "liveness check %s refused: HTTP %s %s", challenge.check_id, response.status_code, _detail(response)
-                )
-        except ApiUnavailable as exc:
-            log.warning("liveness check %s: %s", challenge.check_id, exc)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        """Answer one challenge (a background task); the API's verdict joins ``liveness_results``."""
+        assert self._stopping is not None
+        answer = await answer_liveness(
+            self.api, challenge, self.work_root,
+            threads=self.config.threads, env=self.config.render_env(), stopping=self._stopping,
+        )  # fmt: skip
+        if answer is not None:
+            self.liveness_results.append(answer)
 
     async def _claim(self) -> dict[str, Any] | None:
+        """A lease from ``POST /nodes/claim``; None when there is no work, the answer is unusable or stopping."""
         body = {"max_frames": self.config.max_frames} if self.config.max_frames else {}
         try:
             response = await self.api.call(
@@ -586,7 +292,7 @@ class WorkerAgent:
         if response.status_code == 204:
             return None
         if response.status_code != 200:
-            log.error("claim refused: HTTP %s %s", response.status_code, _detail(response))
+            log.error("claim refused: HTTP %s %s", response.status_code, response_detail(response))
             return None
         try:
             lease = response.json()
@@ -598,6 +304,7 @@ class WorkerAgent:
     # -- one task ----------------------------------------------------------------------------------
 
     async def _run_task(self, lease: dict[str, Any]) -> None:
+        """Work on one lease with task heartbeats alongside; count how it ended and remove its work files."""
         try:
             run = TaskRun.from_lease(lease, self.work_root)
         except LeaseError as exc:
@@ -628,6 +335,7 @@ class WorkerAgent:
             await asyncio.to_thread(shutil.rmtree, run.workdir, True)
 
     async def _execute(self, run: TaskRun) -> None:
+        """Scene, render with uploads alongside, then complete, fail or give the lease back."""
         try:
             settings = parse_job_spec(run.lease.get("settings"))
         except JobSpecError as exc:
@@ -643,7 +351,9 @@ class WorkerAgent:
         if self.stopping:
             await self._release(run)
             return
-        uploader = asyncio.create_task(self._uploader(run))
+        uploader = asyncio.create_task(
+            upload_frames(self.api, run, self.config.upload_part_bytes, lambda: run.aborted or self._past_grace())
+        )
         try:
             outcome, error, tail = await self._render(run, blend, settings)
         finally:
@@ -674,12 +384,12 @@ class WorkerAgent:
         delay = 0.25
         while True:
             try:
-                return await self.cache.get(scene, lambda: self.api.stream_blob(scene.sha256))
+                return await self.cache.get(scene, lambda: self.api.stream(f"/nodes/blobs/{scene.sha256}", _refused))
             except ApiUnavailable as exc:
                 if run.aborted or self._past_grace() or self.stopping:
                     raise
                 log.warning("scene download: %s; retrying in %.2g s", exc, delay)
-            await _sleep(delay, self._stopping)
+            await interruptible_sleep(delay, self._stopping)
             delay = min(delay * 2, self.config.max_backoff_s)
 
     async def _render(self, run: TaskRun, blend: Path, settings: JobSpec) -> tuple[str, str, str]:
@@ -721,6 +431,7 @@ class WorkerAgent:
             await asyncio.to_thread(session.close)
 
     def _outcome(self, run: TaskRun, exc: RenderError, where: str) -> tuple[str, str, str]:
+        """What a render error means for the task: ``(outcome, error, log tail)`` as :meth:`_render` answers."""
         if run.aborted or isinstance(exc, RenderCancelled):
             return "cancelled", "", ""
         if isinstance(exc, RenderStopped):
@@ -737,79 +448,6 @@ class WorkerAgent:
 
     # -- uploads, heartbeats, results -----------------------------------------------------------------
 
-    async def _uploader(self, run: TaskRun) -> None:
-        """Upload finished frames in order, retrying network errors; stops on a lost lease or refusal."""
-        while True:
-            result = await run.uploads.get()
-            if result is None:
-                return
-            path = f"/nodes/tasks/{run.task_id}/frames/{result.frame}"
-            try:
-                if result.size_bytes > self.config.upload_part_bytes:
-                    response = await self._upload_in_parts(run, result, path)
-                else:
-                    data = await asyncio.to_thread(result.path.read_bytes)
-                    response = await self.api.call(
-                        "PUT", path, content=data,
-                        headers={"X-Pictor-Content-Sha256": result.sha256, "Content-Type": "application/octet-stream"},
-                        give_up=lambda: run.aborted or self._past_grace(),
-                    )  # fmt: skip
-            except ApiUnavailable as exc:  # aborted, or shutting down past the grace period
-                log.error("task %s: frame %s not uploaded: %s", run.task_id, result.frame, exc)
-                return
-            if response.status_code == 409:
-                log.warning("task %s: lease gone while uploading frame %s", run.task_id, result.frame)
-                run.abort(lost=True)
-                return
-            if response.status_code != 200:
-                run.upload_error = (
-                    f"frame {result.frame} upload refused: HTTP {response.status_code} {_detail(response)}"
-                )
-                log.error("task %s: %s", run.task_id, run.upload_error)
-                if run.session is not None:
-                    run.session.cancel()
-                return
-            answered = response.json().get("sha256")
-            if answered not in (None, result.sha256):
-                run.upload_error = (
-                    f"frame {result.frame}: the API stored sha256 {answered}, the frame is {result.sha256}"
-                )
-                return
-            run.uploaded.append(result.frame)
-
-    async def _upload_in_parts(self, run: TaskRun, result: FrameResult, path: str) -> httpx.Response:
-        """A frame above the signed-body limit: parts of ``upload_part_bytes`` (skipping those the API already has,
-        so an interrupted upload resumes), then ``finalize``; answers the first refusal or finalize's answer."""
-        give_up = lambda: run.aborted or self._past_grace()  # noqa: E731
-        listed = await self.api.call("GET", f"{path}/parts", give_up=give_up)
-        if listed.status_code != 200:
-            return listed
-        have = {p.get("part"): p.get("sha256") for p in listed.json().get("parts", []) if isinstance(p, dict)}
-        size = self.config.upload_part_bytes
-        count = -(-result.size_bytes // size)
-
-        def read(index: int) -> bytes:
-            with open(result.path, "rb") as handle:
-                handle.seek(index * size)
-                return handle.read(size)
-
-        for index in range(count):
-            chunk = await asyncio.to_thread(read, index)
-            digest = hashlib.sha256(chunk).hexdigest()
-            if have.get(index) == digest:
-                continue
-            response = await self.api.call(
-                "PUT", f"{path}/parts/{index}", content=chunk,
-                headers={"X-Pictor-Content-Sha256": digest, "Content-Type": "application/octet-stream"},
-                give_up=give_up,
-            )  # fmt: skip
-            if response.status_code != 200:
-                return response
-        log.info("task %s frame %s: %d bytes uploaded in %d parts", run.task_id, result.frame, result.size_bytes,
-                 count)  # fmt: skip
-        body = {"sha256": result.sha256, "size": result.size_bytes, "parts": count}
-        return await self.api.call("POST", f"{path}/finalize", json=body, give_up=give_up)
-
     async def _task_heartbeats(self, run: TaskRun) -> None:
         """Keep the lease alive; a ``cancel`` or a 409 kills the render now."""
         while True:
@@ -822,11 +460,11 @@ class WorkerAgent:
                 log.warning("task heartbeat: %s", exc)
                 continue
             if response.status_code == 409:
-                log.warning("task %s: the lease is gone (%s)", run.task_id, _detail(response))
+                log.warning("task %s: the lease is gone (%s)", run.task_id, response_detail(response))
                 run.abort(lost=True)
                 return
             if response.status_code != 200:
-                log.warning("task heartbeat refused: HTTP %s %s", response.status_code, _detail(response))
+                log.warning("task heartbeat refused: HTTP %s %s", response.status_code, response_detail(response))
                 continue
             if response.json().get("cancel"):
                 log.info("task %s cancelled: stopping the render", run.task_id)
@@ -835,36 +473,10 @@ class WorkerAgent:
 
     def manifest(self, run: TaskRun, settings: JobSpec) -> dict[str, Any]:
         """The result manifest of NODE_API.md."""
-        frames = [run.rendered[f] for f in run.frames]
-        return {
-            "job_id": run.job_id,
-            "task_id": run.task_id,
-            "attempt": run.attempt,
-            "frames": [
-                {
-                    "frame": r.frame,
-                    "sha256": r.sha256,
-                    "render_seconds": round(r.render_seconds, 3),
-                    "width": r.width,
-                    "height": r.height,
-                    "format": r.file_format,
-                }
-                for r in frames
-            ],
-            "device": self._device_label(settings),
-            "node": self.address,
-        }
-
-    def _device_label(self, settings: JobSpec) -> str:
-        telemetry = self.telemetry
-        if telemetry is None:
-            return settings.device.value
-        if settings.device == Device.GPU and telemetry.gpus:
-            gpus = [g.name for g in telemetry.gpus if self.config.gpus is None or g.index in self.config.gpus]
-            return "GPU: " + ", ".join(gpus or [g.name for g in telemetry.gpus])
-        return f"CPU: {telemetry.cpu.model} ({telemetry.cpu.usable_cores} cores)"
+        return run.manifest(device_label(settings, self.telemetry, self.config.gpus), self.address)
 
     async def _complete(self, run: TaskRun, settings: JobSpec) -> None:
+        """Send the signed manifest; once the API holds it, submit the result on chain in the background."""
         manifest = self.manifest(run, settings)
         body = {"manifest": manifest, "signature": sign_manifest(self.key, manifest)}
         response = await self.api.call(
@@ -872,18 +484,18 @@ class WorkerAgent:
             give_up=lambda: run.aborted or self._past_grace(),
         )  # fmt: skip
         if response.status_code == 409:
-            raise LeaseLost(f"the lease was gone when completing ({_detail(response)})")
+            raise LeaseLost(f"the lease was gone when completing ({response_detail(response)})")
         if response.status_code != 200:
-            log.error("task %s: the API refused the result: %s", run.task_id, _detail(response))
-            await self._fail(run, f"the API refused the result: {_detail(response)}", "")
+            log.error("task %s: the API refused the result: %s", run.task_id, response_detail(response))
+            await self._fail(run, f"the API refused the result: {response_detail(response)}", "")
             return
         self.stats["rendered"] += 1
         seconds = sum(run.rendered[f].render_seconds for f in run.frames)
         log.info("task %s complete: %d frames, %.3f render s", run.task_id, len(run.frames), seconds)
         if not self.config.submit_on_chain:
             return
-        chain_ids = _chain_ids(run.lease)
-        if chain_ids is None:
+        escrow_ids = chain_ids(run.lease)
+        if escrow_ids is None:
             log.warning(
                 "task %s: the lease names no escrow ids (chain_job_id, chain_task_id); escrow::submit_result "
                 "not sent (the API's job/task ids are not the escrow's)", run.task_id,
@@ -891,58 +503,15 @@ class WorkerAgent:
             self.chain_results.append({"task_id": run.task_id, "status": "skipped", "error": "no chain ids"})
             return
         job = asyncio.create_task(
-            self._submit_result(*chain_ids, result_hash(manifest), reference_ms(seconds, self.multiplier))
+            self.escrow.submit(
+                *escrow_ids, result_hash(manifest), reference_ms(seconds, self.multiplier), past_grace=self._past_grace
+            )
         )
         self._background.add(job)
         job.add_done_callback(self._background.discard)
 
-    async def _submit_result(self, job_id: int, task_id: int, digest: bytes, ref_ms: int) -> None:
-        """``escrow::submit_result`` from the node account (it pays the gas); failures are logged."""
-        record: dict[str, Any] = {"job_id": job_id, "task_id": task_id, "result_hash": digest.hex(),
-                                  "reference_ms": ref_ms}  # fmt: skip
-        try:
-            if self._chain is None:
-                from chain.client import PictorChain
-
-                overrides = {
-                    k: v
-                    for k, v in (
-                        ("node_url", self.config.node_url),
-                        ("package_address", self.config.package_address),
-                        ("chain_id", self.config.chain_id),
-                    )
-                    if v is not None
-                }
-                self._chain = PictorChain.from_settings(get_settings(), **overrides)
-            # The coordinator's assign_task may not be committed yet: wait for it (views cost no gas).
-            for delay in (0.0, *CHAIN_RETRY_DELAYS_S):
-                await asyncio.sleep(delay)  # also while shutting down: run() waits shutdown_grace_s for this
-                try:
-                    info = await self._chain.views.task(job_id, task_id)
-                except ChainError as exc:
-                    log.info("escrow task %s/%s not readable yet: %s", job_id, task_id, exc)
-                    continue
-                if info.state == TASK_ASSIGNED:
-                    break
-                if info.state > TASK_ASSIGNED and info.result_hash == digest:
-                    record.update(status="already submitted")
-                    self.chain_results.append(record)
-                    return
-                if self._past_grace():
-                    break
-            payload = self._chain.payloads.escrow_submit_result(job_id, task_id, digest, ref_ms)
-            result = await asyncio.wait_for(self._chain.submit_and_wait(self.key, payload), 120)
-            record.update(status="committed", txn_hash=result.hash, version=result.version)
-            log.info("escrow::submit_result job %s task %s: %s", job_id, task_id, result.hash)
-        except Exception as exc:  # noqa: BLE001 - the API holds the signed result; the chain call can be redone
-            record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-            log.error(
-                "escrow::submit_result job %s task %s failed: %s (the node account %s pays the gas; "
-                "the operator funds it)", job_id, task_id, record["error"], self.address,
-            )  # fmt: skip
-        self.chain_results.append(record)
-
     async def _fail(self, run: TaskRun, error: str, log_tail: str) -> None:
+        """Report a failed task (not once it is aborted: then nothing more is sent)."""
         if run.aborted:
             return
         self.stats["failed"] += 1
@@ -966,12 +535,17 @@ class WorkerAgent:
         except ApiUnavailable as exc:
             log.error("task %s: could not give the lease back: %s (it will expire)", run.task_id, exc)
             return
-        if response.status_code == 404 and _detail(response) == "Not Found":  # an API from before the release call
+        if (
+            response.status_code == 404 and response_detail(response) == "Not Found"
+        ):  # an API from before the release call
             await self._send_fail(run.task_id, f"{RELEASE_PREFIX} {reason}", "")
         elif response.status_code != 200:
-            log.warning("task %s: /release answered HTTP %s %s", run.task_id, response.status_code, _detail(response))
+            log.warning(
+                "task %s: /release answered HTTP %s %s", run.task_id, response.status_code, response_detail(response)
+            )
 
     async def _send_fail(self, task_id: int, error: str, log_tail: str) -> None:
+        """``POST /nodes/tasks/{id}/fail`` with the error and Blender's log tail."""
         try:
             response = await self.api.call(
                 "POST", f"/nodes/tasks/{task_id}/fail", json={"error": error[:4000], "log_tail": log_tail[-16000:]},
@@ -985,4 +559,13 @@ class WorkerAgent:
             if body.get("blocklisted"):
                 log.warning("task %s: this node is now blocklisted for the job", task_id)
         else:
-            log.warning("task %s: /fail answered HTTP %s %s", task_id, response.status_code, _detail(response))
+            log.warning("task %s: /fail answered HTTP %s %s", task_id, response.status_code, response_detail(response))
+
+
+def _refused(response: httpx.Response) -> Exception:
+    """The error of a refused scene download: 409 means the lease is gone."""
+    if response.status_code == 409:
+        return LeaseLost("the API no longer leases this task to the node (409 on the scene download)")
+    return SceneCacheError(
+        f"the API refused the scene download: HTTP {response.status_code} {response_detail(response)}"
+    )

@@ -89,7 +89,7 @@ def upscale(small: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def save_png(pixels: np.ndarray, path: str | os.PathLike[str], bit_depth: int = 8) -> Path:
     """Write float pixels in [0, 1] as an 8- or 16-bit PNG (grey, RGB or RGBA as the channels say)."""
-    import imagecodecs  # noqa: PLC0415
+    import imagecodecs  # noqa: PLC0415 - lazy: its codecs load with it and only saving needs them
 
     scale, dtype = (255.0, np.uint8) if bit_depth == 8 else (65535.0, np.uint16)
     data = np.round(np.clip(pixels, 0.0, 1.0) * scale).astype(dtype)

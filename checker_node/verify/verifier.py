@@ -40,6 +40,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from blender import RenderError
 from blender.compare import (
     Check,
     CropMetrics,
@@ -59,6 +60,7 @@ from blender.crops import (
     crop_seed,
     crop_size,
 )
+from blender.session import RenderRegion, RenderSession
 from checker_node.verify.reference import block_scores, targeted_crops
 from protocol.canonical import canonical_json
 from protocol.evidence import FAIL, FRAME_EVIDENCE_VERSION, PASS, UNSURE
@@ -451,9 +453,6 @@ def _render_and_compare(
 
     Returns the per-crop evidence, the reference's evidence and the seconds spent comparing.
     """
-    from blender import RenderError  # noqa: PLC0415 - keeps the metrics importable alone
-    from blender.session import RenderRegion, RenderSession  # noqa: PLC0415
-
     width, height = size
     compare_s = 0.0
     reference: dict[str, Any] = {}

@@ -12,12 +12,13 @@ import pytest
 
 from chain.keys import account_address, generate_account
 from checker_node.agent import check_manifest
-from checker_node.config import load_checker_config, parse_checker_config
+from checker_node.config import CheckerConfig, load_checker_config, parse_checker_config
 from checker_node.verify.verifier import Evidence
 from protocol.canonical import canonical_json
 from protocol.evidence import task_verdict
 from protocol.manifest import sign_manifest
-from worker_node.config import ConfigError
+from protocol.node_config import ConfigError, NodeConfig
+from worker_node.config import WorkerConfig
 
 OPERATOR = "0x" + "ab" * 32
 
@@ -105,3 +106,20 @@ def test_the_apis_operator_created_config_of_role_checker_is_accepted(tmp_path: 
               "enrollment_expires_at": "2026-11-23T00:00:00Z"}  # fmt: skip
     cfg = parse_checker_config(served, base=tmp_path)
     assert cfg.role == "checker" and cfg.enrollment_token == "pwe_token" and cfg.chain_id == 4
+
+
+def test_worker_and_checker_configs_share_one_format() -> None:
+    shared = {"worker_id": 12, "api_url": "https://api.example/", "operator_address": OPERATOR, "cache_dir": "c",
+              "threads": 2, "heartbeat_s": 1, "poll_s": 1, "max_backoff_s": 1, "gpus": [0], "location": "europe",
+              "submit_on_chain": False}  # fmt: skip
+    worker = WorkerConfig.parse(shared)
+    checker = CheckerConfig.parse({**shared, "role": "checker", "crop_count": 3})
+    assert isinstance(worker, NodeConfig) and isinstance(checker, NodeConfig)
+    assert not isinstance(checker, WorkerConfig)
+    for name in NodeConfig.model_fields:
+        if name != "role":
+            assert getattr(worker, name) == getattr(checker, name), name
+    with pytest.raises(ConfigError, match="crop_count: unknown setting"):
+        WorkerConfig.parse({**shared, "crop_count": 3})
+    with pytest.raises(ConfigError, match="needs role checker"):
+        CheckerConfig.parse({**shared, "role": "worker"})

@@ -15,9 +15,10 @@ import pytest
 
 from chain.keys import generate_key_file, public_key_bytes  # noqa: E402
 from pictor.settings import Settings  # noqa: E402
+from protocol.liveness import LivenessChallenge, LivenessChallengeError  # noqa: E402
 from rewards.liveness import ReferenceRenderer, judge  # noqa: E402
 from tests.support.node_api import NodeApiServer  # noqa: E402
-from worker_node.agent import LivenessChallenge, LivenessChallengeError, WorkerAgent  # noqa: E402
+from worker_node.agent import WorkerAgent  # noqa: E402
 from worker_node.config import parse_config  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)

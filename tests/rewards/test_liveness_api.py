@@ -16,13 +16,14 @@ from PIL import Image
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from blender.liveness import render_liveness
 from chain.keys import ROLE_WORKER, account_address, generate_account, public_key_bytes
 from indexer import schema as mirror
 from protocol import signing as ns
+from protocol.liveness import LivenessChallenge
 from rewards.liveness import LIVENESS_MAX_BYTES, LIVENESS_MIN_PSNR_DB, LIVENESS_MIN_SSIM
 from rewards.sources import credit_sources, online_points
 from tables.points import liveness_checks, points_ledger, points_withheld
-from worker_node.agent import LivenessChallenge, render_liveness
 
 pytestmark = pytest.mark.timeout(600)
 

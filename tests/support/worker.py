@@ -15,6 +15,7 @@ import pytest
 
 from blender import RenderSession
 from blender.benchmark import CACHE_FILE
+from protocol.render_spec import RenderParams
 from tests.support import REPO_ROOT
 from tests.support.node_api import NodeApiServer
 from worker_node.agent import WorkerAgent
@@ -37,8 +38,6 @@ def tiny_settings(frames: str = "1-5", **changes: Any) -> dict[str, Any]:
 def samples_for(scenes: Any, tmp_path_factory: pytest.TempPathFactory) -> Callable[[float], int]:
     """Samples that keep a 64×48 frame busy for about the given seconds here (measured once)."""
     settings = {k: v for k, v in tiny_settings().items() if k not in ("frames", "resolution")}
-    from protocol.render_spec import RenderParams
-
     with RenderSession(scenes.basic, RenderParams(**{**settings, "samples": 200, "resolution_percentage": 100}),
                        output_dir=tmp_path_factory.mktemp("calibrate")) as session:  # fmt: skip
         session.render_frame(1)

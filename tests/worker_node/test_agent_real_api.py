@@ -32,7 +32,7 @@ from protocol.canonical import canonical_json  # noqa: E402
 from protocol.manifest import result_hash  # noqa: E402
 from tables.uploads import blobs, uploads  # noqa: E402
 from tests.support.api import Served, chain_client, make_settings, session_for, setup_chain  # noqa: E402
-from tests.support.worker import render_started, running, samples_for, wait_until  # noqa: E402, F401 - samples_for: fixture
+from tests.support.worker import render_started, running, wait_until  # noqa: E402
 from worker_node.agent import WorkerAgent  # noqa: E402
 from worker_node.config import parse_config  # noqa: E402
 
@@ -101,7 +101,7 @@ VARIANTS = {
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-async def test_agent_renders_a_real_job_through_the_real_api(env, tmp_path, scenes, samples_for, variant):  # noqa: F811
+async def test_agent_renders_a_real_job_through_the_real_api(env, tmp_path, scenes, samples_for, variant):
     job_changes, config_changes = VARIANTS[variant]
     if variant == "release":
         job_changes = {**job_changes, "samples": samples_for(2.0)}
