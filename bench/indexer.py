@@ -32,7 +32,7 @@ from chain.localnet import start_localnet_process
 from indexer import schema
 from indexer.processor import COLUMNS, TokenMovement, decode_batch
 from indexer.runner import Indexer, IndexerConfig, tune_gc
-from pictor.db import create_database, drop_database, libpq_url, start_embedded, upgrade
+from pictor.db import create_database, drop_database, libpq_url, start_embedded, stop_embedded, upgrade
 
 # ---------------------------------------------------------------------- bulk history for the benchmark
 
@@ -167,7 +167,7 @@ async def _bench(events: int, root: Path) -> dict[str, Any]:
         await asyncio.to_thread(localnet.stop)
     events_per_s = pictor_events / decode_s
     copy_rows_per_s = copy_rows / copy_s
-    # The ratio compares events with rows, but one pictor event becomes several rows here (its
+    # The ratio compares events with rows, but one pictor event becomes several rows here (its
     # event row, PICTOR movement rows, vault-ledger rows, current-state rows): at exactly raw-COPY speed
     # the ratio would be 1 / rows_per_event, not 1. ``rows_ratio`` compares rows with rows.
     rows_per_event = copy_rows / pictor_events
@@ -203,7 +203,5 @@ def run_bench(events: int = 200_000, data_dir: Path | None = None) -> dict[str, 
     try:
         return asyncio.run(_bench(events, root))
     finally:
-        from pictor.db import stop_embedded
-
         stop_embedded(root / "postgres")
         shutil.rmtree(root, ignore_errors=True)

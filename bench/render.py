@@ -10,7 +10,7 @@ sampling, 8-bit RGBA PNG):
   the session (Blender process start, scene load, settings) to the last frame's result (written, read
   back, hashed), which is what a worker node pays per chunk.
 
-``overhead_ratio`` = worker seconds per frame / raw seconds per frame (issue #4's target: at most 1.10).
+``overhead_ratio`` = worker seconds per frame / raw seconds per frame (the target: at most 1.10).
 The last line printed is the JSON result.
 """
 

@@ -1,4 +1,4 @@
-"""Verification benchmark: ``pictor bench verify`` (the issue's corpus by default; ``--quick`` for development).
+"""Verification benchmark: ``pictor bench verify`` (the full corpus by default; ``--quick`` for development).
 
 Builds a corpus of real Cycles renders (CPU, denoising and adaptive sampling off, PNG 8-bit, the
 .blend's dither) of three different generated scenes — ``cube`` (the animated cube), ``ring`` (the cube
@@ -118,7 +118,7 @@ bpy.ops.wm.save_as_mainfile(filepath=dst, compress=False)
 
 @dataclass(frozen=True)
 class CorpusConfig:
-    """The corpus's size and settings (defaults: the issue's)."""
+    """The corpus's size and settings (defaults: the full corpus)."""
     width: int = 960
     height: int = 540
     samples: int = 32

@@ -268,7 +268,7 @@ class Check:
 
 @dataclass(frozen=True)
 class WholeFrameConfig:
-    """Thresholds of the whole-frame checks (see checker_node/README.md for how they were chosen)."""
+    """Thresholds of the whole-frame checks (see checker_node/verify/DESIGN.md for how they were chosen)."""
 
     #: A frame whose display luminance varies less than this (std dev, [0, 1]) is blank/constant.
     min_std: float = 0.004

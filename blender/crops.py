@@ -14,7 +14,7 @@ pixel that Blender needs ("Image too small"). This function's default is 10% of 
 :data:`MIN_CROP_PIXELS`); the verifier uses ``crop_fraction`` from ``thresholds.json`` (6%: five crops —
 three random, two aimed by the low-resolution reference — are 1.8% of the frame's pixels, which keeps
 the checker under a tenth of the worker's CPU at 960×540). A smaller fraction is allowed down to 1%
-(the issue's floor).
+(Golem's floor).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from protocol.render_spec import BorderWindow
 DEFAULT_CROP_COUNT = 3
 #: Default side of a crop, as a fraction of the frame's side.
 DEFAULT_CROP_FRACTION = 0.10
-#: The smallest fraction accepted (the issue's and Golem's floor).
+#: The smallest fraction accepted (Golem's floor).
 MIN_CROP_FRACTION = 0.01
 #: No crop side below this many pixels (Golem: 8; SSIM needs 7×7 windows).
 MIN_CROP_PIXELS = 8

@@ -1,1 +1,1 @@
-"""The checker node: verifies rendered frames and attests on chain (issue #5); see checker_node/README.md."""
+"""The checker node: verifies rendered frames and attests on chain; see checker_node/README.md."""

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def signin_signing_message(message: str) -> bytes:
     """What a wallet signs for an AIP-116 message: ``sha3_256(b"SIGN_IN_WITH_APTOS::") ‖ utf8(message)``."""
-    # The client side of api/auth.py's signing_message: a node never imports api.
+    # The client side of api/signin.py's signing_message: a node never imports api.
     return hashlib.sha3_256(b"SIGN_IN_WITH_APTOS::").digest() + message.encode()
 
 

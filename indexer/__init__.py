@@ -1,1 +1,1 @@
-"""Indexer: mirrors the chain into PostgreSQL exactly once (issue #3)."""
+"""Indexer: mirrors the chain into PostgreSQL exactly once."""

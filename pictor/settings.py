@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     # Signed node (worker/checker) requests.
     node_request_max_skew_s: int = Field(default=60, ge=1, description="Accepted clock skew of signed node requests.")
     node_request_max_body: int = Field(default=16 * 1024 * 1024, description="Largest signed node request body.")
-    # Operator-created workers (api/workers.py) and large frames (api/node_tasks.py frame parts).
+    # Operator-created workers (api/enrollment.py) and large frames (api/node_tasks.py frame parts).
     worker_enrollment_ttl_s: int = Field(default=24 * 3600, ge=60, description="Lifetime of a worker enrollment token.")
     public_api_url: str | None = Field(default=None, description="API URL put in worker configs; None: the request's.")
     public_node_url: str | None = Field(default=None, description="Chain node URL put in worker configs; None: node_url.")
@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     pretest_timeout_s: float = Field(default=120.0, gt=0, description="Time limit of a job's pre-test render.")
     pretest_max_pixels: int = Field(default=320 * 180, ge=64, description="Most pixels of the reduced pre-test frame.")
     pretest_max_samples: int = Field(default=16, ge=1, description="Most samples of the reduced pre-test frame.")
-    # Jobs, pricing and the scheduler (api/jobs.py, api/scheduler.py).
+    # Jobs, pricing and the scheduler (api/jobs, api/scheduler).
     tier_prices: dict[str, int] = Field(
         default={"tier-1": 40_000, "tier-2": 60_000, "tier-3": 100_000, "none": 50_000},
         description="Price per reference-GPU-minute, in PICTOR base units (1e-8), per pricing tier.",
@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     # The creator's client (creator/) and its commands (cli/creator.py).
     api_url: str = Field(default="http://127.0.0.1:8000", description="The Pictor API the creator CLI talks to.")
     wallet_key: Path | None = Field(default=None, description="Creator CLI key file; default <data_dir>/wallet.key.")
-    # Verification (api/verification.py, checker_node).
+    # Verification (api/verification, checker_node).
     verify_lease_s: int = Field(default=900, ge=5, description="A checker's lease on a verification; heartbeats extend it.")
     verify_max_rounds: int = Field(default=3, ge=1, description="Checkers asked per task attempt (unsure → the next).")
     verify_finalize_interval_s: float = Field(default=10.0, gt=0, description="Period of the review-window finalizer.")

@@ -1,4 +1,4 @@
-"""Enrollment of a node key with the API: the signed message (shared by ``pictor worker init`` and api/workers.py).
+"""Enrollment of a node key with the API: the signed message (shared by ``pictor worker init`` and api/enrollment.py).
 
 The node proves it holds the key it enrolls by signing, with that key::
 

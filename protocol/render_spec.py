@@ -3,7 +3,7 @@
 Everything here is plain Python and pydantic (no bpy), so the API can validate a job without Blender
 and the worker can apply it without the API. Two models:
 
-* :class:`JobSpec` — what a creator configures for a job (issue #4), every field checked
+* :class:`JobSpec` — what a creator configures for a job, every field checked
   with a message a person understands (:func:`parse_job_spec` turns pydantic's errors into
   ``field: message`` lines for a 4xx answer);
 * :class:`RenderParams` — the exact parameters one render applies (engine, device, format, size,
@@ -91,7 +91,7 @@ class ResolutionPreset(StrEnum):
     CUSTOM = "custom"
 
 
-#: Width and height of each preset (2K is DCI 2K flat-ish 2048×1080, as the issue lists it).
+#: Width and height of each preset (2K is DCI 2K flat-ish 2048×1080).
 RESOLUTION_PRESETS: dict[ResolutionPreset, tuple[int, int]] = {
     ResolutionPreset.HD: (1280, 720),
     ResolutionPreset.FHD: (1920, 1080),

@@ -152,7 +152,7 @@ async def accept_frame(job_id: int, frame: int, request: Request, user: CurrentU
 @router.post("/{job_id}/frames/{frame}/reject", summary="Reject a rendered frame: it is rendered again")
 async def reject_frame(job_id: int, frame: int, request: Request, user: CurrentUser) -> dict[str, Any]:
     """A new one-frame task is queued at a higher priority; a frame verified on chain inside its review window
-    also gets the ``escrow::dispute_task`` payload to sign (api/verification.py: another checker decides)."""
+    also gets the ``escrow::dispute_task`` payload to sign (api/verification: another checker decides)."""
     offer = await run_in_threadpool(dispute_offer, get_engine(request), job_id, frame, user, get_settings(request))
     rejected = await run_in_threadpool(review_frame, get_engine(request), job_id, frame, user, get_settings(request),
                                        False)

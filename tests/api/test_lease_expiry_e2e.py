@@ -79,7 +79,7 @@ def test_killed_worker_lease_expires_and_another_worker_finishes(stack: UpProces
                 settings = job_settings(f"1-{FRAMES}", engine="cycles", device="CPU", samples=32,
                                         resolution="128x96", chunk=FRAMES)  # fmt: skip
                 # An explicit budget: the default (the estimate's quoted total) can fall short of the claim's quote
-                # (api/jobs.py stores tasks' minutes from the rounded per-frame estimate; reported).
+                # (api/jobs stores tasks' minutes from the rounded per-frame estimate; reported).
                 job = await submit_job(api, chain, creator, scene, settings, budget=PICTOR // 100,
                                        echo=lambda _: None)  # fmt: skip
                 # Wait until A has uploaded a frame of its task (mid-task), then kill -9 it and its Blender.

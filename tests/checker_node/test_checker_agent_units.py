@@ -99,7 +99,7 @@ def test_the_api_hashes_the_very_bytes_the_checker_signs() -> None:
 
 
 def test_the_apis_operator_created_config_of_role_checker_is_accepted(tmp_path: Path) -> None:
-    # The shape GET /workers/{id}/config answers (api/workers.py) for a worker of role checker.
+    # The shape GET /workers/{id}/config answers (api/enrollment.py) for a worker of role checker.
     served = {"version": 1, "worker_id": "12", "role": "checker", "api_url": "https://api.pictor.example",
               "node_url": "http://127.0.0.1:8080/v1", "package_address": OPERATOR, "chain_id": 4,
               "operator_address": OPERATOR, "enrollment_token": "pwe_token",
