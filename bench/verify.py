@@ -47,6 +47,7 @@ from blender.crops import CropBox
 from blender.scenegen import SceneSpec, _child_env, generate_scene
 from blender.session import RenderSession
 from checker_node.verify.tamper import (
+    TAMPER_KINDS,
     add_noise,
     blank,
     colour_shift,
@@ -62,17 +63,6 @@ CHECKER_KEY = bytes(range(32))  # a fixed public key: the crops vary with each f
 #: Bump when the corpus recipe changes in a way the cache keys do not see.
 CACHE_VERSION = "bench-verify-v2"
 HONEST_KINDS = ("honest", "honest_rerender", "honest_denoise", "honest_jpeg")
-TAMPER_KINDS = (
-    "wrong_frame",
-    "lower_samples",
-    "noise",
-    "blank",
-    "pasted_region",
-    "resized",
-    "jpeg_q30",
-    "colour_shift",
-    "another_scene",
-)
 #: Tamper classes that must be caught every time.
 MUST_CATCH = ("blank", "wrong_frame", "another_scene")
 #: The scene generator turns the cube once over the frame range: 12 frames = 30° a frame.

@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +46,7 @@ from checker_node.config import CheckerConfig
 from checker_node.downloads import DownloadError, ItemDownloads
 from checker_node.verify.verifier import Evidence, VerifyConfig, verify_frame
 from protocol.canonical import canonical_json
-from protocol.client import ApiUnavailable, NodeApi, interruptible_sleep, response_detail
+from protocol.client import ApiUnavailable, NodeApi, interruptible_sleep, response_detail, stop_on_signals
 from protocol.evidence import TASK_EVIDENCE_VERSION, UNSURE, task_verdict
 from protocol.manifest import manifest_signed_by
 from protocol.render_spec import JobSpecError, parse_job_spec
@@ -136,14 +135,13 @@ class CheckerAgent:
     # -- main loop -------------------------------------------------------------------------------
 
     async def run(self) -> int:
-        """Run until stopped; returns the exit code (0)."""
+        """Run until stopped (SIGTERM, SIGINT or :meth:`request_stop`); returns the exit code (0)."""
+        with stop_on_signals(self.request_stop):
+            return await self._serve()
+
+    async def _serve(self) -> int:
+        """The main loop: claim, work, heartbeat; on stop, finish and close what is open."""
         self._stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        installed = []
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, self.request_stop)
-                installed.append(signum)
         self._api = NodeApi(self.config.api_url, self.key, max_backoff_s=self.config.max_backoff_s, log=log)
         log.info("checker %s: node %s, API %s", self.config.worker_id, self.address, self.config.api_url)
         beats = asyncio.create_task(self._node_heartbeats())
@@ -162,8 +160,6 @@ class CheckerAgent:
             if self._chain is not None:
                 with contextlib.suppress(Exception):
                     await self._chain.close()
-            for signum in installed:
-                loop.remove_signal_handler(signum)
         log.info("checker stopped: %s", self.stats)
         return 0
 

@@ -44,7 +44,6 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,7 +63,7 @@ from blender import (
 )
 from blender.benchmark import BenchmarkResult, performance_multiplier
 from chain.keys import account_address, load_key_file
-from protocol.client import ApiUnavailable, NodeApi, interruptible_sleep, response_detail
+from protocol.client import ApiUnavailable, NodeApi, interruptible_sleep, response_detail, stop_on_signals
 from protocol.liveness import LivenessChallenge, LivenessChallengeError
 from protocol.manifest import reference_ms, result_hash, sign_manifest
 from protocol.render_spec import Device, JobSpec, JobSpecError, parse_job_spec
@@ -146,14 +145,13 @@ class WorkerAgent:
     # -- main loop -------------------------------------------------------------------------------
 
     async def run(self) -> int:
-        """Run until stopped; returns the exit code (0)."""
+        """Run until stopped (SIGTERM, SIGINT or :meth:`request_stop`); returns the exit code (0)."""
+        with stop_on_signals(self.request_stop):
+            return await self._serve()
+
+    async def _serve(self) -> int:
+        """The main loop: claim, work, heartbeat; on stop, finish and close what is open."""
         self._stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        installed = []
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, self.request_stop)
-                installed.append(signum)
         self._api = NodeApi(self.config.api_url, self.key, max_backoff_s=self.config.max_backoff_s, log=log)
         heartbeats: asyncio.Task[None] | None = None
         log.info("worker %s: node %s, API %s", self.config.worker_id, self.address, self.config.api_url)
@@ -177,8 +175,6 @@ class WorkerAgent:
                 task.cancel()
             await self._api.close()
             await self.escrow.close()
-            for signum in installed:
-                loop.remove_signal_handler(signum)
         log.info("worker stopped: %s", self.stats)
         return 0
 

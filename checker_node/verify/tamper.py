@@ -20,6 +20,18 @@ from blender.crops import CropBox, HashRng
 #: Every tamper kind the suite knows, in report order.
 PIXEL_TAMPERS = ("noise", "pasted_region", "blank", "colour_shift", "jpeg_q30")
 RENDER_TAMPERS = ("wrong_frame", "lower_samples", "resized", "another_scene")
+#: Every tamper class of the suite, in the order the benchmark and the tests report them.
+TAMPER_KINDS = (
+    "wrong_frame",
+    "lower_samples",
+    "noise",
+    "blank",
+    "pasted_region",
+    "resized",
+    "jpeg_q30",
+    "colour_shift",
+    "another_scene",
+)
 
 
 def add_noise(pixels: np.ndarray, sigma: float = 0.03, seed: int = 0) -> np.ndarray:

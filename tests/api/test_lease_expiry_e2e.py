@@ -25,8 +25,9 @@ from creator.api import CreatorApi, ensure_session
 from creator.jobs import download_frames, job_settings, submit_job, watch_job, watch_outcome
 from creator.keys import create_wallet
 from creator.wallet import deposit, fund_wallet
-from pictor.db import create_database_like, drop_database, get_engine
+from pictor.db import get_engine
 from tables.jobs import chain_outbox, tasks
+from tests.support.stack import up_stack
 
 pytestmark = pytest.mark.timeout(900)
 PICTOR = 10**8
@@ -36,16 +37,7 @@ FRAMES = 6
 @pytest.fixture(scope="module")
 def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
     """``pictor up`` with a 10 s lease (a live worker heartbeats its task every second, even on a loaded machine)."""
-    url = create_database_like(pg_server)
-    env = {"DATABASE_URL": url, "PICTOR_LEASE_S": "10", "PICTOR_SCHEDULER_INTERVAL_S": "0.5"}
-    up = UpProcess(tmp_path_factory.mktemp("up"), env=env)
-    up.info["database_url"] = url
-    try:
-        yield up
-    finally:
-        up.stop()
-        get_engine(url).dispose()
-        drop_database(url)
+    yield from up_stack(pg_server, tmp_path_factory.mktemp("up"), PICTOR_LEASE_S="10")
 
 
 def chain_of(stack: UpProcess) -> object:

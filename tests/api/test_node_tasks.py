@@ -26,7 +26,7 @@ from pictor.blobs import LocalBlobStore
 from pictor.db import create_database_like, drop_database, get_engine
 from protocol import signing as ns
 from tables.jobs import chain_outbox, job_node_failures, tasks
-from tests.support.api import ChainEnv, make_settings, session_for
+from tests.support.api import ChainEnv, make_settings, run_with_chain, session_for
 from tests.support.jobs import OTHER, SMALL, make_upload, telemetry
 
 DEPOSIT = 10**8
@@ -65,14 +65,7 @@ def app(funded: ChainEnv, tmp_path: Path) -> Iterator[tuple[TestClient, Engine, 
 
 
 def on_chain(env: ChainEnv, work) -> object:
-    async def go() -> object:
-        chain = env.chain()
-        try:
-            return await work(chain)
-        finally:
-            await chain.close()
-
-    return asyncio.run(go())
+    return run_with_chain(env.chain, work)
 
 
 def index(env: ChainEnv, url: str) -> None:

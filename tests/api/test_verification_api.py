@@ -53,7 +53,7 @@ from protocol import signing as ns
 from protocol.canonical import canonical_json
 from tables.jobs import chain_outbox, frames, job_node_failures, tasks
 from tables.verification import verifications
-from tests.support.api import NodeKey, chain_client, make_settings, session_for
+from tests.support.api import NodeKey, chain_client, make_settings, run_with_chain, session_for
 from tests.support.jobs import OTHER, make_upload, telemetry
 
 pytestmark = pytest.mark.timeout(600)
@@ -84,14 +84,7 @@ class Net:
 
 
 def run(net: Net, work: Any) -> Any:
-    async def go() -> Any:
-        chain = chain_client(net.localnet)
-        try:
-            return await work(chain)
-        finally:
-            await chain.close()
-
-    return asyncio.run(go())
+    return run_with_chain(lambda: chain_client(net.localnet), work)
 
 
 def index(net: Net, url: str) -> None:

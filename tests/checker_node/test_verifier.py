@@ -11,6 +11,7 @@ import pytest
 from blender.compare import CropMetrics, fingerprint, load_frame
 from blender.crops import CropBox, choose_crops, crop_size
 from checker_node.verify.tamper import (
+    TAMPER_KINDS,
     add_noise,
     blank,
     colour_shift,
@@ -115,20 +116,7 @@ def _tampered(kind: str, rendered, cheats, tmp_path):
     return save_png(tampered, tmp_path / f"{kind}.png")
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "wrong_frame",
-        "lower_samples",
-        "noise",
-        "blank",
-        "pasted_region",
-        "resized",
-        "jpeg_q30",
-        "colour_shift",
-        "another_scene",
-    ],
-)
+@pytest.mark.parametrize("kind", TAMPER_KINDS)
 def test_every_tamper_class_fails(kind, rendered, cheat_renders, tmp_path):
     path = _tampered(kind, rendered, cheat_renders, tmp_path)
     verdict = verify_frame(path, entry(path, 2), rendered.scene, JOB, CHECKER_KEY, work_dir=tmp_path / "w")

@@ -27,9 +27,10 @@ from chain.payloads import TASK_SUBMITTED
 from cli.up import UpProcess, child_env, pictor_command, provision_worker
 from creator.keys import create_wallet, session_path
 from creator.wallet import deposit, fund_wallet
-from pictor.db import create_database_like, drop_database, get_engine
+from pictor.db import get_engine
 from tables.jobs import jobs, tasks
 from tables.uploads import uploads
+from tests.support.stack import up_stack
 
 pytestmark = pytest.mark.timeout(900)
 PICTOR = 10**8
@@ -38,15 +39,7 @@ PICTOR = 10**8
 @pytest.fixture(scope="module")
 def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
     """``pictor up`` in a subprocess on a fresh copy of the migrated template database."""
-    url = create_database_like(pg_server)
-    up = UpProcess(tmp_path_factory.mktemp("up"), env={"DATABASE_URL": url, "PICTOR_SCHEDULER_INTERVAL_S": "0.5"})
-    up.info["database_url"] = url
-    try:
-        yield up
-    finally:
-        up.stop()
-        get_engine(url).dispose()
-        drop_database(url)
+    yield from up_stack(pg_server, tmp_path_factory.mktemp("up"))
 
 
 def cli(

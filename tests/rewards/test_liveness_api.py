@@ -13,21 +13,19 @@ from typing import Any
 import anyio
 import pytest
 from PIL import Image
-from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select, update
 
 from blender.liveness import render_liveness
-from chain.keys import ROLE_WORKER, account_address, generate_account, public_key_bytes
-from indexer import schema as mirror
+from chain.keys import generate_account
 from protocol import signing as ns
 from protocol.liveness import LivenessChallenge
 from rewards.liveness import LIVENESS_MAX_BYTES, LIVENESS_MIN_PSNR_DB, LIVENESS_MIN_SSIM
 from rewards.sources import credit_sources, online_points
 from tables.points import liveness_checks, points_ledger, points_withheld
+from tests.support.api import register_on_chain
 
 pytestmark = pytest.mark.timeout(600)
 
-MIN_STAKE = 1000
 
 
 def addr() -> str:
@@ -37,31 +35,7 @@ def addr() -> str:
 def register(engine: Any, node_id: int, operator: str) -> Any:
     """A node key registered and staked as the indexer's mirror shows it (what node authentication reads)."""
     node = generate_account()
-    with engine.begin() as conn:
-        conn.execute(
-            insert(mirror.nodes).values(
-                node_id=node_id,
-                operator=operator,
-                role=ROLE_WORKER,
-                public_key=public_key_bytes(node),
-                account=account_address(node),
-                active=True,
-                strikes=0,
-                registered_version=1,
-                last_version=1,
-            )
-        )
-        conn.execute(
-            pg_insert(mirror.stakes)
-            .values(operator=operator, role=ROLE_WORKER, active=MIN_STAKE, unbonding=0, last_version=1)
-            .on_conflict_do_nothing()
-        )
-        if conn.execute(select(mirror.protocol_config)).first() is None:
-            conn.execute(
-                insert(mirror.protocol_config).values(
-                    id=1, min_worker_stake=MIN_STAKE, min_checker_stake=MIN_STAKE, last_version=1
-                )
-            )
+    register_on_chain(engine, node, operator, node_id=node_id)
     return node
 
 

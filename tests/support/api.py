@@ -183,3 +183,16 @@ def register_on_chain(engine: Engine, node, operator: str, role: int = ROLE_WORK
                     id=1, min_worker_stake=MIN_STAKE, min_checker_stake=MIN_STAKE, last_version=1
                 )
             )
+
+
+def run_with_chain(make: Any, work: Any) -> Any:
+    """Run ``await work(chain)`` on a fresh event loop with a chain client from ``make()``, closed after."""
+
+    async def go() -> Any:
+        chain = make()
+        try:
+            return await work(chain)
+        finally:
+            await chain.close()
+
+    return asyncio.run(go())

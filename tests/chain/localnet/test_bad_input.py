@@ -27,6 +27,7 @@ from aptos_sdk.account import Account
 
 from chain.localnet.vm import core
 from chain.localnet.vm import pictor as pictor_vm
+from tests.support.bcs import uleb128
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -53,24 +54,14 @@ FUNCTION_IDS = [f"{fn.module}::{fn.name}" for fn in FUNCTIONS]
 # --------------------------------------------------------------------------- argument encodings per Move type
 
 
-def uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 #: A well-formed BCS value of each parameter type the package uses.
 GOOD_BCS: dict[str, bytes] = {
     "u8": b"\x01",
     "u64": (1).to_bytes(8, "little"),
     "bool": b"\x01",
     "address": b"\x00" * 31 + b"\x01",
-    "vector<u8>": uleb(32) + b"\x11" * 32,
-    "vector<vector<u8>>": uleb(1) + uleb(32) + b"\x22" * 32,
+    "vector<u8>": uleb128(32) + b"\x11" * 32,
+    "vector<vector<u8>>": uleb128(1) + uleb128(32) + b"\x22" * 32,
 }
 #: Bytes that cannot deserialize as each type (too short, out-of-range bool, truncated vectors, trailing bytes).
 BAD_BCS: dict[str, list[bytes]] = {
@@ -78,8 +69,8 @@ BAD_BCS: dict[str, list[bytes]] = {
     "u64": [b"\x01" * 7, b"\x01" * 9],
     "bool": [b"\x02", b""],
     "address": [b"\x01" * 31, b"\x01" * 33],
-    "vector<u8>": [uleb(5) + b"\x01\x02", uleb(1) + b"\x01\x02"],
-    "vector<vector<u8>>": [uleb(2) + uleb(32) + b"\x22" * 32, b"\x80"],
+    "vector<u8>": [uleb128(5) + b"\x01\x02", uleb128(1) + b"\x01\x02"],
+    "vector<vector<u8>>": [uleb128(2) + uleb128(32) + b"\x22" * 32, b"\x80"],
 }
 #: A JSON value of the right type, and JSON values Aptos refuses for each type (u64+ must be decimal strings,
 #: u8 a number, addresses and byte vectors 0x-hex strings).
