@@ -1,6 +1,6 @@
-"""The GPU performance multipliers of render points: a documented table of GPU models, CPU nodes lowest.
+"""The GPU performance points weights of render points: a documented table of GPU models, CPU nodes lowest.
 
-A multiplier is in hundredths (``100`` = 1.00×, the RTX 3060 reference) so point arithmetic stays integer.
+A points weight is in hundredths (``100`` = 1.00×, the RTX 3060 reference) so point arithmetic stays integer.
 It weighs rendered reference-minutes by the class of hardware that rendered them: a points weight for the
 testnet, not a benchmark claim. A GPU name matches the longest table key found in it (case and spaces
 ignored), so "NVIDIA GeForce RTX 4070 Ti SUPER" is the ``RTX 4070 TI SUPER`` row, not ``RTX 4070``.
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 
-#: A node rendering on CPU only (the lowest multiplier of the table).
-CPU_MULTIPLIER = 25
+#: A node rendering on CPU only (the lowest points weight of the table).
+CPU_POINTS_WEIGHT = 25
 #: A GPU the table does not name: above any CPU, below every listed GPU.
-UNKNOWN_GPU_MULTIPLIER = 40
+UNKNOWN_GPU_POINTS_WEIGHT = 40
 
-#: Model → multiplier in hundredths.
-GPU_MULTIPLIERS: dict[str, int] = {
+#: Model → points weight in hundredths.
+GPU_POINTS_WEIGHTS: dict[str, int] = {
     # NVIDIA data centre
     "H200": 420,
     "H100": 400,
@@ -81,15 +81,15 @@ def _squash(text: str) -> str:
     return " " + re.sub(r"[\s_\-]+", " ", text.upper()).strip() + " "
 
 
-_KEYS = sorted(((_squash(k), v) for k, v in GPU_MULTIPLIERS.items()), key=lambda kv: -len(kv[0]))
+_KEYS = sorted(((_squash(k), v) for k, v in GPU_POINTS_WEIGHTS.items()), key=lambda kv: -len(kv[0]))
 
 
-def gpu_multiplier(name: str) -> int:
-    """The multiplier (hundredths) of one GPU model name: its longest table key, else the unknown-GPU value."""
+def gpu_points_weight(name: str) -> int:
+    """The points weight (hundredths) of one GPU model name: its longest table key, else the unknown-GPU value."""
     squashed = _squash(name)
     for key, value in _KEYS:
         if key in squashed:
             return value
-    return UNKNOWN_GPU_MULTIPLIER
+    return UNKNOWN_GPU_POINTS_WEIGHT
 
 

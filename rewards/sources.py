@@ -19,7 +19,7 @@ from sqlalchemy import Engine, Text, and_, cast, exists, func, insert, literal, 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from pictor.settings import Settings, get_settings
-from rewards.gpu_table import CPU_MULTIPLIER, gpu_multiplier
+from rewards.gpu_table import CPU_POINTS_WEIGHT, gpu_points_weight
 from rewards.points import REFERRAL_PERCENT, credit, sweep_rate_events, utc_day, utcnow, withhold
 from tables.jobs import frames, jobs, node_status, tasks
 from tables.points import (
@@ -34,7 +34,7 @@ from tables.points import (
 
 log = logging.getLogger(__name__)
 
-#: Render points per reference-minute at multiplier 1.00 (the table's multipliers are in hundredths).
+#: Render points per reference-minute at points weight 1.00 (the table's points weights are in hundredths).
 RENDER_POINTS_PER_REF_MINUTE = 10
 #: Online points per full hour online, and the most one node earns per UTC day.
 ONLINE_POINTS_PER_HOUR = 2
@@ -87,15 +87,15 @@ def claim_hardware(conn: Any, node_id: int, operator: str, telemetry: dict[str, 
 
 @dataclass(frozen=True)
 class Standing:
-    """What a node earns for: its multiplier (hundredths) and the GPU named, or why it earns nothing."""
+    """What a node earns for: its points weight (hundredths) and the GPU named, or why it earns nothing."""
 
-    multiplier: int | None
+    weight: int | None
     hardware: str
     refused: str | None = None
 
 
 def standing(conn: Any, node_id: int, telemetry: dict[str, Any]) -> Standing:
-    """A node's standing: its fastest GPU counted for it, or the CPU multiplier; refused for a duplicate."""
+    """A node's standing: its fastest GPU counted for it, or the CPU points weight; refused for a duplicate."""
     keys = hardware_keys(telemetry)
     owners = {}
     if keys:
@@ -116,7 +116,7 @@ def standing(conn: Any, node_id: int, telemetry: dict[str, Any]) -> Standing:
     # A GPU reported without its UUID cannot be claimed, so it cannot count: such a node earns as a CPU node.
     gpus = [g for g in _gpus(telemetry) if isinstance(g.get("uuid"), str) and g["uuid"]]
     if not gpus:
-        return Standing(CPU_MULTIPLIER, "CPU" if not _gpus(telemetry) else "CPU (GPUs reported without a UUID)")
+        return Standing(CPU_POINTS_WEIGHT, "CPU" if not _gpus(telemetry) else "CPU (GPUs reported without a UUID)")
     counted, taken = [], []
     for gpu in gpus:
         uuid = str(gpu["uuid"])[:128]
@@ -128,8 +128,8 @@ def standing(conn: Any, node_id: int, telemetry: dict[str, Any]) -> Standing:
     if not counted:
         uuid, owner = taken[0]
         return Standing(None, "", f"GPU {uuid} is counted for node {owner} (one GPU earns for one worker)")
-    best = max(counted, key=gpu_multiplier)
-    return Standing(gpu_multiplier(best), best)
+    best = max(counted, key=gpu_points_weight)
+    return Standing(gpu_points_weight(best), best)
 
 
 # ----------------------------------------------------------------------------- online time
@@ -327,9 +327,9 @@ def _not_seen(source: str, key: Any) -> Any:
     )
 
 
-def render_points(ref_minutes: Fraction, multiplier: int) -> int:
-    """Reference-minutes × multiplier (hundredths) × points per reference-minute, rounded down."""
-    return int(ref_minutes * multiplier * RENDER_POINTS_PER_REF_MINUTE // 100)
+def render_points(ref_minutes: Fraction, weight: int) -> int:
+    """Reference-minutes × points weight (hundredths) × points per reference-minute, rounded down."""
+    return int(ref_minutes * weight * RENDER_POINTS_PER_REF_MINUTE // 100)
 
 
 def credit_renders(conn: Any, settings: Settings, now: datetime, limit: int = 5000) -> int:
@@ -374,13 +374,13 @@ def credit_renders(conn: Any, settings: Settings, now: datetime, limit: int = 50
             standings[r.node_id] = standing(conn, r.node_id, r.telemetry or {})
         stand = standings[r.node_id]
         what = f"frame {r.frame} of job {r.job_id} (task {r.task_id}, node {r.node_id})"
-        if stand.multiplier is None:
+        if stand.weight is None:
             withhold(conn, r.operator, "render", r.key, f"{what} earns nothing: {stand.refused}", now)
             continue
         ref = Fraction(r.ref_minutes) / max(1, r.n)
-        points = render_points(ref, stand.multiplier)
+        points = render_points(ref, stand.weight)
         rule = (
-            f"{float(ref):.3f} reference-minutes × {stand.multiplier / 100:.2f} ({stand.hardware}) × "
+            f"{float(ref):.3f} reference-minutes × {stand.weight / 100:.2f} ({stand.hardware}) × "
             f"{RENDER_POINTS_PER_REF_MINUTE}"
         )
         if points <= 0:
@@ -429,7 +429,7 @@ def credit_online(conn: Any, now: datetime) -> int:
             )
             continue
         stand = standing(conn, r.node_id, r.telemetry or {})
-        if stand.multiplier is None:
+        if stand.weight is None:
             withhold(conn, r.operator, "online", r.key, f"{what} earns nothing: {stand.refused}", now)
             continue
         points = online_points(r.seconds)
