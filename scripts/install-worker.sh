@@ -141,15 +141,17 @@ if [ "$pull" = 1 ] || ! docker image inspect "$ref" >/dev/null 2>&1; then
     "docker build -f docker/worker/Dockerfile -t $ref ."
 fi
 
-# A container of this name from an earlier run is replaced; anyone else's is left alone.
+# A container of this name from an earlier run is replaced (with its anonymous /config volume; the named /data
+# volume stays); anyone else's is left alone.
 if made_by=$(docker container inspect --format "{{index .Config.Labels \"$label_key\"}}" "$name" 2>/dev/null); then
   [ "$made_by" = "$label_value" ] \
     || die 1 "a container named $name exists that this script did not make: remove it, or pick another --name"
   say "replacing the container $name"
-  docker rm --force "$name" >/dev/null || die 1 "cannot remove the old container $name"
+  docker rm --force --volumes "$name" >/dev/null || die 1 "cannot remove the old container $name"
 fi
 
-run=(run --detach --name "$name" --label "$label_key=$label_value" --restart unless-stopped --init --stop-timeout "$stop_timeout"
+run=(run --detach --name "$name" --label "$label_key=$label_value"
+  --restart unless-stopped --init --stop-timeout "$stop_timeout"
   --mount "type=bind,source=$config,target=/config/worker-config.json,readonly"
   --mount "type=volume,source=$volume,target=/data")
 if [ "$gpus" = 1 ]; then

@@ -91,13 +91,14 @@ docker pull "%REF%"
 if errorlevel 1 goto pull_failed
 :image_ready
 
-rem A container of this name from an earlier run is replaced; anyone else's is left alone.
+rem A container of this name from an earlier run is replaced (with its anonymous /config volume; the named
+rem /data volume stays); anyone else's is left alone.
 docker container inspect "%NAME%" >nul 2>nul
 if errorlevel 1 goto start
 docker container inspect --format "{{.Config.Labels}}" "%NAME%" | findstr /c:"%LABEL_KEY%:%LABEL_VALUE%" >nul
 if errorlevel 1 goto not_ours
 echo install-worker: replacing the container %NAME%
-docker rm --force "%NAME%" >nul
+docker rm --force --volumes "%NAME%" >nul
 if errorlevel 1 goto docker_failed
 
 :start

@@ -20,22 +20,26 @@ data_dir=${PICTOR_WORKER_DATA_DIR:-/data}
 operator_key=${PICTOR_WORKER_OPERATOR_KEY:-}
 log_level=${PICTOR_WORKER_LOG_LEVEL:-INFO}
 
-die() {
-  printf 'pictor-worker: error: %s\n' "$1" >&2
+die() { # die MESSAGE...: the words joined by spaces
+  printf 'pictor-worker: error: %s\n' "$*" >&2
   exit 2
 }
 
 if [ -d "$config" ]; then
-  die "$config is a folder, not the worker config file: mount the file itself (Docker makes a folder when the host path does not exist)"
+  die "$config is a folder, not the worker config file: mount the file itself (Docker makes a folder when the" \
+    "host path does not exist)"
 fi
 if [ ! -e "$config" ]; then
-  die "there is no worker config file at $config: download it from the API (GET /workers/{id}/config) and mount it there read-only, e.g. --mount type=bind,source=/full/path/worker-config.json,target=$config,readonly"
+  die "there is no worker config file at $config: download it from the API (GET /workers/{id}/config) and mount" \
+    "it there read-only, e.g. --mount type=bind,source=/full/path/worker-config.json,target=$config,readonly"
 fi
 if [ ! -r "$config" ]; then
-  die "the worker config file $config is not readable by this user (uid $(id -u)): make it readable on the host (chmod a+r)"
+  die "the worker config file $config is not readable by this user (uid $(id -u)): make it readable on the host" \
+    "(chmod a+r)"
 fi
 if ! mkdir -p -- "$data_dir" 2>/dev/null || [ ! -w "$data_dir" ]; then
-  die "the data folder $data_dir is not writable by this user (uid $(id -u)): mount a volume there (--mount type=volume,source=pictor-worker-data,target=$data_dir)"
+  die "the data folder $data_dir is not writable by this user (uid $(id -u)): mount a volume there" \
+    "(--mount type=volume,source=pictor-worker-data,target=$data_dir)"
 fi
 
 init=(pictor worker init --if-needed --config "$config" --data-dir "$data_dir")

@@ -117,7 +117,7 @@ def main() -> None:
         pull(world, rest)
     elif command == "container":
         container(rest)
-    elif command == "rm" and rest[:1] == ["--force"]:
+    elif command == "rm" and rest[:2] == ["--force", "--volumes"]:
         rm(rest)
     elif command == "run":
         run(world, rest)

@@ -190,7 +190,8 @@ def test_a_second_run_replaces_the_container_it_made(tmp_path: Path) -> None:
     again = host.install(str(host.config))
     assert again.code == 0, again.err
     assert again.commands().index("rm --force") < again.commands().index("run --detach")
-    assert ["rm", "--force", "pictor-worker"] in again.calls
+    # --volumes drops the old container's anonymous /config volume; the named one for /data is not anonymous.
+    assert ["rm", "--force", "--volumes", "pictor-worker"] in again.calls
     assert again.docker_runs() == [expected_run(host.config, gpus=True)]  # the same volume: the node key stays
     assert "replacing the container pictor-worker" in again.out
     assert list(host.containers()) == ["pictor-worker"]

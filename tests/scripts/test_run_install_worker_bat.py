@@ -123,7 +123,7 @@ def test_it_uses_the_image_here_or_pulls_it_and_replaces_only_its_own_container(
     assert lines[inspect + 3 : inspect + 5] == ['docker pull "%REF%"', "if errorlevel 1 goto pull_failed"]
     mine = ('docker container inspect --format "{{.Config.Labels}}" "%NAME%" | '
             'findstr /c:"%LABEL_KEY%:%LABEL_VALUE%" >nul')  # fmt: skip
-    remove = lines.index('docker rm --force "%NAME%" >nul')
+    remove = lines.index('docker rm --force --volumes "%NAME%" >nul')
     assert lines.index(mine) < remove < lines.index(":start")
     assert lines[lines.index(mine) + 1] == "if errorlevel 1 goto not_ours"
 
