@@ -20,7 +20,7 @@ A JSON object (unknown keys are refused, so a typo is an error, not a silently i
     }
 
 Relative paths are taken relative to the config file's directory, so a config file and its key can
-move together. The timing knobs (heartbeat and poll intervals, back-off) have production defaults and
+move together (or relative to a data folder the command names, beside a read-only config file). The timing knobs (heartbeat and poll intervals, back-off) have production defaults and
 are there for tests and unusual networks. Worker and checker configs are one format: each node kind
 (``worker_node.config``, ``checker_node.config``) sets the ``role`` it accepts and adds its own knobs.
 """
@@ -185,8 +185,9 @@ class NodeConfig(BaseModel):
         return config.resolved(base or Path.cwd())
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
-        """Read and validate a config file; ``ConfigError`` says what is wrong."""
+    def load(cls, path: str | Path, *, base: Path | None = None) -> Self:
+        """Read and validate a config file; ``ConfigError`` says what is wrong. Relative paths are taken against
+        ``base`` (default: the file's folder), e.g. a writable data folder beside a read-only config file."""
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -198,4 +199,4 @@ class NodeConfig(BaseModel):
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
-        return cls.parse(data, base=path.resolve().parent, source=str(path))
+        return cls.parse(data, base=base.resolve() if base else path.resolve().parent, source=str(path))

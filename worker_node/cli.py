@@ -1,7 +1,8 @@
-"""``pictor worker init``, ``enroll`` and ``run`` (typer; the rest loads inside the commands: `pictor --help` stays fast).
+"""``pictor worker init``, ``enroll``, ``run`` and ``check`` (typer; the rest loads inside the commands: `pictor
+--help` stays fast).
 
-Exit codes: 0 done, 1 a chain, enrollment or network step failed (the key is kept), 2 bad input (config
-file, key files, refusing to overwrite a key).
+Exit codes: 0 done, 1 a chain, enrollment or network step failed (the key is kept) or the API does not accept
+the node (``check``), 2 bad input (config file, key files, refusing to overwrite a key).
 """
 
 from __future__ import annotations
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
 worker_app = typer.Typer(help="Worker node: render frames for the network.", no_args_is_help=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The worker config file from the API (JSON).")]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder for the node key and the cache when the config gives them as relative paths (default: the "
+        "config file's folder); lets the config file be read-only, as in the Docker image.",
+    ),
+]
+#: How long ``pictor worker check`` waits for the API.
+CHECK_TIMEOUT_S = 10.0
 
 
 def _die(message: str, code: int = 2) -> NoReturn:
@@ -30,12 +41,19 @@ def _die(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _load(config: Path) -> WorkerConfig:
+def _where(config: Path, data_dir: Path | None) -> str:
+    """The ``--config`` (and ``--data-dir``) arguments of a command to suggest."""
+    return f"--config {config}" + (f" --data-dir {data_dir}" if data_dir is not None else "")
+
+
+def _load(config: Path, data_dir: Path | None = None) -> WorkerConfig:
     from protocol.node_config import ConfigError  # lazy: keeps `pictor --help` fast
     from worker_node.config import load_config  # lazy: keeps `pictor --help` fast
 
+    if data_dir is not None and not data_dir.is_dir():
+        _die(f"the data folder {data_dir} does not exist or is not a folder")
     try:
-        return load_config(config)
+        return load_config(config, base=data_dir)
     except ConfigError as exc:
         _die(str(exc))
 
@@ -66,14 +84,24 @@ def init(
         Path | None,
         typer.Option(help="Operator key file: register the node on chain now (else the unsigned payload is printed)."),
     ] = None,
+    data_dir: DataDirOption = None,
+    if_needed: Annotated[
+        bool,
+        typer.Option(
+            "--if-needed", help="Do nothing (exit 0) when the node key exists: for an entrypoint run at every start."
+        ),
+    ] = False,
 ) -> None:
     """Create the node key (mode 0600), print its address and registration proof, register it, enroll it."""
     from chain.keys import ROLE_WORKER, account_address  # lazy: keeps `pictor --help` fast
     from protocol.node_identity import NodeIdentityError, new_node_identity  # lazy: keeps `pictor --help` fast
 
-    cfg = _load(config)
+    cfg = _load(config, data_dir)
     if cfg.role != "worker":
         _die(f"{config} is the config of a {cfg.role} node, not of a worker; use that node's own command")
+    if if_needed and cfg.key_path.exists():
+        typer.echo(f"node key {cfg.key_path} exists: this node is initialised already")
+        raise typer.Exit(0)
     try:
         identity = new_node_identity(cfg, operator_key, ROLE_WORKER)
     except NodeIdentityError as exc:
@@ -90,7 +118,7 @@ def init(
         "(nothing is funded automatically)."
     )
     if _enroll(cfg, identity.node):
-        typer.echo(f"the node key is kept: retry with `pictor worker enroll --config {config}`", err=True)
+        typer.echo(f"the node key is kept: retry with `pictor worker enroll {_where(config, data_dir)}`", err=True)
         code = 1
     raise typer.Exit(code)
 
@@ -117,11 +145,11 @@ async def _register(cfg: WorkerConfig, identity: NodeIdentity) -> int:
 
 
 @worker_app.command("enroll")
-def enroll(config: ConfigOption) -> None:
+def enroll(config: ConfigOption, data_dir: DataDirOption = None) -> None:
     """Enroll the existing node key with the API (a retry after ``init``, e.g. with a newly downloaded config)."""
-    cfg = _load(config)
+    cfg = _load(config, data_dir)
     if not cfg.key_path.exists():
-        _die(f"no node key at {cfg.key_path}; run `pictor worker init --config {config}` first")
+        _die(f"no node key at {cfg.key_path}; run `pictor worker init {_where(config, data_dir)}` first")
     if not cfg.enrollment_token:
         _die(f"{config} has no enrollment_token; download the worker's config from the API")
     raise typer.Exit(_enroll(cfg, _node_key(cfg, config)))
@@ -130,12 +158,34 @@ def enroll(config: ConfigOption) -> None:
 @worker_app.command("run")
 def run(
     config: ConfigOption,
+    data_dir: DataDirOption = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Run the worker agent until SIGTERM/Ctrl-C (the current frame is finished or the lease given back)."""
-    cfg = _load(config)
+    cfg = _load(config, data_dir)
     key = _node_key(cfg, config)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from worker_node.agent import WorkerAgent  # lazy: the agent loads Blender tooling; `pictor --help` stays fast
 
     raise typer.Exit(asyncio.run(WorkerAgent(cfg, key=key).run()))
+
+
+@worker_app.command("check")
+def check(config: ConfigOption, data_dir: DataDirOption = None) -> None:
+    """Whether the API accepts this node now (a signed ``GET /nodes/whoami``): 0 yes, 1 no; the image's health check."""
+    import httpx  # lazy: keeps `pictor --help` fast
+
+    from protocol.client import response_detail  # lazy: keeps `pictor --help` fast
+    from protocol.signing import NodeAuth  # lazy: keeps `pictor --help` fast
+
+    cfg = _load(config, data_dir)
+    key = _node_key(cfg, config)
+    try:
+        answer = httpx.get(f"{cfg.api_url}/nodes/whoami", auth=NodeAuth(key), timeout=CHECK_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        _die(f"the API at {cfg.api_url} did not answer: {type(exc).__name__}: {exc}", 1)
+    if answer.status_code != 200:
+        _die(f"the API does not accept this node: HTTP {answer.status_code}: {response_detail(answer)}", 1)
+    who = answer.json()
+    typer.echo(f"the API accepts this node: node id {who.get('node_id')}, operator {who.get('operator')}, "
+               f"role {who.get('role')}")  # fmt: skip

@@ -35,6 +35,7 @@ def parse_config(data: Any, *, base: Path | None = None, source: str = "config")
     return WorkerConfig.parse(data, base=base, source=source)
 
 
-def load_config(path: str | Path) -> WorkerConfig:
-    """Read and validate a worker config file; ``ConfigError`` says what is wrong."""
-    return WorkerConfig.load(path)
+def load_config(path: str | Path, *, base: Path | None = None) -> WorkerConfig:
+    """Read and validate a worker config file (relative paths against ``base``, default the file's folder);
+    ``ConfigError`` says what is wrong."""
+    return WorkerConfig.load(path, base=base)
