@@ -17,9 +17,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from chain import signatures
 from chain.localnet.codec import BcsReader, hex0x, uleb128
-from chain.localnet.vm import core, crypto
-from chain.localnet.vm.crypto import AnyKey
+from chain.localnet.vm import core
+from chain.signatures import AnyKey
 
 RAW_TXN_PREFIX = hashlib.sha3_256(b"APTOS::RawTransaction").digest()
 RAW_TXN_WITH_DATA_PREFIX = hashlib.sha3_256(b"APTOS::RawTransactionWithData").digest()
@@ -60,13 +61,13 @@ class AccountAuth:
     def auth_key(self) -> str | None:
         """The authentication key these keys stand for; ``None`` for a ``NoAccountAuthenticator``."""
         if self.variant == ACCOUNT_ED25519:
-            return core.norm_addr(crypto.authentication_key(crypto.ED25519_SCHEME, self.public_key))
+            return core.norm_addr(signatures.authentication_key(signatures.ED25519_SCHEME, self.public_key))
         if self.variant == ACCOUNT_MULTI_ED25519:
-            return core.norm_addr(crypto.authentication_key(crypto.MULTI_ED25519_SCHEME, self.public_key))
+            return core.norm_addr(signatures.authentication_key(signatures.MULTI_ED25519_SCHEME, self.public_key))
         if self.variant == ACCOUNT_SINGLE_KEY:
-            return core.norm_addr(crypto.single_key_auth_key(self.keys[0]))
+            return core.norm_addr(signatures.single_key_auth_key(self.keys[0]))
         if self.variant == ACCOUNT_MULTI_KEY:
-            return core.norm_addr(crypto.multi_key_auth_key(self.keys, self.required))
+            return core.norm_addr(signatures.multi_key_auth_key(self.keys, self.required))
         return None
 
     def signature_count(self) -> int:
@@ -74,19 +75,19 @@ class AccountAuth:
         if self.variant == ACCOUNT_ED25519:
             return 1
         if self.variant == ACCOUNT_MULTI_ED25519:
-            return len(crypto.bitmap_indices(self.signature[-crypto.MULTI_ED25519_BITMAP_LEN :]))
+            return len(signatures.bitmap_indices(self.signature[-signatures.MULTI_ED25519_BITMAP_LEN :]))
         return len(self.signatures)
 
     def verify(self, message: bytes) -> bool:
         """The signature(s) verify over ``message`` (a ``NoAccountAuthenticator`` never does)."""
         if self.variant == ACCOUNT_ED25519:
-            return crypto.ed25519_verify(self.public_key, message, self.signature)
+            return signatures.ed25519_verify(self.public_key, message, self.signature)
         if self.variant == ACCOUNT_MULTI_ED25519:
-            return crypto.multi_ed25519_verify(self.public_key, message, self.signature)
+            return signatures.multi_ed25519_verify(self.public_key, message, self.signature)
         if self.variant == ACCOUNT_SINGLE_KEY:
-            return crypto.any_verify(self.keys[0], message, self.signatures[0])
+            return signatures.any_verify(self.keys[0], message, self.signatures[0])
         if self.variant == ACCOUNT_MULTI_KEY:
-            return crypto.multi_key_verify(self.keys, self.required, self.signatures, self.bitmap, message)
+            return signatures.multi_key_verify(self.keys, self.required, self.signatures, self.bitmap, message)
         return False
 
     def json(self) -> dict[str, Any]:
@@ -94,13 +95,13 @@ class AccountAuth:
         if self.variant == ACCOUNT_ED25519:
             return {"public_key": hex0x(self.public_key), "signature": hex0x(self.signature), "type": "ed25519_signature"}
         if self.variant == ACCOUNT_MULTI_ED25519:
-            keys, threshold = crypto.parse_multi_ed25519_key(self.public_key) or ([], 0)
-            body = self.signature[: -crypto.MULTI_ED25519_BITMAP_LEN]
+            keys, threshold = signatures.parse_multi_ed25519_key(self.public_key) or ([], 0)
+            body = self.signature[: -signatures.MULTI_ED25519_BITMAP_LEN]
             return {
                 "public_keys": [hex0x(k) for k in keys],
                 "signatures": [hex0x(body[i : i + 64]) for i in range(0, len(body), 64)],
                 "threshold": threshold,
-                "bitmap": hex0x(self.signature[-crypto.MULTI_ED25519_BITMAP_LEN :]),
+                "bitmap": hex0x(self.signature[-signatures.MULTI_ED25519_BITMAP_LEN :]),
                 "type": "multi_ed25519_signature",
             }
         if self.variant == ACCOUNT_SINGLE_KEY:
@@ -110,7 +111,7 @@ class AccountAuth:
                 "type": "single_key_signature",
             }
         if self.variant == ACCOUNT_MULTI_KEY:
-            indices = crypto.bitmap_indices(self.bitmap)
+            indices = signatures.bitmap_indices(self.bitmap)
             return {
                 "public_keys": [k.json() for k in self.keys],
                 "signatures": [
@@ -203,7 +204,7 @@ def _addresses(addresses: list[str]) -> bytes:
 
 
 def _read_any(r: BcsReader, what: str) -> AnyKey:
-    key, r.pos = crypto.read_any(r.data, r.pos, what)
+    key, r.pos = signatures.read_any(r.data, r.pos, what)
     return key
 
 
@@ -217,31 +218,31 @@ def _read_scheme(r: BcsReader, variant: int) -> AccountAuth:
     if variant in (ACCOUNT_ED25519, ACCOUNT_MULTI_ED25519):
         auth = AccountAuth(variant, public_key=r.bytes_(), signature=r.bytes_())
         if variant == ACCOUNT_ED25519:
-            if len(auth.public_key) != crypto.ED25519_KEY_LEN or len(auth.signature) != crypto.ED25519_SIG_LEN:
+            if len(auth.public_key) != signatures.ED25519_KEY_LEN or len(auth.signature) != signatures.ED25519_SIG_LEN:
                 raise ValueError("bad Ed25519 key or signature length")
             return auth
-        if crypto.parse_multi_ed25519_key(auth.public_key) is None:
+        if signatures.parse_multi_ed25519_key(auth.public_key) is None:
             raise ValueError("malformed MultiEd25519 public key")
-        body = len(auth.signature) - crypto.MULTI_ED25519_BITMAP_LEN
-        if body < 0 or body % crypto.ED25519_SIG_LEN:
+        body = len(auth.signature) - signatures.MULTI_ED25519_BITMAP_LEN
+        if body < 0 or body % signatures.ED25519_SIG_LEN:
             raise ValueError("malformed MultiEd25519 signature")
         return auth
     if variant == ACCOUNT_SINGLE_KEY:
         key = _read_any(r, "public key")
         signature = _read_any(r, "signature")
-        if not crypto.any_key_valid(key):
-            raise ValueError(f"malformed {crypto.ANY_NAMES[key.variant]} public key")
+        if not signatures.any_key_valid(key):
+            raise ValueError(f"malformed {signatures.ANY_NAMES[key.variant]} public key")
         return AccountAuth(variant, keys=[key], signatures=[signature])
     if variant == ACCOUNT_MULTI_KEY:
         keys = [_read_any(r, "public key") for _ in range(r.uleb())]
         required = r.u8()
-        signatures = [_read_any(r, "signature") for _ in range(r.uleb())]
+        sigs = [_read_any(r, "signature") for _ in range(r.uleb())]
         bitmap = r.bytes_()
-        if not (1 <= len(keys) <= crypto.MAX_MULTI_KEYS) or not (1 <= required <= len(keys)):
+        if not (1 <= len(keys) <= signatures.MAX_MULTI_KEYS) or not (1 <= required <= len(keys)):
             raise ValueError("a MultiKey needs 1 to 32 keys and 1 to that many required signatures")
-        if len(bitmap) > crypto.MAX_BITMAP_BYTES or not all(crypto.any_key_valid(k) for k in keys):
+        if len(bitmap) > signatures.MAX_BITMAP_BYTES or not all(signatures.any_key_valid(k) for k in keys):
             raise ValueError("malformed MultiKey authenticator")
-        return AccountAuth(variant, keys=keys, signatures=signatures, required=required, bitmap=bitmap)
+        return AccountAuth(variant, keys=keys, signatures=sigs, required=required, bitmap=bitmap)
     if variant == ACCOUNT_NONE:
         return AccountAuth(variant)
     if variant == 5:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.localnet.vm import core, crypto, framework
+from chain import signatures
+from chain.localnet.vm import core, framework
 from chain.localnet.vm.core import FRAMEWORK, ErrorSet, EventType, MoveAbort, Overlay, TxContext
 
 ORIGINATING_ADDRESS_T = "0x1::account::OriginatingAddress"
@@ -133,26 +134,26 @@ def _account(ctx: TxContext) -> dict[str, Any]:
 
 def _scheme_auth_key(scheme: int, public_key: bytes) -> bytes:
     """``get_authentication_key_from_scheme_and_public_key_bytes``-style derivation, with the deserializers' aborts."""
-    if scheme == crypto.ED25519_SCHEME:
-        ED25519_ERRORS.check(len(public_key) == crypto.ED25519_KEY_LEN, "E_WRONG_PUBKEY_SIZE")
-        return crypto.authentication_key(scheme, public_key)
-    if scheme == crypto.MULTI_ED25519_SCHEME:
-        MULTI_ED25519_ERRORS.check(crypto.multi_ed25519_shape_ok(public_key), "E_WRONG_PUBKEY_SIZE")
-        return crypto.authentication_key(scheme, public_key)
+    if scheme == signatures.ED25519_SCHEME:
+        ED25519_ERRORS.check(len(public_key) == signatures.ED25519_KEY_LEN, "E_WRONG_PUBKEY_SIZE")
+        return signatures.authentication_key(scheme, public_key)
+    if scheme == signatures.MULTI_ED25519_SCHEME:
+        MULTI_ED25519_ERRORS.check(signatures.multi_ed25519_shape_ok(public_key), "E_WRONG_PUBKEY_SIZE")
+        return signatures.authentication_key(scheme, public_key)
     raise ERRORS.abort("EINVALID_SCHEME")
 
 
 def _verified_auth_key(scheme: int, public_key: bytes, signature: bytes, message: bytes) -> bytes:
     """``assert_valid_rotation_proof_signature_and_get_auth_key``."""
     auth_key = _scheme_auth_key(scheme, public_key)
-    if scheme == crypto.ED25519_SCHEME:
-        ED25519_ERRORS.check(len(signature) == crypto.ED25519_SIG_LEN, "E_WRONG_SIGNATURE_SIZE")
-        valid = crypto.ed25519_verify(public_key, message, signature)
+    if scheme == signatures.ED25519_SCHEME:
+        ED25519_ERRORS.check(len(signature) == signatures.ED25519_SIG_LEN, "E_WRONG_SIGNATURE_SIZE")
+        valid = signatures.ed25519_verify(public_key, message, signature)
     else:
         MULTI_ED25519_ERRORS.check(
-            len(signature) % crypto.ED25519_SIG_LEN == crypto.MULTI_ED25519_BITMAP_LEN, "E_WRONG_SIGNATURE_SIZE"
+            len(signature) % signatures.ED25519_SIG_LEN == signatures.MULTI_ED25519_BITMAP_LEN, "E_WRONG_SIGNATURE_SIZE"
         )
-        valid = crypto.multi_ed25519_verify(public_key, message, signature)
+        valid = signatures.multi_ed25519_verify(public_key, message, signature)
     ERRORS.check(valid, "EINVALID_PROOF_OF_KNOWLEDGE")
     return auth_key
 
@@ -163,10 +164,10 @@ def rotation_proof_message(sequence_number: int, originator: str, current_auth_k
         sequence_number.to_bytes(8, "little")
         + core.addr_bytes(originator)
         + bytes(current_auth_key)
-        + crypto.uleb128(len(new_public_key))
+        + signatures.uleb128(len(new_public_key))
         + bytes(new_public_key)
     )
-    return crypto.typed_message(FRAMEWORK, "account", "RotationProofChallenge", challenge)
+    return signatures.typed_message(FRAMEWORK, "account", "RotationProofChallenge", challenge)
 
 
 def _set_key(ctx: TxContext, account: dict[str, Any], new_auth_key: bytes) -> None:
@@ -191,7 +192,7 @@ def rotate_authentication_key(
     address = core.norm_addr(ctx.sender)
     account = _account(ctx)
     old_auth_key = bytes(account["authentication_key"])
-    if from_scheme in (crypto.ED25519_SCHEME, crypto.MULTI_ED25519_SCHEME):
+    if from_scheme in (signatures.ED25519_SCHEME, signatures.MULTI_ED25519_SCHEME):
         ERRORS.check(_scheme_auth_key(from_scheme, from_public_key) == old_auth_key, "EWRONG_CURRENT_PUBLIC_KEY")
     else:
         raise ERRORS.abort("EINVALID_SCHEME")
@@ -212,7 +213,7 @@ def rotate_authentication_key(
     ctx.emit(KEY_ROTATION, account=address, old_authentication_key=old_auth_key, new_authentication_key=new_auth_key)
     _set_key(ctx, account, new_auth_key)
 
-    bitmap = b"\x80\x00\x00\x00" if to_scheme == crypto.ED25519_SCHEME else bytes(cap_update_table[-4:])
+    bitmap = b"\x80\x00\x00\x00" if to_scheme == signatures.ED25519_SCHEME else bytes(cap_update_table[-4:])
     ctx.emit(
         KEY_ROTATION_TO_PUBLIC_KEY,
         account=address,
@@ -237,16 +238,16 @@ def rotate_authentication_key_from_public_key(ctx: TxContext, scheme: int, new_p
     """``0x1::account::rotate_authentication_key_from_public_key``: the key of any scheme (0–3), unverified."""
     account = _account(ctx)
     old_auth_key = bytes(account["authentication_key"])
-    if scheme in (crypto.ED25519_SCHEME, crypto.MULTI_ED25519_SCHEME):
+    if scheme in (signatures.ED25519_SCHEME, signatures.MULTI_ED25519_SCHEME):
         new_auth_key = _scheme_auth_key(scheme, new_public_key)
-    elif scheme == crypto.SINGLE_KEY_SCHEME:
-        new_auth_key = crypto.single_key_auth_key(_parse_single_key(new_public_key))
-    elif scheme == crypto.MULTI_KEY_SCHEME:
+    elif scheme == signatures.SINGLE_KEY_SCHEME:
+        new_auth_key = signatures.single_key_auth_key(_parse_single_key(new_public_key))
+    elif scheme == signatures.MULTI_KEY_SCHEME:
         try:
-            keys, required = crypto.parse_multi_key(new_public_key)
+            keys, required = signatures.parse_multi_key(new_public_key)
         except ValueError:
             raise _deserialize_abort("multi_key") from None
-        new_auth_key = crypto.multi_key_auth_key(keys, required)
+        new_auth_key = signatures.multi_key_auth_key(keys, required)
     else:
         raise ERRORS.abort("EUNRECOGNIZED_SCHEME")
     _set_key(ctx, account, new_auth_key)
@@ -261,10 +262,10 @@ def rotate_authentication_key_from_public_key(ctx: TxContext, scheme: int, new_p
     )
 
 
-def _parse_single_key(data: bytes) -> crypto.AnyKey:
+def _parse_single_key(data: bytes) -> signatures.AnyKey:
     """``single_key::new_public_key_from_bytes``."""
     try:
-        key, end = crypto.read_any(data, 0, "public key")
+        key, end = signatures.read_any(data, 0, "public key")
     except ValueError:
         raise _deserialize_abort("single_key") from None
     if end != len(data):

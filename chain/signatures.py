@@ -1,5 +1,8 @@
-"""Account key schemes of Aptos for the localnet: verification and authentication keys of Ed25519, MultiEd25519,
-SingleKey (Ed25519, Secp256k1 ECDSA) and MultiKey keys, and the framework's typed signed messages.
+"""Aptos account key schemes: signature verification and authentication keys of Ed25519, MultiEd25519, SingleKey
+(Ed25519, Secp256k1 ECDSA) and MultiKey keys, and the framework's typed signed messages.
+
+Used by the localnet (transaction authenticators, key rotation) and by whatever checks a wallet's signature
+(sign-in): ``authentication_key``, ``single_key_auth_key``, ``any_verify``, ``ed25519_verify``, ``secp256k1_verify``.
 
 Layouts follow ``aptos-core`` (``types/src/transaction/authenticator.rs``, ``aptos-crypto``) and the SDKs:
 
@@ -20,8 +23,6 @@ import ecdsa
 import nacl.exceptions
 import nacl.signing
 from ecdsa.util import sigdecode_string
-
-from chain.localnet.vm import core
 
 ED25519_SCHEME = 0
 MULTI_ED25519_SCHEME = 1
@@ -48,7 +49,13 @@ _SECP_N = ecdsa.SECP256k1.order
 
 def authentication_key(scheme: int, material: bytes) -> bytes:
     """``sha3_256(material ‖ scheme)``: the authentication key of a public key under ``scheme``."""
-    return core.sha3(bytes(material) + bytes([scheme]))
+    return hashlib.sha3_256(bytes(material) + bytes([scheme])).digest()
+
+
+def _address_bytes(address: str) -> bytes:
+    """The 32 bytes of a ``0x``-hex address in any length (``0x1`` included)."""
+    text = address[2:] if address.startswith("0x") else address
+    return bytes.fromhex(text.rjust(64, "0"))
 
 
 def uleb128(value: int) -> bytes:
@@ -90,7 +97,7 @@ def read_bytes(data: bytes, pos: int) -> tuple[bytes, int]:
 
 def typed_message(address: str, module: str, struct: str, inner_bcs: bytes) -> bytes:
     """``bcs(SignedMessage<T> { type_info, inner })``: what ``signature_verify_strict_t`` checks a signature over."""
-    return core.addr_bytes(address) + uleb128(len(module)) + module.encode() + uleb128(len(struct)) + struct.encode() + inner_bcs
+    return _address_bytes(address) + uleb128(len(module)) + module.encode() + uleb128(len(struct)) + struct.encode() + inner_bcs
 
 
 # --------------------------------------------------------------------------- single signatures
