@@ -33,6 +33,8 @@ ENTRY_FUNCTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
         ("signature", "vector<u8>"),
     ),
     ("registry", "register_node"): (("role", "u8"), ("public_key", "vector<u8>"), ("proof", "vector<u8>")),
+    # its second `&signer` (the node account) signs the multi-agent transaction: not an argument
+    ("registry", "register_node_cosigned"): (("role", "u8"), ("public_key", "vector<u8>")),
     ("registry", "rotate_node_key"): (("node_id", "u64"), ("public_key", "vector<u8>"), ("proof", "vector<u8>")),
     ("registry", "deregister_node"): (("node_id", "u64"),),
     ("staking", "stake"): (("role", "u8"), ("amount", "u64")),

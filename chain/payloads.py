@@ -219,6 +219,14 @@ class PictorPayloads:
             proof = check_bytes("proof", proof, 64)
         return self._build("registry", "register_node", role, public_key, proof)
 
+    def registry_register_node_cosigned(self, role: int, public_key: Bytes) -> TransactionPayload:
+        """``registry::register_node_cosigned`` (operator): send it as a multi-agent transaction whose secondary
+        signer is the node account, ``public_key`` being that account's current key."""
+        if self.strict:
+            check_role("role", role)
+            public_key = check_public_key("public_key", public_key)
+        return self._build("registry", "register_node_cosigned", role, public_key)
+
     def registry_rotate_node_key(self, node_id: int, public_key: Bytes, proof: Bytes) -> TransactionPayload:
         """``registry::rotate_node_key`` (operator)."""
         if self.strict:

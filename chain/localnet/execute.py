@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from chain.localnet.auth import ZERO_ADDRESS
 from chain.localnet.codec import TypeTagError, canonical_type, decode_json_strict, dumps, hex0x
 from chain.localnet.errors import STATUS_CODES, ApiError, invalid_input, misc_error_status
 from chain.localnet.ledger import EPOCH
@@ -39,11 +40,13 @@ class Outcome:
     handle_events: list[HandleEvent]
 
 
-def execute(txn: SignedTxn, base: Overlay, version: int, timestamp: int) -> Outcome:
+def execute(txn: SignedTxn, base: Overlay, version: int, timestamp: int, *, simulation: bool = False) -> Outcome:
     """Run one user transaction on ``base`` (the block overlay) and fold its effects into it.
 
     Success applies the writes; an abort or any other failure discards them and applies only the
-    epilogue (sequence number, gas), as the Aptos VM does.
+    epilogue (sequence number, gas), as the Aptos VM does. The gas payer (the fee payer of a sponsored
+    transaction, else the sender) is charged; only the sender's sequence number moves. A simulation whose
+    fee payer is ``0x0`` charges nobody.
     """
     tx_state = Overlay(base)
     ctx = TxContext(
@@ -62,12 +65,14 @@ def execute(txn: SignedTxn, base: Overlay, version: int, timestamp: int) -> Outc
             raise core.VmError("FUNCTION_RESOLUTION_FAILURE" if module_exists else "LINKER_ERROR")
         if fn.type_params != len(txn.ty_args):
             raise core.VmError("NUMBER_OF_TYPE_ARGUMENTS_MISMATCH")
+        if fn.signers and fn.signers != 1 + len(txn.secondary_signers):
+            raise core.VmError("NUMBER_OF_SIGNER_ARGUMENTS_MISMATCH")
         if len(txn.args) != len(fn.params):
             raise core.VmError("NUMBER_OF_ARGUMENTS_MISMATCH")
         if txn.decoded is None:
             raise core.VmError("FAILED_TO_DESERIALIZE_ARGUMENT")
         base_gas += fn.gas
-        fn.handler(ctx, *txn.decoded)
+        fn.handler(ctx, *txn.secondary_signers[: max(fn.signers - 1, 0)], *txn.decoded)
         gas_used = base_gas + ctx.gas_used
         if gas_used > txn.max_gas:
             vm_status, gas_used = "Out of gas", txn.max_gas
@@ -85,12 +90,15 @@ def execute(txn: SignedTxn, base: Overlay, version: int, timestamp: int) -> Outc
     if not success:
         tx_state = Overlay(base)
         ctx.events, ctx.event_guids = [], {}
-    # Epilogue: bump the sequence number, burn the fee.
+    # Epilogue: create the account of a sponsored sender that had none, bump the sequence number, burn the fee.
     account_key = framework.account_key(txn.sender)
+    if not tx_state.exists(account_key):
+        tx_state.put(account_key, framework.new_account(txn.sender, core.addr_bytes(txn.sender)))
     account = dict(tx_state.peek(account_key))  # only a top-level field changes: a shallow copy is enough
     account["sequence_number"] = int(account["sequence_number"]) + 1
     tx_state.put(account_key, account)
-    framework.charge_apt(tx_state, txn.sender, gas_used * txn.gas_price)
+    if not (simulation and txn.gas_payer == ZERO_ADDRESS):
+        framework.charge_apt(tx_state, txn.gas_payer, gas_used * txn.gas_price)
     events, handle_events = render_events(ctx)
     events.append(
         render_event(

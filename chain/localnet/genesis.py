@@ -24,7 +24,7 @@ import nacl.signing
 from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from chain.localnet.node import Node
 from chain.localnet.render import render_events
-from chain.localnet.vm import core, framework, load_pictor
+from chain.localnet.vm import core, framework, load_pictor, rotation
 from chain.localnet.vm.core import Overlay, TxContext
 
 log = logging.getLogger("chain.localnet")
@@ -61,11 +61,12 @@ def load_accounts(data_dir: Path) -> dict[str, str]:
 
 
 def _framework_resources(ctx: TxContext, chain_id: int) -> None:
-    """The ``0x1`` resources: account, chain id, timestamp, APT info, block resource."""
+    """The ``0x1`` resources: account, chain id, timestamp, the ``OriginatingAddress`` table, APT info, block resource."""
     fw = core.FRAMEWORK
     framework.create_account(ctx, fw, auth_key=bytes(32))
     ctx.state.put(core.resource_key(fw, framework.CHAIN_ID_T), {"id": chain_id})
     ctx.state.put(core.resource_key(fw, framework.TIMESTAMP_T), {"microseconds": 0})
+    ctx.state.put(core.resource_key(fw, rotation.ORIGINATING_ADDRESS_T), rotation.originating_resource())
     ctx.state.put(
         core.resource_key(fw, framework.COIN_INFO_APT_T),
         {"name": "Aptos Coin", "symbol": "APT", "decimals": 8, "supply": {"vec": []}},

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chain.localnet.auth import ZERO_ADDRESS
 from chain.localnet.codec import dumps, hex0x, loads
 from chain.localnet.errors import ApiError, Discard, invalid_input, misc_error_status, vm_error
 from chain.localnet.execute import (
@@ -54,6 +55,7 @@ from chain.localnet.txn import (
     MAX_GAS_AMOUNT,
     MIN_GAS_UNIT_PRICE,
     SignedTxn,
+    contains_duplicate_signers,
     decode_signed_transaction,
     prologue,
 )
@@ -253,9 +255,10 @@ class Node:
         """The state after the last executed block (what the next block executes on)."""
         return self._unpublished[-1].state if self._unpublished else self.state
 
-    def next_seq(self, address: str) -> int | None:
-        """The sequence number the sender's next transaction must carry, counting executed blocks."""
-        return framework.sequence_number(self._tip_state(), address)
+    def next_seq(self, address: str) -> int:
+        """The sequence number the sender's next transaction must carry, counting executed blocks (0 for an address
+        with no account yet: a sponsored transaction creates it)."""
+        return framework.sequence_number(self._tip_state(), address) or 0
 
     # ------------------------------------------------------------------ clock
 
@@ -390,6 +393,8 @@ class Node:
             raise ApiError(503, f"the localnet stopped producing blocks: {self._broken}", "internal_error")
         if not txn.signature_valid():
             raise vm_error("INVALID_SIGNATURE")
+        if contains_duplicate_signers(txn):
+            raise vm_error("SIGNERS_CONTAIN_DUPLICATES")
         try:
             prologue(txn, self.state, chain_id=self.chain_id, now_s=int(time.time()))
         except Discard as exc:
@@ -551,7 +556,7 @@ class Node:
                 continue
             try:
                 prologue(txn, block_state, chain_id=self.chain_id, now_s=now_s)
-                if txn.seq != int(block_state.peek(framework.account_key(txn.sender))["sequence_number"]):
+                if txn.seq != (framework.sequence_number(block_state, txn.sender) or 0):
                     raise Discard("SEQUENCE_NUMBER_TOO_NEW")
             except Discard as exc:
                 log.info("discarding %s at execution: %s", txn.hash, exc.status)
@@ -647,18 +652,19 @@ class Node:
         if estimate_price:
             txn.gas_price = MIN_GAS_UNIT_PRICE
         if estimate_max_gas:
-            balance = framework.apt_balance(self.state, txn.sender)
+            balance = framework.apt_balance(self.state, txn.gas_payer)
+            if txn.gas_payer == ZERO_ADDRESS:
+                balance = MAX_GAS_AMOUNT * max(txn.gas_price, 1)  # no sponsor yet: nobody is charged
             txn.max_gas = max(INTRINSIC_GAS_UNITS, min(MAX_GAS_AMOUNT, balance // max(txn.gas_price, 1)))
         prepare(txn)
         version = self.ledger.version
         timestamp = self.ledger.timestamp_us
         scratch = Overlay(self.state)
         try:
-            prologue(txn, scratch, chain_id=self.chain_id, now_s=int(time.time()))
-            account = scratch.get(framework.account_key(txn.sender))
-            if txn.seq != int(account["sequence_number"]):
+            prologue(txn, scratch, chain_id=self.chain_id, now_s=int(time.time()), simulation=True)
+            if txn.seq != (framework.sequence_number(scratch, txn.sender) or 0):
                 raise Discard("SEQUENCE_NUMBER_TOO_NEW")
-            outcome = execute(txn, scratch, version, timestamp)
+            outcome = execute(txn, scratch, version, timestamp, simulation=True)
         except Discard as exc:
             outcome = Outcome(False, misc_error_status(exc.status), 0, {}, [], [])
         body_bytes, _ = render_user_transaction(txn, outcome, version, timestamp, bytes(32), None)

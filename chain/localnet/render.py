@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from chain.localnet.codec import hex0x
-from chain.localnet.txn import AUTH_ED25519, AUTH_SINGLE_SENDER_ED25519, SignedTxn
+from chain.localnet.txn import SignedTxn
 from chain.localnet.vm import core, framework
 
 _STATE_KEY_PREFIX = hashlib.sha3_256(b"APTOS::StateKey").digest()
@@ -169,15 +169,7 @@ def render_payload(txn: SignedTxn) -> dict[str, Any]:
 
 def render_signature(txn: SignedTxn) -> dict[str, Any]:
     """The ``signature`` JSON of a transaction."""
-    if txn.auth_kind == AUTH_ED25519:
-        return {"public_key": hex0x(txn.public_key), "signature": hex0x(txn.signature), "type": "ed25519_signature"}
-    if txn.auth_kind == AUTH_SINGLE_SENDER_ED25519:
-        return {"public_key": hex0x(txn.public_key), "signature": hex0x(txn.signature), "type": "single_sender"}
-    return {
-        "public_key": {"type": "ed25519", "value": hex0x(txn.public_key)},
-        "signature": {"type": "ed25519", "value": hex0x(txn.signature)},
-        "type": "single_sender",
-    }
+    return txn.auth.json()
 
 
 def prepare(txn: SignedTxn) -> None:

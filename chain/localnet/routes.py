@@ -315,7 +315,7 @@ class NodeApp:
                     "is_view": fn.is_view,
                     "generic_type_params": [{"constraints": []} for _ in range(fn.type_params)],
                     # Aptos writes "&signer"; the v1.2.0 spec's MoveType pattern only admits "signer".
-                    "params": (list(fn.params) if fn.is_view else ["signer", *fn.params]),
+                    "params": (list(fn.params) if fn.is_view else ["signer"] * fn.signers + list(fn.params)),
                     "return": list(fn.returns),
                 }
             )

@@ -5,9 +5,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import nacl.exceptions
 import nacl.signing
 
+from chain.localnet.auth import (
+    RAW_TXN_PREFIX,
+    TXN_FEE_PAYER,
+    TXN_MULTI_AGENT,
+    ZERO_ADDRESS,
+    read_transaction_authenticator,
+)
 from chain.localnet.codec import (
     IDENT,
     BcsReader,
@@ -36,15 +42,11 @@ INTRINSIC_GAS_UNITS = 3
 MAX_TRANSACTION_SIZE = 64 * 1024
 
 TXN_PREFIX = hashlib.sha3_256(b"APTOS::Transaction").digest()
-RAW_TXN_PREFIX = hashlib.sha3_256(b"APTOS::RawTransaction").digest()
-
-AUTH_ED25519 = "ed25519"
-AUTH_SINGLE_SENDER_ED25519 = "single_sender_ed25519"
-AUTH_SINGLE_KEY_ED25519 = "single_key_ed25519"
 
 
 class SignedTxn:
-    """A decoded ``SignedTransaction`` with an ``EntryFunction`` payload and a single Ed25519 signer."""
+    """A decoded ``SignedTransaction``: an ``EntryFunction`` payload and its authenticator (any signer scheme,
+    multi-agent or fee payer)."""
 
     __slots__ = (
         "bytes",
@@ -61,9 +63,7 @@ class SignedTxn:
         "gas_price",
         "expiration",
         "chain_id",
-        "auth_kind",
-        "public_key",
-        "signature",
+        "auth",
         "fn",
         "decoded",
         "payload_json",
@@ -85,19 +85,28 @@ class SignedTxn:
         """``address::module::function`` as the API prints it."""
         return f"{core.standard_addr(self.module_addr)}::{self.module}::{self.function}"
 
-    def auth_key(self) -> str:
-        """Authentication key the public key stands for (Ed25519 scheme 0, SingleKey scheme 2)."""
-        if self.auth_kind == AUTH_SINGLE_KEY_ED25519:
-            return core.norm_addr(core.sha3(b"\x00" + uleb128(32) + self.public_key + b"\x02"))
-        return core.ed25519_auth_key(self.public_key)
+    def auth_key(self) -> str | None:
+        """The authentication key the sender's keys stand for (``None`` for a simulation without keys)."""
+        return self.auth.sender.auth_key()
+
+    @property
+    def secondary_signers(self) -> list[str]:
+        """Addresses of the secondary signers (multi-agent and fee-payer transactions), in order."""
+        return self.auth.secondary_addresses
+
+    @property
+    def fee_payer(self) -> str | None:
+        """The fee payer's address, ``None`` unless this is a fee-payer transaction."""
+        return self.auth.fee_payer_address
+
+    @property
+    def gas_payer(self) -> str:
+        """Who pays the gas: the fee payer, else the sender."""
+        return self.auth.fee_payer_address or self.sender
 
     def signature_valid(self) -> bool:
-        """Ed25519 check of the signature over ``sha3("APTOS::RawTransaction") ‖ raw``."""
-        try:
-            nacl.signing.VerifyKey(self.public_key).verify(RAW_TXN_PREFIX + self.raw, self.signature)
-            return True
-        except (nacl.exceptions.CryptoError, ValueError, TypeError):
-            return False
+        """Every signature of the authenticator verifies over its signing message."""
+        return self.auth.verify(self.raw)
 
 
 def decode_signed_transaction(data: bytes) -> SignedTxn:
@@ -134,36 +143,14 @@ def decode_signed_transaction_at(data: bytes, start: int) -> tuple[SignedTxn, in
         txn.expiration = r.u64()
         txn.chain_id = r.u8()
         raw_end = r.pos
-        auth = r.uleb()
-        if auth == 0:
-            txn.auth_kind = AUTH_ED25519
-            txn.public_key, txn.signature = r.bytes_(), r.bytes_()
-        elif auth == 4:
-            account_auth = r.uleb()
-            if account_auth == 0:
-                txn.auth_kind = AUTH_SINGLE_SENDER_ED25519
-                txn.public_key, txn.signature = r.bytes_(), r.bytes_()
-            elif account_auth == 2:
-                if r.uleb() != 0:
-                    raise invalid_input("Only Ed25519 single-key authenticators are supported by the localnet")
-                txn.public_key = r.bytes_()
-                if r.uleb() != 0:
-                    raise invalid_input("Only Ed25519 single-key authenticators are supported by the localnet")
-                txn.signature = r.bytes_()
-                txn.auth_kind = AUTH_SINGLE_KEY_ED25519
-            else:
-                raise invalid_input("This account authenticator is not supported by the localnet: use Ed25519")
-        elif auth in (1, 2, 3):
-            kind = {1: "Multi-Ed25519", 2: "Multi-agent", 3: "Fee-payer"}[auth]
-            raise invalid_input(f"{kind} transactions are not supported by the localnet: use a single Ed25519 signer")
-        else:
-            raise ValueError(f"unknown transaction authenticator variant {auth}")
+        txn.auth = read_transaction_authenticator(r)
     except ApiError:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
+        message = str(exc)
+        if "not supported by the localnet" in message:
+            raise invalid_input(message[:1].upper() + message[1:]) from None
         raise invalid_input(f"Failed to deserialize input into SignedTransaction: {exc}") from None
-    if len(txn.public_key) != 32 or len(txn.signature) != 64:
-        raise invalid_input("Failed to deserialize input into SignedTransaction: bad Ed25519 key or signature length")
     if not IDENT.match(txn.module) or not IDENT.match(txn.function):
         raise invalid_input("Transaction entry function module invalid: not a valid Move identifier")
     end = r.pos
@@ -289,12 +276,19 @@ def signed_transaction_from_json(body: Any, chain_id: int) -> bytes:
     raise invalid_input("Only ed25519_signature transaction signatures are supported by the localnet")
 
 
-def prologue(txn: SignedTxn, state: Any, *, chain_id: int, now_s: int) -> None:
-    """The checks of ``check_gas`` and ``transaction_validation::prologue_common``, in Aptos's order.
+def prologue(txn: SignedTxn, state: Any, *, chain_id: int, now_s: int, simulation: bool = False) -> None:
+    """The checks of ``check_gas`` and ``transaction_validation``'s prologues, in Aptos's order.
 
     Raises :class:`Discard` with the status name. ``state`` is the committed dict or a block overlay.
     Expiration is checked against the wall clock, not the (test-)chain clock, so that SDK-built
     transactions (expiry = wall time + TTL) stay valid after a test-clock advance.
+
+    Multi-agent and fee-payer transactions also check every secondary signer (the account exists, its
+    authentication key is the one its authenticator stands for) and the fee payer's key; the fee payer,
+    not the sender, must afford ``max_gas × gas_unit_price``. A fee-payer transaction at sequence number 0
+    from an address with no account is a sponsored account creation: no key or account check for the
+    sender (its account is created by the epilogue). A simulation may leave keys out
+    (``NoAccountAuthenticator``: no key check) and the fee payer at ``0x0`` (no gas charged).
     """
     if txn.max_gas > MAX_GAS_AMOUNT:
         raise Discard("MAX_GAS_UNITS_EXCEEDS_MAX_GAS_UNITS_BOUND")
@@ -309,13 +303,47 @@ def prologue(txn: SignedTxn, state: Any, *, chain_id: int, now_s: int) -> None:
     if txn.chain_id != chain_id:
         raise Discard("BAD_CHAIN_ID")
     account = core.peek(state, framework.account_key(txn.sender))
-    if account is None:
+    sponsored_creation = account is None and txn.fee_payer not in (None, txn.sender) and txn.seq == 0
+    if account is None and not sponsored_creation:
         raise Discard("SENDING_ACCOUNT_DOES_NOT_EXIST")
-    if core.norm_addr(account["authentication_key"]) != txn.auth_key():
-        raise Discard("INVALID_AUTH_KEY")
+    _check_key(txn.auth.sender.auth_key(), account, simulation)
     if txn.seq >= 2**63:
         raise Discard("SEQUENCE_NUMBER_TOO_BIG")
-    if txn.seq < int(account["sequence_number"]):
+    if account is not None and txn.seq < int(account["sequence_number"]):
         raise Discard("SEQUENCE_NUMBER_TOO_OLD")
-    if framework.apt_balance(state, txn.sender) < txn.max_gas * txn.gas_price:
+    gas_payer = txn.gas_payer
+    charged = not (simulation and gas_payer == ZERO_ADDRESS)
+    if charged and framework.apt_balance(state, gas_payer) < txn.max_gas * txn.gas_price:
         raise Discard("INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE")
+    if txn.auth.variant not in (TXN_MULTI_AGENT, TXN_FEE_PAYER):
+        return
+    if len(txn.auth.secondary_addresses) != len(txn.auth.secondary):
+        raise Discard("SECONDARY_KEYS_ADDRESSES_COUNT_MISMATCH")
+    for address, signer in zip(txn.auth.secondary_addresses, txn.auth.secondary, strict=True):
+        secondary = core.peek(state, framework.account_key(address))
+        if secondary is None:
+            raise Discard("SENDING_ACCOUNT_DOES_NOT_EXIST")
+        _check_key(signer.auth_key(), secondary, simulation)
+    if txn.auth.fee_payer is not None and txn.fee_payer is not None:
+        payer = core.peek(state, framework.account_key(txn.fee_payer))
+        if payer is None and not simulation:  # account::get_authentication_key of a missing account
+            raise Discard("INVALID_AUTH_KEY")
+        _check_key(txn.auth.fee_payer.auth_key(), payer, simulation)
+
+
+def _check_key(key: str | None, account: dict[str, Any] | None, simulation: bool) -> None:
+    """``INVALID_AUTH_KEY`` unless ``key`` is the account's authentication key (skipped for a sponsored creation,
+    where there is no account yet, and for a simulation that gave no key)."""
+    if simulation and key is None:
+        return
+    if key is None:
+        raise Discard("INVALID_AUTH_KEY")
+    if account is not None and core.norm_addr(account["authentication_key"]) != key:
+        raise Discard("INVALID_AUTH_KEY")
+
+
+def contains_duplicate_signers(txn: SignedTxn) -> bool:
+    """The same address signs twice (sender, secondary signers, fee payer): ``SIGNERS_CONTAIN_DUPLICATES``."""
+    addresses = txn.auth.all_addresses(txn.sender)
+    return len(set(addresses)) != len(addresses)
+

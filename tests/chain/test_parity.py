@@ -111,6 +111,8 @@ def test_entry_functions(sides: Sides):
             problems.append(f"{where}: parameter types differ: Move {types(move_params)} vs VM {types(vm_params)}")
         if fn.type_params != py.type_params:
             problems.append(f"{where}: {fn.type_params} type parameter(s) in Move, {py.type_params} in the VM")
+        if fn.signers != py.signers:
+            problems.append(f"{where}: {fn.signers} &signer parameter(s) in Move, {py.signers} in the VM")
     fail("entry function mismatch(es) between Move and the localnet VM", problems)
 
 

@@ -46,7 +46,7 @@ class Param:
 
 @dataclass(frozen=True)
 class MoveFunction:
-    """A function signature: parameters (for entry functions without the leading ``&signer``) and returns."""
+    """A function signature: parameters (for entry functions without the leading ``&signer``s) and returns."""
 
     name: str
     params: tuple[Param, ...]
@@ -54,6 +54,8 @@ class MoveFunction:
     visibility: str  # "private", "public", "public(friend)", "public(package)"
     type_params: int
     line: int
+    #: How many leading ``&signer`` parameters were dropped (entry functions).
+    signers: int = 0
 
     @property
     def param_types(self) -> tuple[str, ...]:
@@ -366,9 +368,11 @@ class _ModuleReader:
 
     def _function(self, decl: tree_sitter.Node, fun: tree_sitter.Node, *, drop_signers: bool) -> MoveFunction:
         params = self._params(fun)
+        signers = 0
         if drop_signers:
             while params and params[0].type in ("&signer", "signer"):
                 params.pop(0)
+                signers += 1
         visibility = "private"
         for mod in decl.named_children:
             if mod.type == "module_member_modifier":
@@ -378,7 +382,7 @@ class _ModuleReader:
         type_params = next((c for c in fun.named_children if c.type == "type_params"), None)
         count = sum(1 for c in type_params.named_children if c.type == "type_param") if type_params else 0
         name = _text(fun.child_by_field_name("name"))
-        return MoveFunction(name, tuple(params), self._returns(fun), visibility, count, _line(fun))
+        return MoveFunction(name, tuple(params), self._returns(fun), visibility, count, _line(fun), signers)
 
     def _is_entry(self, decl: tree_sitter.Node) -> bool:
         return any(m.type == "module_member_modifier" and _text(m) == "entry" for m in decl.named_children)

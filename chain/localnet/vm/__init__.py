@@ -1,4 +1,5 @@
-"""The localnet's Move VM stand-in: :mod:`.core` (execution rules), :mod:`.framework` (``0x1``), ``pictor``.
+"""The localnet's Move VM stand-in: :mod:`.core` (execution rules), :mod:`.framework` and :mod:`.rotation`
+(``0x1``), ``pictor``.
 
 Importing this package registers the framework's entry and view functions; :func:`load_pictor`
 registers the ``pictor`` package's (the node calls it at start, genesis or not).
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 from types import ModuleType
 
-from chain.localnet.vm import core, framework  # noqa: F401  (importing framework registers 0x1)
+from chain.localnet.vm import core, framework, rotation  # noqa: F401  (importing them registers 0x1)
 
 log = logging.getLogger("chain.localnet")
 

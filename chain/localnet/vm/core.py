@@ -325,6 +325,8 @@ class Function:
     handler: Callable[..., Any]
     is_view: bool
     gas: int
+    #: How many leading ``&signer`` parameters (entry functions): the sender, then the secondary signers.
+    signers: int = 1
 
     @property
     def function_id(self) -> str:
@@ -340,13 +342,34 @@ def function_key(address: Any, module: str, name: str) -> str:
 
 
 def entry(
-    address: str, module: str, params: list[str], *, name: str | None = None, type_params: int = 0, gas: int = 10
+    address: str,
+    module: str,
+    params: list[str],
+    *,
+    name: str | None = None,
+    type_params: int = 0,
+    gas: int = 10,
+    signers: int = 1,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Register ``handler(ctx, *args)`` as the entry function ``address::module::name(&signer, params…)``."""
+    """Register ``handler(ctx, *args)`` as the entry function ``address::module::name(&signer, params…)``.
+
+    With ``signers`` > 1 the function takes that many ``&signer`` parameters: ``ctx.sender`` is the first,
+    and the handler receives the secondary signers' addresses before the other arguments
+    (``handler(ctx, second_signer, …, *args)``), as a multi-agent transaction passes them.
+    """
 
     def register(handler: Callable[..., None]) -> Callable[..., None]:
         fn = Function(
-            norm_addr(address), module, name or handler.__name__, tuple(params), (), type_params, handler, False, gas
+            norm_addr(address),
+            module,
+            name or handler.__name__,
+            tuple(params),
+            (),
+            type_params,
+            handler,
+            False,
+            gas,
+            signers,
         )
         ENTRY_FUNCTIONS[function_key(address, module, fn.name)] = fn
         return handler

@@ -1,6 +1,8 @@
 /// Worker and checker nodes. A node is registered by its operator (the account that stakes and
 /// is paid) with the node's Ed25519 public key; the node's own account address is derived from
 /// that key (`sha3_256(public_key ‖ 0x00)`), and the node sends its own transactions from it.
+/// `register_node_cosigned` registers instead the account that co-signs the registration (a
+/// multi-agent transaction): the node account is that signer, whatever key it has rotated to.
 module pictor::registry {
     use std::bcs;
     use std::option;
@@ -9,6 +11,7 @@ module pictor::registry {
     use aptos_std::ed25519;
     use aptos_std::from_bcs;
     use aptos_std::table::{Self, Table};
+    use aptos_framework::account;
     use aptos_framework::event;
     use aptos_framework::timestamp;
     use pictor::config;
@@ -114,21 +117,27 @@ module pictor::registry {
         let account = node_account(public_key);
         let message = registration_message(operator_addr, role, public_key);
         assert!(verify_signature(public_key, proof, message), E_BAD_PROOF);
-        let registry = borrow_global_mut<Registry>(@pictor);
-        assert!(!table::contains(&registry.by_account, account), E_KEY_IN_USE);
-        let node_id = registry.next_node_id;
-        registry.next_node_id = node_id + 1;
-        table::add(&mut registry.by_account, account, node_id);
-        table::add(&mut registry.nodes, node_id, Node {
-            operator: operator_addr,
-            role,
-            public_key: copy public_key,
-            account,
-            active: true,
-            strikes: 0,
-            registered_at: timestamp::now_seconds(),
-        });
-        event::emit(NodeRegistered { node_id, operator: operator_addr, role, public_key, account });
+        add_node(operator_addr, role, public_key, account);
+    }
+
+    /// Register a node whose account co-signs the transaction (a multi-agent transaction from the
+    /// operator, the node account as secondary signer) instead of signing a proof. The node account
+    /// is `node`'s address, and its current authentication key must be the one `public_key` stands
+    /// for (`E_BAD_PROOF` otherwise): a node account whose key was rotated registers under its
+    /// current key.
+    public entry fun register_node_cosigned(
+        operator: &signer,
+        node: &signer,
+        role: u8,
+        public_key: vector<u8>,
+    ) acquires Registry {
+        config::assert_not_paused();
+        assert!(role == ROLE_WORKER || role == ROLE_CHECKER, E_INVALID_ROLE);
+        let operator_addr = signer::address_of(operator);
+        let key_account = node_account(public_key);
+        let account = signer::address_of(node);
+        assert!(account::get_authentication_key(account) == bcs::to_bytes(&key_account), E_BAD_PROOF);
+        add_node(operator_addr, role, public_key, account);
     }
 
     /// Replace an active node's key (same proof message, with the node's role). The retired
@@ -222,6 +231,25 @@ module pictor::registry {
     // ---------------------------------------------------------------------------------------
     // Internal
     // ---------------------------------------------------------------------------------------
+
+    /// A new active node for `account` (`E_KEY_IN_USE` if that account was ever registered).
+    fun add_node(operator: address, role: u8, public_key: vector<u8>, account: address) acquires Registry {
+        let registry = borrow_global_mut<Registry>(@pictor);
+        assert!(!table::contains(&registry.by_account, account), E_KEY_IN_USE);
+        let node_id = registry.next_node_id;
+        registry.next_node_id = node_id + 1;
+        table::add(&mut registry.by_account, account, node_id);
+        table::add(&mut registry.nodes, node_id, Node {
+            operator,
+            role,
+            public_key: copy public_key,
+            account,
+            active: true,
+            strikes: 0,
+            registered_at: timestamp::now_seconds(),
+        });
+        event::emit(NodeRegistered { node_id, operator, role, public_key, account });
+    }
 
     /// (operator, role, active, account); aborts with `E_NODE_NOT_FOUND`.
     fun node_fields(nodes: &Table<u64, Node>, node_id: u64): (address, u8, bool, address) {

@@ -1,5 +1,6 @@
 #[test_only]
 module pictor::registry_tests {
+    use aptos_framework::account;
     use pictor::config;
     use pictor::registry;
     use pictor::test_helpers as h;
@@ -121,6 +122,71 @@ module pictor::registry_tests {
         h::setup(fx, pictor);
         let (_sk, pk) = h::new_key();
         registry::register_node(op, 1, pk, x"00");
+    }
+
+    // ---------------------------------------------------------------- register_node_cosigned
+
+    #[test(fx = @aptos_framework, pictor = @pictor, op = @0x3001)]
+    fun register_cosigned_registers_the_signing_account(fx: &signer, pictor: &signer, op: &signer) {
+        h::setup(fx, pictor);
+        let (_sk, pk) = h::new_key();
+        let node_addr = h::account_of_key(pk);
+        let node = account::create_account_for_test(node_addr);
+        registry::register_node_cosigned(op, &node, 2, pk);
+        let (operator, role, public_key, node_account, active, strikes) = registry::node(1);
+        assert!(operator == @0x3001, 1);
+        assert!(role == 2, 2);
+        assert!(public_key == pk, 3);
+        assert!(node_account == node_addr, 4);
+        assert!(active && strikes == 0, 5);
+        assert!(registry::node_of_account(node_addr) == 1, 6);
+        assert!(registry::registered_at_for_test(1) == h::now(), 7);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, op = @0x3001)]
+    #[expected_failure(abort_code = 3, location = pictor::registry)]
+    fun register_cosigned_by_an_account_with_another_key(fx: &signer, pictor: &signer, op: &signer) {
+        h::setup(fx, pictor);
+        let (_sk, pk) = h::new_key();
+        let other = account::create_account_for_test(@0x5005);
+        registry::register_node_cosigned(op, &other, 1, pk);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, op = @0x3001)]
+    #[expected_failure(abort_code = 4, location = pictor::registry)]
+    fun register_cosigned_account_already_registered(fx: &signer, pictor: &signer, op: &signer) {
+        h::setup(fx, pictor);
+        let (sk, pk) = h::new_key();
+        registry::register_node(op, 1, pk, h::registration_proof(&sk, @0x3001, 1, pk));
+        let node = account::create_account_for_test(h::account_of_key(pk));
+        registry::register_node_cosigned(op, &node, 1, pk);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, op = @0x3001)]
+    #[expected_failure(abort_code = 1, location = pictor::registry)]
+    fun register_cosigned_bad_role(fx: &signer, pictor: &signer, op: &signer) {
+        h::setup(fx, pictor);
+        let (_sk, pk) = h::new_key();
+        let node = account::create_account_for_test(h::account_of_key(pk));
+        registry::register_node_cosigned(op, &node, 3, pk);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, op = @0x3001)]
+    #[expected_failure(abort_code = 2, location = pictor::registry)]
+    fun register_cosigned_invalid_key(fx: &signer, pictor: &signer, op: &signer) {
+        h::setup(fx, pictor);
+        let node = account::create_account_for_test(@0x5006);
+        registry::register_node_cosigned(op, &node, 1, IDENTITY_POINT);
+    }
+
+    #[test(fx = @aptos_framework, pictor = @pictor, op = @0x3001)]
+    #[expected_failure(abort_code = 4, location = pictor::config)]
+    fun register_cosigned_paused(fx: &signer, pictor: &signer, op: &signer) {
+        h::setup(fx, pictor);
+        config::set_paused(pictor, true);
+        let (_sk, pk) = h::new_key();
+        let node = account::create_account_for_test(h::account_of_key(pk));
+        registry::register_node_cosigned(op, &node, 1, pk);
     }
 
     #[test(fx = @aptos_framework, pictor = @pictor, op = @0x3001)]

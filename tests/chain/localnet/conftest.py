@@ -6,7 +6,8 @@
   operation;
 * ``localnet`` (module scope): one localnet process per test module, on a fresh data dir and free
   ports, stopped (killed if need be) at the end of the module; ``http``: a synchronous helper over it;
-* transaction builders on top of ``aptos_sdk`` (BCS argument encoders, raw/signed transactions).
+* transaction builders on top of ``aptos_sdk`` (BCS argument encoders, raw/signed transactions);
+* ``js_sdk`` (session): the official TypeScript SDK installed by ``npm ci`` and its scripts (``tests.support.js``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from referencing.jsonschema import DRAFT202012
 from chain.localnet import start_localnet_process
 from tests.support import REPO_ROOT
 from tests.support.bcs import bcs_bool, bcs_bytes, bcs_u8, bcs_u64, bcs_vec_bytes, uleb128  # noqa: F401 - re-exported via `tx`
+from tests.support.js import js_sdk  # noqa: F401 - the fixture test_ts_sdk.py uses
 
 CONFORMANCE_DIR = REPO_ROOT.parent / "shared" / "conformance"
 SPEC_FILE = CONFORMANCE_DIR / "aptos-node-api-v1.2.0.spec.json"

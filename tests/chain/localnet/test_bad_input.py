@@ -41,14 +41,20 @@ REGISTRATION_DOMAIN = b"PICTOR_NODE_REGISTRATION"
 
 
 def pictor_functions() -> list[core.Function]:
+    """The package's single-signer entry functions (test_accounts_sdk.py sends the multi-agent ones)."""
     return sorted(
-        (fn for fn in core.ENTRY_FUNCTIONS.values() if core.norm_addr(fn.address) == PICTOR),
+        (fn for fn in core.ENTRY_FUNCTIONS.values() if core.norm_addr(fn.address) == PICTOR and fn.signers == 1),
         key=lambda fn: (fn.module, fn.name),
     )
 
 
 FUNCTIONS = pictor_functions()
 FUNCTION_IDS = [f"{fn.module}::{fn.name}" for fn in FUNCTIONS]
+MULTI_SIGNER_FUNCTIONS = sorted(
+    f"{fn.module}::{fn.name}"
+    for fn in core.ENTRY_FUNCTIONS.values()
+    if core.norm_addr(fn.address) == PICTOR and fn.signers > 1
+)
 
 
 # --------------------------------------------------------------------------- argument encodings per Move type
@@ -220,6 +226,13 @@ def test_argument_that_does_not_deserialize(http: Any, actors: Actors, fn: core.
     args[index] = BAD_BCS[fn.params[index]][variant]
     txn = submit_failing(http, actors.stranger, f"{PICTOR}::{fn.module}::{fn.name}", args)
     assert "FAILED_TO_DESERIALIZE_ARGUMENT" in txn["vm_status"], txn["vm_status"]
+
+
+@pytest.mark.parametrize("function", MULTI_SIGNER_FUNCTIONS)
+def test_multi_signer_function_sent_by_one_signer(http: Any, actors: Actors, function: str) -> None:
+    """As on Aptos: the signer count is checked before the arguments, and the transaction commits as failed."""
+    txn = submit_failing(http, actors.stranger, f"{PICTOR}::{function}", [])
+    assert txn["vm_status"] == "Transaction Executed and Committed with Error NUMBER_OF_SIGNER_ARGUMENTS_MISMATCH"
 
 
 def test_unknown_function_and_module(http: Any, actors: Actors) -> None:

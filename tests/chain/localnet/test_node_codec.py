@@ -19,6 +19,7 @@ from aptos_sdk.transactions import (
 )
 from aptos_sdk.type_tag import StructTag, TypeTag
 
+from chain.localnet.auth import TXN_SINGLE_SENDER
 from chain.localnet.codec import (
     BcsReader,
     TypeTagError,
@@ -31,7 +32,6 @@ from chain.localnet.codec import (
 from chain.localnet.errors import ApiError, status_type, vm_error
 from chain.localnet.render import prepare
 from chain.localnet.txn import (
-    AUTH_SINGLE_SENDER_ED25519,
     decode_signed_transaction,
     raw_transaction_bcs,
     sign_raw_transaction,
@@ -130,10 +130,14 @@ def test_unsupported_payloads_and_authenticators_are_clean_400s() -> None:
         decode_signed_transaction(script)
     assert err.value.status == 400 and "Script" in err.value.message
     raw_end = len(good) - (1 + 1 + 32 + 1 + 64)
-    multi_agent = good[:raw_end] + b"\x02" + good[raw_end + 1 :]
+    garbled_multi_agent = good[:raw_end] + b"\x02" + good[raw_end + 1 :]  # its sender authenticator is malformed
     with pytest.raises(ApiError) as err:
-        decode_signed_transaction(multi_agent)
+        decode_signed_transaction(garbled_multi_agent)
     assert err.value.status == 400 and err.value.error_code == "invalid_input"
+    keyless = good[:raw_end] + b"\x04\x02\x03" + good[raw_end + 1 :]  # SingleKey with a Keyless public key
+    with pytest.raises(ApiError) as err:
+        decode_signed_transaction(keyless)
+    assert err.value.status == 400 and "Keyless" in err.value.message and "not supported" in err.value.message
 
 
 def test_single_sender_authenticator_is_accepted() -> None:
@@ -142,7 +146,7 @@ def test_single_sender_authenticator_is_accepted() -> None:
     raw_end = len(good) - (1 + 1 + 32 + 1 + 64)
     single_sender = good[:raw_end] + b"\x04\x00" + good[raw_end + 1 :]
     txn = decode_signed_transaction(single_sender)
-    assert txn.auth_kind == AUTH_SINGLE_SENDER_ED25519
+    assert txn.auth.variant == TXN_SINGLE_SENDER
     assert txn.signature_valid() and txn.auth_key() == alice.auth_key()
 
 

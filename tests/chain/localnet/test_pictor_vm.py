@@ -14,7 +14,7 @@ from typing import Any
 import nacl.signing
 import pytest
 
-from chain.localnet.vm import core
+from chain.localnet.vm import core, framework
 from chain.localnet.vm.pictor import (
     PICTOR,
     attestation,
@@ -183,7 +183,8 @@ def test_every_function_and_event_is_registered() -> None:
     assert entries["rewards::claim"] == ("u64", "u64", "u64", "vector<vector<u8>>")
     assert entries["attestation::attest"] == ("u64", "u64", "vector<u8>", "bool", "vector<u8>")
     assert entries["staking::withdraw_unstaked"] == ()
-    assert len(entries) == 33
+    assert entries["registry::register_node_cosigned"] == ("u8", "vector<u8>")
+    assert len(entries) == 34
     views = {f"{f.module}::{f.name}": f.returns for f in core.VIEW_FUNCTIONS.values() if f.address == pictor}
     assert views["token::metadata"] == ("0x1::object::Object<0x1::fungible_asset::Metadata>",)
     assert len(views) == 27
@@ -454,6 +455,42 @@ def test_registry_aborts(chain: Chain) -> None:
     with pytest.raises(core.MoveAbort) as info:
         chain.view(registry.node, 9)
     assert_abort(info.value, "registry", "E_NODE_NOT_FOUND", 5)
+
+
+
+def test_registry_register_node_cosigned(chain: Chain) -> None:
+    """The co-signing account is the node account, under its current key, whatever address that key derives."""
+    k1, k2, k3 = signing_key(1), signing_key(2), signing_key(3)
+    node_addr = core.ed25519_auth_key(pub(k1))
+    ctx = chain._ctx(node_addr, core.Overlay(chain.base))
+    framework.create_account(ctx, node_addr)
+    rotated = core.norm_addr("0x5005")  # an account whose key was rotated to k2
+    framework.create_account(ctx, rotated, auth_key=core.addr_bytes(core.ed25519_auth_key(pub(k2))))
+    ctx.state.commit_into()
+
+    assert chain.tx(BOB, registry.register_node_cosigned, node_addr, 1, pub(k1)) == [
+        ("NodeRegistered", {"node_id": 1, "operator": BOB, "role": 1, "public_key": pub(k1), "account": node_addr})
+    ]
+    events = chain.tx(CAROL, registry.register_node_cosigned, rotated, 2, pub(k2))
+    assert events[0][1]["account"] == rotated and events[0][1]["node_id"] == 2
+    assert chain.view(registry.node_of_account, rotated) == [2]
+    assert chain.view(registry.node_of_account, core.ed25519_auth_key(pub(k2))) == [0]
+
+    assert_abort(
+        chain.abort(BOB, registry.register_node_cosigned, rotated, 1, pub(k3)), "registry", "E_BAD_PROOF", 3
+    )
+    assert_abort(
+        chain.abort(BOB, registry.register_node_cosigned, node_addr, 1, pub(k1)), "registry", "E_KEY_IN_USE", 4
+    )
+    assert_abort(
+        chain.abort(BOB, registry.register_node_cosigned, node_addr, 3, pub(k1)), "registry", "E_INVALID_ROLE", 1
+    )
+    assert_abort(
+        chain.abort(BOB, registry.register_node_cosigned, node_addr, 1, b"\x00" * 32),
+        "registry",
+        "E_INVALID_PUBLIC_KEY",
+        2,
+    )
 
 
 # =========================================================================== staking

@@ -37,7 +37,15 @@ import pytest
 from aptos_sdk import ed25519
 from aptos_sdk.account import Account
 from aptos_sdk.account_address import AccountAddress
-from aptos_sdk.transactions import EntryFunction, ModuleId, RawTransaction, SignedTransaction, TransactionPayload
+from aptos_sdk.authenticator import Authenticator, MultiAgentAuthenticator
+from aptos_sdk.transactions import (
+    EntryFunction,
+    ModuleId,
+    MultiAgentRawTransaction,
+    RawTransaction,
+    SignedTransaction,
+    TransactionPayload,
+)
 from aptos_sdk.type_tag import StructTag, TypeTag
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -91,6 +99,15 @@ def raw_txn(
     return RawTransaction(sender.address(), seq, payload, max_gas, gas_price, expires, chain_id)
 
 
+def sign_multi_agent(signer: Account, secondary: list[Account], raw: RawTransaction) -> bytes:
+    """BCS bytes of ``raw`` as a multi-agent transaction signed by the sender and every secondary signer."""
+    message = MultiAgentRawTransaction(raw, [s.address() for s in secondary])
+    auth = MultiAgentAuthenticator(
+        signer.sign_transaction(message), [(s.address(), s.sign_transaction(message)) for s in secondary]
+    )
+    return SignedTransaction(raw, Authenticator(auth)).bytes()
+
+
 def sign(signer: Account, raw: RawTransaction) -> bytes:
     return SignedTransaction(raw, signer.sign_transaction(raw)).bytes()
 
@@ -138,6 +155,7 @@ COVERED_PICTOR_FUNCTIONS = {
     "vault::withdraw",
     "vault::claim_credit",
     "registry::register_node",
+    "registry::register_node_cosigned",
     "registry::rotate_node_key",
     "registry::deregister_node",
     "staking::stake",
@@ -617,8 +635,10 @@ class PictorMachine(RuleBasedStateMachine):
         type_args: list[str] | None = None,
         gas_price: int = 100,
         apt_moves: dict[str, int] | None = None,
+        secondary: list[Account] | None = None,
     ) -> dict[str, Any]:
-        """Sign and run one transaction; check its outcome, its fee and what a failure may change."""
+        """Sign and run one transaction (multi-agent with ``secondary`` signers); check its outcome, its fee and
+        what a failure may change."""
         node = self.h.node
         sender = self.addr(signer)
         before = snapshot(node.state)
@@ -631,7 +651,7 @@ class PictorMachine(RuleBasedStateMachine):
             max_gas=100_000,
             gas_price=gas_price,
         )
-        signed = sign(signer, raw)
+        signed = sign_multi_agent(signer, secondary, raw) if secondary else sign(signer, raw)
         result = self.h.submit(signed)
         assert result.rejected is None, (
             f"{function_id} from {sender} was rejected at submission: {result.rejected.error_code} "
@@ -756,13 +776,17 @@ class PictorMachine(RuleBasedStateMachine):
                     stores[key.split("|")[1]] = int(value["balance"])
 
         supply = self.supply()
-        wallets = sum(self.wallet(a) for a in self.wallet_owners)
         vault_store = int(self.view("vault", "store_balance")[0])
         assert vault_store == stores.get(VAULT_STORE, 0)
         job_stores = {}
+        protocol_stores = {core.norm_addr(a) for a in (VAULT_STORE, STAKING_STORE, REWARDS_STORE)}
         for job_id in range(1, self.next_job_id()):
             store = core.norm_addr(self.view("escrow", "job_store", job_id)[0])
             job_stores[job_id] = self.fa_balance(store)
+            protocol_stores.add(store)
+        # Wallets: every other store, the known actors' and any address an (admin) mint reached.
+        wallets = sum(balance for store, balance in stores.items() if core.norm_addr(store) not in protocol_stores)
+        assert sum(self.wallet(a) for a in self.wallet_owners) <= wallets
         staking_store = stores.get(STAKING_STORE, 0)
         pool, allocated = (int(x) for x in self.view("rewards", "pool"))
         assert pool == stores.get(REWARDS_STORE, 0)
@@ -1041,6 +1065,31 @@ class PictorMachine(RuleBasedStateMachine):
         if expect == OK:
             assert self.node_count() == count + 1
             assert self.node_of(node_key) == count + 1
+
+    @rule(operator=PICK, role=ROLES, key=PICK, claim=st.sampled_from(["own", "own", "other", "badkey"]))
+    def register_node_cosigned(self, operator: int, role: int, key: int, claim: str) -> None:
+        """A multi-agent registration: the node account co-signs, and must hold the key it registers."""
+        who = self.pick(self.operators, operator)
+        node_account = self.pick(self.node_keys, key)
+        public_key = {"own": pubkey(node_account), "other": pubkey(self.users[1]), "badkey": self.bad_key_bytes}[claim]
+        expect = first(
+            (self.paused(), abort("config", "E_PAUSED")),
+            (role not in (WORKER, CHECKER), abort("registry", "E_INVALID_ROLE")),
+            (claim == "badkey", abort("registry", "E_INVALID_PUBLIC_KEY")),
+            (claim == "other", abort("registry", "E_BAD_PROOF")),
+            (pubkey(node_account) in self.keys_used, abort("registry", "E_KEY_IN_USE")),
+        )
+        count = self.node_count()
+        self.call(
+            who,
+            self.fn("registry", "register_node_cosigned"),
+            [bcs_u8(role), bcs_bytes(public_key)],
+            expect=expect,
+            secondary=[node_account],
+        )
+        if expect == OK:
+            assert self.node_count() == count + 1
+            assert self.node_of(node_account) == count + 1
 
     @rule(
         operator=PICK,
@@ -1609,6 +1658,8 @@ class PictorMachine(RuleBasedStateMachine):
                 raw = encode_loosely(fn.params[i], raw)
             args.append(raw)
         expect = vm("NUMBER_OF_ARGUMENTS_MISMATCH") if count != len(fn.params) else None
+        if fn.signers != 1:  # one signer for a multi-signer function: refused before its arguments are read
+            expect = vm("NUMBER_OF_SIGNER_ARGUMENTS_MISMATCH")
         self.call(who, self.fn(fn.module, fn.name), args, expect=expect)
 
     @rule(signer=PICK, kind=st.sampled_from(["signature", "old_seq", "new_seq", "expired", "chain", "gas_price"]))

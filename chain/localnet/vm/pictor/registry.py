@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.localnet.vm import core
+from chain.localnet.vm import core, framework
 from chain.localnet.vm.pictor import config
 from chain.localnet.vm.pictor.config import PICTOR, SHORT
 
@@ -136,7 +136,26 @@ def register_node(ctx: core.TxContext, role: int, public_key: bytes, proof: byte
     operator = core.norm_addr(ctx.sender)
     message = registration_message(operator, role, public_key)
     ERRORS.check(config.verify_signature(public_key, message, proof), "E_BAD_PROOF")
-    account = core.ed25519_auth_key(public_key)
+    _add_node(ctx, operator, role, public_key, core.ed25519_auth_key(public_key))
+
+
+@core.entry(PICTOR, "registry", ["u8", "vector<u8>"], signers=2)
+def register_node_cosigned(ctx: core.TxContext, node: str, role: int, public_key: bytes) -> None:
+    """Register the co-signing account `node` (a multi-agent transaction) as a node whose current key is `public_key`."""
+    config.assert_not_paused(ctx.state)
+    ERRORS.check(role in (ROLE_WORKER, ROLE_CHECKER), "E_INVALID_ROLE")
+    ERRORS.check(config.valid_public_key(public_key), "E_INVALID_PUBLIC_KEY")
+    account = core.norm_addr(node)
+    resource = core.peek(ctx.state, framework.account_key(account))
+    if resource is None:  # account::get_authentication_key
+        raise framework.ACCOUNT_ERRORS.abort("EACCOUNT_DOES_NOT_EXIST")
+    key_account = core.ed25519_auth_key(public_key)
+    ERRORS.check(bytes(resource["authentication_key"]) == core.addr_bytes(key_account), "E_BAD_PROOF")
+    _add_node(ctx, core.norm_addr(ctx.sender), role, public_key, account)
+
+
+def _add_node(ctx: core.TxContext, operator: str, role: int, public_key: bytes, account: str) -> None:
+    """A new active node for `account` (`E_KEY_IN_USE` if that account was ever registered)."""
     ERRORS.check(not ctx.state.exists(_account_key(account)), "E_KEY_IN_USE")
     reg = ctx.state.get(registry_key())
     node_id = reg["next_node_id"]
