@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     )
     signin_nonce_ttl_s: int = Field(default=300, ge=10, description="How long a sign-in nonce may be used.")
     session_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="Lifetime of a session token.")
+    # Abuse limits: request body sizes by route (api/bodies.py).
+    body_max_bytes: int = Field(
+        default=8 * 1024, ge=256, description="Largest body of a small JSON route (any route not in api/bodies.py)."
+    )
+    body_max_bytes_jobs: int = Field(
+        default=64 * 1024, ge=1024, description="Largest body of POST /jobs and /jobs/estimate, and of campaigns."
+    )
     # Signed node (worker/checker) requests.
     node_request_max_skew_s: int = Field(default=60, ge=1, description="Accepted clock skew of signed node requests.")
     node_request_max_body: int = Field(default=16 * 1024 * 1024, description="Largest signed node request body.")
