@@ -27,6 +27,7 @@ from sqlalchemy import Engine, Select, String, Table, literal, null, select, uni
 from sqlalchemy.sql import ColumnElement
 
 from api.deps import EngineDep, get_chain
+from api.limits import PublicLimit
 from api.rows import row_json
 from chain.errors import ChainError
 from chain.keys import normalize_address
@@ -35,7 +36,7 @@ from indexer.reconcile import reconcile
 from indexer.status import indexer_lag
 from protocol.bounds import U64, Page, Version
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[PublicLimit])
 
 MAX_PAGE_SIZE = 1000
 

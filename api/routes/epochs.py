@@ -15,6 +15,7 @@ from sqlalchemy import Engine, and_, func, select, true
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, get_engine
+from api.limits import PublicLimit
 from indexer import schema as mirror
 from protocol.bounds import DbId, Page
 from tables.epochs import epoch_payouts, epochs
@@ -117,7 +118,7 @@ def proof_of(engine: Engine, n: int, address: str) -> dict[str, Any]:
     }
 
 
-@router.get("/epochs", summary="Reward epochs: roots, totals, publishing transactions")
+@router.get("/epochs", summary="Reward epochs: roots, totals, publishing transactions", dependencies=[PublicLimit])
 async def get_epochs(
     request: Request,
     page: Annotated[Page, Query(description="Page number, from 1.")] = 1,

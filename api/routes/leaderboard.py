@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, get_engine, get_settings
+from api.limits import PublicLimit
 from protocol.bounds import DbId
 from rewards import snapshots
 
@@ -96,7 +97,7 @@ def _response_cache(app: FastAPI) -> ResponseCache:
     return cache
 
 
-@router.get("", summary="The leaderboard: top N, by pages (global or one campaign)")
+@router.get("", summary="The leaderboard: top N, by pages (global or one campaign)", dependencies=[PublicLimit])
 async def get_leaderboard(
     request: Request,
     campaign: CampaignQ = None,

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api import scheduler
 from api.deps import CurrentNode, CurrentUser, get_blob_store, get_chain, get_engine, get_settings
 from api.downloads import stream_blob
+from api.limits import PublicLimit
 from api.node_auth import NodeIdentity
 from api.verification import (
     ReleaseBody,
@@ -166,7 +167,8 @@ async def get_trail(job_id: DbId, request: Request, user: CurrentUser) -> dict[s
     return await run_in_threadpool(trail, get_engine(request), job_id, user)
 
 
-@router.get("/verification/evidence/{digest}", summary="Evidence by its sha256 (public audit)")
+@router.get("/verification/evidence/{digest}", summary="Evidence by its sha256 (public audit)",
+            dependencies=[PublicLimit])
 async def get_evidence(digest: str, request: Request) -> Response:
     """The exact canonical JSON bytes: their sha256 is ``digest`` (the on-chain evidence hash for a task)."""
     digest = digest.lower().removeprefix("0x")
