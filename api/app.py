@@ -1,11 +1,14 @@
-"""The API application: the routers of :mod:`api.routes` and the background work of :mod:`api.background`."""
+"""The API application: the routers of :mod:`api.routes`, the background work of :mod:`api.background`, and the
+request guards every route shares (body limits and strict JSON of :mod:`api.bodies`)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
 
 from api.background import lifespan
+from api.bodies import BodyLimits, validation_error_handler
 from api.routes import ROUTERS
 from chain.client import PictorChain
 
@@ -21,4 +24,6 @@ def create_app(engine: Engine | None = None, chain: PictorChain | None = None) -
     app.state.engine, app.state.chain = engine, chain
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(BodyLimits)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     return app

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from api.limits import Bucket, charge
 from api.node_auth import NodeIdentity, verify_node_request
 from api.signin import session_address
 from api.state import blob_store_of, chain_of, engine_of, settings_of
@@ -60,12 +61,13 @@ def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 
 async def current_user(request: Request, credentials: BearerDep) -> str:
-    """The signed-in account's address; 401 without a live session."""
+    """The signed-in account's address; 401 without a live session, 429 past the account's request rate."""
     token = bearer_token(credentials)
     address = await run_in_threadpool(session_address, get_engine(request), token)
     if address is None:
         raise HTTPException(401, "the session is unknown or has expired; sign in again",
                             headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    await charge(request, Bucket.account, f"account:{address}")
     return address
 
 
@@ -94,8 +96,10 @@ AdminUser = Annotated[str, Depends(current_admin)]
 
 
 async def current_node(request: Request) -> NodeIdentity:
-    """The registered, staked node that signed this request; 401/403 with the reason otherwise."""
-    return await verify_node_request(request, get_engine(request), get_settings(request))
+    """The registered, staked node that signed this request; 401/403 with the reason otherwise, 429 past its rate."""
+    node = await verify_node_request(request, get_engine(request), get_settings(request))
+    await charge(request, Bucket.node, f"node:{node.node_id}")  # after the signature: only the node spends its own
+    return node
 
 
 CurrentNode = Annotated[NodeIdentity, Depends(current_node)]

@@ -21,6 +21,7 @@ from api.verification.queue import enqueue_rendered
 from chain.keys import normalize_address
 from indexer import schema as mirror
 from pictor.blobs import BlobStore
+from protocol.bounds import ByteCount
 from protocol.manifest import manifest_signed_by
 from tables.jobs import frames, jobs, tasks
 from tables.state_machine import LEASED, FrameState, TaskState, bump, finish_job, move_frames, move_task
@@ -141,7 +142,7 @@ class FinalizeFrameBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    size: Annotated[int, Field(ge=1)]
+    size: Annotated[ByteCount, Field(ge=1)]
     parts: Annotated[int, Field(ge=1, le=MAX_FRAME_PARTS)]
 
 

@@ -5,7 +5,9 @@ message to sign; the wallet signs ``sha3_256(b"SIGN_IN_WITH_APTOS::") ‖ messag
 signing message); ``POST /auth/sign-in`` {address, public_key, signature, nonce} rebuilds the message from the
 stored input, consumes the nonce, verifies the Ed25519 signature and that the key controls the address (the
 on-chain authentication key, or for an account not on chain yet, the key's derived address), then issues an
-opaque session token (only its sha256 is stored). :func:`api.deps.current_user` is the dependency other routes use.
+opaque session token (only its sha256 is stored; an account holds at most ``session_max_per_account``, a new one
+ending the oldest). Both endpoints are rate-limited per client (:mod:`api.limits`). :func:`api.deps.current_user` is
+the dependency other routes use.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from pictor.settings import Settings
 from tables.auth import sessions
 
 SIGNING_PREFIX = hashlib.sha3_256(b"SIGN_IN_WITH_APTOS::").digest()
-#: Unused, unexpired nonces one address may hold at once (bounds the table and nonce farming).
+#: Open (unused) nonces one address may hold; a new one past this retires the oldest, so nobody can lock an
+#: address out by asking for nonces on its behalf.
 MAX_OPEN_NONCES = 20
 TOKEN_BYTES = 32
 

@@ -36,6 +36,31 @@ class Settings(BaseSettings):
     )
     signin_nonce_ttl_s: int = Field(default=300, ge=10, description="How long a sign-in nonce may be used.")
     session_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="Lifetime of a session token.")
+    session_max_per_account: int = Field(
+        default=20, ge=1, description="Open sessions one account may hold; a new one past it ends the oldest."
+    )
+    # Abuse limits: request body sizes by route (api/bodies.py) and request rates per client (api/limits.py).
+    body_max_bytes: int = Field(
+        default=8 * 1024, ge=256, description="Largest body of a small JSON route (any route not in api/bodies.py)."
+    )
+    body_max_bytes_jobs: int = Field(
+        default=64 * 1024, ge=1024, description="Largest body of POST /jobs and /jobs/estimate, and of campaigns."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (IPs or CIDRs, JSON list) whose X-Forwarded-For names the client; none: the peer.",
+    )
+    rate_limit_window_s: int = Field(default=60, ge=1, description="The window every request rate limit counts in.")
+    rate_limit_signin: int = Field(
+        default=30, ge=0, description="Sign-in and enrollment requests per client (IP) per window (0: unlimited)."
+    )
+    rate_limit_public: int = Field(
+        default=600, ge=0, description="Public reads (/audit, /leaderboard, …) per client per window (0: unlimited)."
+    )
+    rate_limit_account: int = Field(
+        default=1200, ge=0, description="Requests per signed-in account per window (0: unlimited)."
+    )
+    rate_limit_node: int = Field(default=3000, ge=0, description="Signed requests per node per window (0: unlimited).")
     # Signed node (worker/checker) requests.
     node_request_max_skew_s: int = Field(default=60, ge=1, description="Accepted clock skew of signed node requests.")
     node_request_max_body: int = Field(default=16 * 1024 * 1024, description="Largest signed node request body.")

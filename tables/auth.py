@@ -1,4 +1,4 @@
-"""Tables of sign-in and node request authentication: sign-in nonces, sessions, node request nonces.
+"""Tables of sign-in and request authentication: sign-in nonces, sessions, node request nonces, rate limit counters.
 
 The API's tables live in the PostgreSQL schema ``api``, apart from the chain mirror in ``public``: the
 mirror is the indexer's (rebuilt from the chain), these are the service's own state.
@@ -6,7 +6,7 @@ mirror is the indexer's (rebuilt from the chain), these are the service's own st
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, String, Table
+from sqlalchemy import Column, DateTime, Index, Integer, String, Table
 from sqlalchemy.dialects.postgresql import JSONB
 
 from tables.base import metadata
@@ -50,5 +50,18 @@ node_request_nonces = Table(
     Column("nonce", String(64), primary_key=True),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("node_request_nonces_expires_at", "expires_at"),
+    schema=SCHEMA,
+)
+
+#: Request counters of the rate limits (api/limits.py): one row per client and bucket, counting the requests of
+#: the window that starts at ``window_start``; rows of past windows are swept.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("client", String(100), primary_key=True),  # "ip:…", "account:0x…", "node:…"
+    Column("bucket", String(16), primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("hits", Integer, nullable=False),
+    Index("rate_limits_window_start", "window_start"),
     schema=SCHEMA,
 )

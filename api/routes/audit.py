@@ -27,15 +27,16 @@ from sqlalchemy import Engine, Select, String, Table, literal, null, select, uni
 from sqlalchemy.sql import ColumnElement
 
 from api.deps import EngineDep, get_chain
+from api.limits import PublicLimit
 from api.rows import row_json
-from chain.constants import U64_MAX
 from chain.errors import ChainError
 from chain.keys import normalize_address
 from indexer import schema as s
 from indexer.reconcile import reconcile
 from indexer.status import indexer_lag
+from protocol.bounds import U64, Page, Version
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[PublicLimit])
 
 MAX_PAGE_SIZE = 1000
 
@@ -55,11 +56,15 @@ def address_param(address: Annotated[str, Path(description="Account address, 0x-
         raise HTTPException(400, f"not an account address: {address!r}") from exc
 
 
-def u64_param(name: str, value: int) -> int:
-    """A path u64, 400 outside 0..2^64−1."""
-    if not 0 <= value <= U64_MAX:
-        raise HTTPException(400, f"{name} must be a u64 (0..{U64_MAX}), got {value}")
-    return value
+JobId = Annotated[U64, Path(description="Job id (u64).")]
+TaskId = Annotated[U64, Path(description="Task id within the job (u64).")]
+NodeId = Annotated[U64, Path(description="Node id (u64).")]
+EpochId = Annotated[U64, Path(description="On-chain reward epoch (u64).")]
+
+
+def u64(value: int) -> ColumnElement:
+    """``value`` bound as the mirror's NUMERIC u64: compared as a plain int it would be cast to BIGINT (2^63 fails)."""
+    return literal(value, s.U64)
 
 
 class ListParams:
@@ -67,10 +72,10 @@ class ListParams:
 
     def __init__(
         self,
-        page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+        page: Annotated[Page, Query(description="Page number, from 1.")] = 1,
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Rows per page.")] = 100,
-        from_version: Annotated[int | None, Query(ge=0, description="Only rows at or after this version.")] = None,
-        to_version: Annotated[int | None, Query(ge=0, description="Only rows at or before this version.")] = None,
+        from_version: Annotated[Version | None, Query(description="Only rows at or after this version.")] = None,
+        to_version: Annotated[Version | None, Query(description="Only rows at or before this version.")] = None,
         format: Annotated[Format, Query(description="json (default) or csv.")] = Format.json,
     ) -> None:
         if from_version is not None and to_version is not None and from_version > to_version:
@@ -218,66 +223,66 @@ def account_history(
 
 
 @router.get("/jobs/{job_id}", summary="A job's escrow now")
-def job(job_id: Annotated[int, Path(description="Job id (u64).")], engine: EngineDep) -> dict[str, Any]:
+def job(job_id: JobId, engine: EngineDep) -> dict[str, Any]:
     """Budget, credit locked, spent, reserved, price and state of a job's escrow."""
-    u64_param("job_id", job_id)
-    return _one(engine, select(s.jobs).where(s.jobs.c.job_id == job_id), f"job {job_id} not found")
+    return _one(engine, select(s.jobs).where(s.jobs.c.job_id == u64(job_id)), f"job {job_id} not found")
 
 
 def _require_job(engine: Engine, job_id: int) -> None:
-    u64_param("job_id", job_id)
     with engine.connect() as conn:
-        if conn.execute(select(s.jobs.c.job_id).where(s.jobs.c.job_id == job_id)).first() is None:
+        if conn.execute(select(s.jobs.c.job_id).where(s.jobs.c.job_id == u64(job_id))).first() is None:
             raise HTTPException(404, f"job {job_id} not found")
 
 
 @router.get("/jobs/{job_id}/ledger", summary="A job's escrow ledger")
-def job_ledger(job_id: int, engine: EngineDep, params: Listing) -> Response:
+def job_ledger(job_id: JobId, engine: EngineDep, params: Listing) -> Response:
     """Open and top-ups (+), charges at settlement (−), the refund at close (−), with the credit/balance split."""
     _require_job(engine, job_id)
     t = s.escrow_ledger
-    query = select(t).where(t.c.job_id == job_id).order_by(t.c.txn_version, t.c.event_index)
+    query = select(t).where(t.c.job_id == u64(job_id)).order_by(t.c.txn_version, t.c.event_index)
     return _page(engine, query, params, t.c.txn_version)
 
 
 @router.get("/jobs/{job_id}/tasks", summary="A job's tasks now")
-def job_tasks(job_id: int, engine: EngineDep, params: Listing) -> Response:
+def job_tasks(job_id: JobId, engine: EngineDep, params: Listing) -> Response:
     """State, node, quote, charge and attempt of each task of the job."""
     _require_job(engine, job_id)
     t = s.tasks
-    return _page(engine, select(t).where(t.c.job_id == job_id).order_by(t.c.task_id), params, t.c.last_version)
+    return _page(engine, select(t).where(t.c.job_id == u64(job_id)).order_by(t.c.task_id), params, t.c.last_version)
 
 
 def _task_events(engine: Engine, job_id: int, task_id: int, t: Table, params: ListParams) -> Response:
     """A page of the event table ``t``'s rows of one task (404 for an unknown job or task), in ledger order."""
     _require_job(engine, job_id)
-    u64_param("task_id", task_id)
     with engine.connect() as conn:
-        known = conn.execute(select(s.tasks.c.task_id).where(s.tasks.c.job_id == job_id, s.tasks.c.task_id == task_id))
+        known = conn.execute(
+            select(s.tasks.c.task_id).where(s.tasks.c.job_id == u64(job_id), s.tasks.c.task_id == u64(task_id))
+        )
         if known.first() is None:
             raise HTTPException(404, f"task {task_id} of job {job_id} not found")
-    query = select(t).where(t.c.job_id == job_id, t.c.task_id == task_id).order_by(t.c.txn_version, t.c.event_index)
+    query = select(t).where(t.c.job_id == u64(job_id), t.c.task_id == u64(task_id))
+    query = query.order_by(t.c.txn_version, t.c.event_index)
     return _page(engine, query, params, t.c.txn_version)
 
 
 @router.get("/jobs/{job_id}/tasks/{task_id}/attestations", summary="Attestations of a task")
-def task_attestations(job_id: int, task_id: int, engine: EngineDep, params: Listing) -> Response:
+def task_attestations(job_id: JobId, task_id: TaskId, engine: EngineDep, params: Listing) -> Response:
     """Every checker verdict on the task (all attempts), in ledger order."""
     return _task_events(engine, job_id, task_id, s.attestations, params)
 
 
 @router.get("/jobs/{job_id}/tasks/{task_id}/abstentions", summary="Abstentions on a task")
-def task_abstentions(job_id: int, task_id: int, engine: EngineDep, params: Listing) -> Response:
+def task_abstentions(job_id: JobId, task_id: TaskId, engine: EngineDep, params: Listing) -> Response:
     """Every checker that could not decide the task's result (all attempts), in ledger order."""
     return _task_events(engine, job_id, task_id, s.abstentions, params)
 
 
 @router.get("/jobs/{job_id}/settlements", summary="Settlements and payout splits of a job's tasks")
-def job_settlements(job_id: int, engine: EngineDep, params: Listing) -> Response:
+def job_settlements(job_id: JobId, engine: EngineDep, params: Listing) -> Response:
     """Each settled task: charge, worker share, checkers and their share, treasury share."""
     _require_job(engine, job_id)
     t = s.task_settlements
-    query = select(t).where(t.c.job_id == job_id).order_by(t.c.txn_version, t.c.event_index)
+    query = select(t).where(t.c.job_id == u64(job_id)).order_by(t.c.txn_version, t.c.event_index)
     return _page(engine, query, params, t.c.txn_version)
 
 
@@ -285,14 +290,13 @@ def job_settlements(job_id: int, engine: EngineDep, params: Listing) -> Response
 
 
 @router.get("/nodes/{node_id}", summary="A node now")
-def node(node_id: int, engine: EngineDep) -> dict[str, Any]:
+def node(node_id: NodeId, engine: EngineDep) -> dict[str, Any]:
     """Operator, role, current key and account, active flag and strikes of a node."""
-    u64_param("node_id", node_id)
-    return _one(engine, select(s.nodes).where(s.nodes.c.node_id == node_id), f"node {node_id} not found")
+    return _one(engine, select(s.nodes).where(s.nodes.c.node_id == u64(node_id)), f"node {node_id} not found")
 
 
 @router.get("/nodes/{node_id}/stake-history", summary="Stake history of a node's operator in the node's role")
-def node_stake_history(node_id: int, engine: EngineDep, params: Listing) -> Response:
+def node_stake_history(node_id: NodeId, engine: EngineDep, params: Listing) -> Response:
     """Stakes, unstake requests, withdrawals and slashes of the node's operator (its role, withdrawals all roles)."""
     found = node(node_id, engine)
     operator, role = found["operator"], found["role"]
@@ -316,12 +320,12 @@ def epochs(engine: EngineDep, params: Listing) -> Response:
 
 
 @router.get("/epochs/{epoch}/claims", summary="Claims of a reward epoch")
-def epoch_claims(epoch: int, engine: EngineDep, params: Listing) -> Response:
+def epoch_claims(epoch: EpochId, engine: EngineDep, params: Listing) -> Response:
     """Every claim paid from the epoch (leaf index, user, amount)."""
-    u64_param("epoch", epoch)
-    _one(engine, select(s.reward_epochs.c.epoch).where(s.reward_epochs.c.epoch == epoch), f"epoch {epoch} not found")
+    epochs_t = s.reward_epochs
+    _one(engine, select(epochs_t.c.epoch).where(epochs_t.c.epoch == u64(epoch)), f"epoch {epoch} not found")
     t = s.reward_claims
-    query = select(t).where(t.c.epoch == epoch).order_by(t.c.txn_version, t.c.event_index)
+    query = select(t).where(t.c.epoch == u64(epoch)).order_by(t.c.txn_version, t.c.event_index)
     return _page(engine, query, params, t.c.txn_version)
 
 

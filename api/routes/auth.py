@@ -8,10 +8,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import BearerDep, CurrentUser, SettingsDep, bearer_token, get_chain, get_engine
+from api.limits import SigninLimit
 from api.signin import (
     MAX_OPEN_NONCES,
     TOKEN_BYTES,
@@ -78,9 +79,11 @@ class SessionResponse(BaseModel):
     expires_at: datetime
 
 
-@router.post("/nonce", response_model=NonceResponse, summary="Start a sign-in: a single-use nonce and the message")
+@router.post("/nonce", response_model=NonceResponse, summary="Start a sign-in: a single-use nonce and the message",
+             dependencies=[SigninLimit])
 async def issue_nonce(body: NonceRequest, request: Request, settings: SettingsDep) -> NonceResponse:
-    """Store a fresh nonce bound to ``address`` and answer the AIP-116 message to sign with it."""
+    """Store a fresh nonce bound to ``address`` and answer the AIP-116 message to sign with it; past
+    ``MAX_OPEN_NONCES`` open ones for the address, the oldest are retired (so asking always works)."""
     address = parse_address(body.address)
     try:
         chain_id = await chain_id_line(get_chain(request), settings)
@@ -100,25 +103,29 @@ async def issue_nonce(body: NonceRequest, request: Request, settings: SettingsDe
         with engine.begin() as conn:
             # Expired nonces are useless; sweep them here so the table stays small without a cron job.
             conn.execute(delete(signin_nonces).where(signin_nonces.c.expires_at < issued - timedelta(minutes=5)))
-            open_count = conn.execute(
-                select(func.count()).select_from(signin_nonces).where(
-                    signin_nonces.c.address == address, signin_nonces.c.used_at.is_(None),
-                    signin_nonces.c.expires_at > issued,
-                )
-            ).scalar_one()
-            if open_count >= MAX_OPEN_NONCES:
-                raise HTTPException(429, "too many sign-in requests are open for this address; finish one or wait")
             conn.execute(insert(signin_nonces).values(
-                nonce=nonce, address=address, input=fields.model_dump(), issued_at=issued, expires_at=expires,
+                nonce=nonce, address=address, input=fields.model_dump(), expires_at=expires,
+                issued_at=datetime.now(UTC),  # to the microsecond (the message shows seconds): orders the retiring
             ))
+            # Anyone may ask for a nonce for any address, so a full set must not lock its owner out: the newest
+            # request always gets one, and the oldest open ones past the bound are retired instead.
+            older = (
+                select(signin_nonces.c.nonce).where(
+                    signin_nonces.c.address == address, signin_nonces.c.used_at.is_(None),
+                    signin_nonces.c.nonce != nonce,
+                ).order_by(signin_nonces.c.issued_at.desc(), signin_nonces.c.nonce).offset(MAX_OPEN_NONCES - 1)
+            )
+            conn.execute(delete(signin_nonces).where(signin_nonces.c.nonce.in_(older)))
 
     await run_in_threadpool(store)
     return NonceResponse(nonce=nonce, message=build_message(fields.model_dump()), input=fields, expires_at=expires)
 
 
-@router.post("/sign-in", response_model=SessionResponse, summary="Finish a sign-in: verify and open a session")
+@router.post("/sign-in", response_model=SessionResponse, summary="Finish a sign-in: verify and open a session",
+             dependencies=[SigninLimit])
 async def sign_in(body: SignInRequest, request: Request, settings: SettingsDep) -> SessionResponse:
-    """Verify the signed AIP-116 message of ``nonce`` and answer a session token."""
+    """Verify the signed AIP-116 message of ``nonce`` and answer a session token; an account holds at most
+    ``session_max_per_account`` sessions (a new one past that ends the oldest)."""
     address = parse_address(body.address)
     public_key = parse_hex("public_key", body.public_key, 32)
     signature = parse_hex("signature", body.signature, 64)
@@ -158,6 +165,14 @@ async def sign_in(body: SignInRequest, request: Request, settings: SettingsDep) 
             conn.execute(insert(sessions).values(
                 token_hash=hash_token(token), address=address, created_at=now, expires_at=expires
             ))
+            # Keys are free to make, so sessions per account are bounded: the oldest past the bound end now.
+            older = (
+                select(sessions.c.token_hash)
+                .where(sessions.c.address == address, sessions.c.token_hash != hash_token(token))
+                .order_by(sessions.c.created_at.desc(), sessions.c.token_hash)
+                .offset(settings.session_max_per_account - 1)
+            )
+            conn.execute(delete(sessions).where(sessions.c.token_hash.in_(older)))
 
     await run_in_threadpool(open_session)
     return SessionResponse(token=token, address=address, expires_at=expires)

@@ -15,17 +15,15 @@ from sqlalchemy import Engine, and_, func, select, true
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, get_engine
+from api.limits import PublicLimit
 from indexer import schema as mirror
+from protocol.bounds import DbId, Page
 from tables.epochs import epoch_payouts, epochs
 
 log = logging.getLogger(__name__)
 
 
 router = APIRouter(prefix="/rewards", tags=["rewards"])
-
-#: Largest epoch number accepted in a path (BIGINT).
-MAX_EPOCH = 2**63 - 1
-
 
 def _hex(value: bytes | memoryview | None) -> str | None:
     return None if value is None else "0x" + bytes(value).hex()
@@ -120,10 +118,10 @@ def proof_of(engine: Engine, n: int, address: str) -> dict[str, Any]:
     }
 
 
-@router.get("/epochs", summary="Reward epochs: roots, totals, publishing transactions")
+@router.get("/epochs", summary="Reward epochs: roots, totals, publishing transactions", dependencies=[PublicLimit])
 async def get_epochs(
     request: Request,
-    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
+    page: Annotated[Page, Query(description="Page number, from 1.")] = 1,
     page_size: Annotated[int, Query(ge=1, le=500, description="Epochs per page.")] = 50,
 ) -> dict[str, Any]:
     """Every closed (or closing) epoch, newest first: window, state, Merkle root, totals and transaction."""
@@ -134,7 +132,7 @@ async def get_epochs(
 async def get_proof(
     request: Request,
     user: CurrentUser,
-    n: Annotated[int, Path(ge=1, le=MAX_EPOCH, description="Epoch number, from 1.")],
+    n: Annotated[DbId, Path(description="Epoch number, from 1.")],
 ) -> dict[str, Any]:
     """The signed-in user's amount, leaf index and proof for ``rewards::claim``, the root, and whether it is claimed."""
     return await run_in_threadpool(proof_of, get_engine(request), n, user)

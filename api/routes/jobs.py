@@ -35,6 +35,7 @@ from api.jobs import (
 )
 from api.jobs.pretest import pretest_render
 from api.verification import dispute_offer
+from protocol.bounds import DbId, FrameNumber
 from protocol.render_spec import JobSpecError
 from tables.jobs import jobs
 from tables.state_machine import TERMINAL_JOBS
@@ -75,14 +76,15 @@ async def create_job(body: CreateBody, request: Request, user: CurrentUser) -> A
 
 
 @router.get("/{job_id}", summary="A job and the status of every frame")
-async def get_job(job_id: int, request: Request, user: CurrentUser) -> dict[str, Any]:
+async def get_job(job_id: DbId, request: Request, user: CurrentUser) -> dict[str, Any]:
     """Polls the mirror for the escrow on read; 404 for someone else's job."""
     return await run_in_threadpool(job_detail, get_engine(request), job_id, user, get_settings(request))
 
 
 @router.get("", summary="The caller's jobs, newest first (cursor: ``before``)")
 async def list_jobs(request: Request, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                    before: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                    before: Annotated[DbId | None, Query(description="Jobs older than this id.")] = None,
+                    ) -> dict[str, Any]:
     """``next`` is the ``before`` of the next page (None at the end)."""
     engine = get_engine(request)
 
@@ -99,7 +101,7 @@ async def list_jobs(request: Request, user: CurrentUser, limit: Annotated[int, Q
 
 
 @router.post("/{job_id}/escrow", summary="Link the on-chain escrow opened by the creator's transaction")
-async def link_escrow(job_id: int, body: EscrowBody, request: Request, user: CurrentUser) -> Any:
+async def link_escrow(job_id: DbId, body: EscrowBody, request: Request, user: CurrentUser) -> Any:
     """200 ``active`` once the indexer shows the creator's ``JobOpened`` in that transaction; 202 until then."""
     txn_hash = "0x" + body.txn_hash.lower().removeprefix("0x")
     engine = get_engine(request)
@@ -110,13 +112,13 @@ async def link_escrow(job_id: int, body: EscrowBody, request: Request, user: Cur
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a job; the coordinator closes its escrow (refund)")
-async def cancel_job(job_id: int, request: Request, user: CurrentUser) -> dict[str, Any]:
+async def cancel_job(job_id: DbId, request: Request, user: CurrentUser) -> dict[str, Any]:
     """Queued tasks stop now; rendering workers see ``cancel`` on their next heartbeat (seconds)."""
     return await run_in_threadpool(cancel, get_engine(request), job_id, user)
 
 
 @router.get("/{job_id}/events", summary="Server-sent events of the job's status changes")
-async def job_events(job_id: int, request: Request, user: CurrentUser,
+async def job_events(job_id: DbId, request: Request, user: CurrentUser,
                      timeout: Annotated[float, Query(gt=0, le=3600)] = 300,
                      interval: Annotated[float, Query(ge=0.1, le=10)] = 0.5) -> StreamingResponse:
     """One ``status`` event now and one per change (polls the job's version); ends at a terminal state or timeout."""
@@ -144,13 +146,13 @@ async def job_events(job_id: int, request: Request, user: CurrentUser,
 
 
 @router.post("/{job_id}/frames/{frame}/accept", summary="Accept a rendered frame (inside the review window)")
-async def accept_frame(job_id: int, frame: int, request: Request, user: CurrentUser) -> dict[str, Any]:
+async def accept_frame(job_id: DbId, frame: FrameNumber, request: Request, user: CurrentUser) -> dict[str, Any]:
     """409 outside the review window or for a frame not rendered yet."""
     return await run_in_threadpool(review_frame, get_engine(request), job_id, frame, user, get_settings(request), True)
 
 
 @router.post("/{job_id}/frames/{frame}/reject", summary="Reject a rendered frame: it is rendered again")
-async def reject_frame(job_id: int, frame: int, request: Request, user: CurrentUser) -> dict[str, Any]:
+async def reject_frame(job_id: DbId, frame: FrameNumber, request: Request, user: CurrentUser) -> dict[str, Any]:
     """A new one-frame task is queued at a higher priority; a frame verified on chain inside its review window
     also gets the ``escrow::dispute_task`` payload to sign (api/verification: another checker decides)."""
     offer = await run_in_threadpool(dispute_offer, get_engine(request), job_id, frame, user, get_settings(request))
@@ -160,7 +162,7 @@ async def reject_frame(job_id: int, frame: int, request: Request, user: CurrentU
 
 
 @router.get("/{job_id}/frames/{frame}", summary="A rendered frame's image")
-async def download_frame(job_id: int, frame: int, request: Request, user: CurrentUser) -> StreamingResponse:
+async def download_frame(job_id: DbId, frame: FrameNumber, request: Request, user: CurrentUser) -> StreamingResponse:
     """The image as the worker uploaded it (404 until it is rendered)."""
     engine = get_engine(request)
     rows = await run_in_threadpool(rendered_frames, engine, job_id, user, frame)
@@ -173,7 +175,7 @@ async def download_frame(job_id: int, frame: int, request: Request, user: Curren
 
 
 @router.get("/{job_id}/frames/{frame}/thumbnail", summary="A small JPEG of a rendered frame")
-async def thumbnail(job_id: int, frame: int, request: Request, user: CurrentUser,
+async def thumbnail(job_id: DbId, frame: FrameNumber, request: Request, user: CurrentUser,
                     size: Annotated[int, Query(ge=16, le=1024)] = 256) -> Response:
     """Fits ``size``×``size``; 415 for a format Pillow cannot read (OpenEXR)."""
     engine = get_engine(request)
@@ -216,7 +218,7 @@ class _Sink(io.RawIOBase):
 
 
 @router.get("/{job_id}/frames.zip", summary="A zip of every rendered frame, streamed")
-async def download_zip(job_id: int, request: Request, user: CurrentUser) -> StreamingResponse:
+async def download_zip(job_id: DbId, request: Request, user: CurrentUser) -> StreamingResponse:
     """Frames are stored (not recompressed: images are compressed already)."""
     engine = get_engine(request)
     rows = await run_in_threadpool(rendered_frames, engine, job_id, user)

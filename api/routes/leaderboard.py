@@ -16,6 +16,8 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, get_engine, get_settings
+from api.limits import PublicLimit
+from protocol.bounds import DbId
 from rewards import snapshots
 
 router = APIRouter(prefix="/leaderboard", tags=["leaderboard"])
@@ -24,7 +26,7 @@ router = APIRouter(prefix="/leaderboard", tags=["leaderboard"])
 MAX_OFFSET = 100_000_000
 #: Answers of GET /leaderboard kept for reuse (per app).
 RESPONSE_CACHE_SIZE = 256
-CampaignQ = Annotated[int | None, Query(ge=1, le=2**62, description="A campaign id; absent: the global board.")]
+CampaignQ = Annotated[DbId | None, Query(description="A campaign id; absent: the global board.")]
 
 
 def _page_body(page: snapshots.Page) -> bytes:
@@ -95,7 +97,7 @@ def _response_cache(app: FastAPI) -> ResponseCache:
     return cache
 
 
-@router.get("", summary="The leaderboard: top N, by pages (global or one campaign)")
+@router.get("", summary="The leaderboard: top N, by pages (global or one campaign)", dependencies=[PublicLimit])
 async def get_leaderboard(
     request: Request,
     campaign: CampaignQ = None,

@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -32,9 +32,12 @@ from api.node_tasks import (
 )
 from chain.keys import ROLE_WORKER, normalize_address
 from protocol import signing as ns
+from protocol.bounds import DbId, FrameCount, FrameNumber
 from rewards import liveness
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
+
+PartNumber = Annotated[int, Path(ge=0, le=MAX_FRAME_PARTS - 1, description="Part index of a large frame, from 0.")]
 
 
 def _worker(node: NodeIdentity) -> None:
@@ -52,13 +55,13 @@ class HeartbeatBody(BaseModel):
 class ClaimBody(BaseModel):
     """A claim; ``max_frames`` limits the chunk size the node takes."""
 
-    max_frames: Annotated[int | None, Field(ge=1)] = None
+    max_frames: FrameCount | None = None
 
 
 class TaskHeartbeatBody(BaseModel):
     """Progress while rendering."""
 
-    frames_done: list[int] = Field(default_factory=list, max_length=10_000)
+    frames_done: list[FrameNumber] = Field(default_factory=list, max_length=10_000)
 
 
 class FailBody(BaseModel):
@@ -90,7 +93,7 @@ async def heartbeat(body: HeartbeatBody, node: CurrentNode, request: Request) ->
 
 
 @router.post("/liveness/{check_id}", summary="Answer a liveness challenge with the rendered PNG")
-async def liveness_answer(check_id: int, node: CurrentNode, request: Request) -> dict[str, Any]:
+async def liveness_answer(check_id: DbId, node: CurrentNode, request: Request) -> dict[str, Any]:
     """Judge the PNG against the API's own render and settle the check (passed/failed); 404 for a check that is
     not this node's, 409 once settled, 413 over ``liveness.LIVENESS_MAX_BYTES``."""
     body = await request.body()  # already read (and bounded) by the signature check
@@ -121,7 +124,7 @@ async def claim(node: CurrentNode, request: Request) -> Any:
 
 
 @router.post("/tasks/{task_id}/heartbeat", summary="Extend a lease; learn about cancellation")
-async def task_heartbeat(task_id: int, body: TaskHeartbeatBody, node: CurrentNode, request: Request) -> dict[str, Any]:
+async def task_heartbeat(task_id: DbId, body: TaskHeartbeatBody, node: CurrentNode, request: Request) -> dict[str, Any]:
     """The new deadline and whether to stop; 409 when the lease is gone."""
     try:
         deadline, cancel = await run_in_threadpool(scheduler.task_heartbeat, get_engine(request), node.node_id,
@@ -143,7 +146,7 @@ async def download_blob(sha256: str, node: CurrentNode, request: Request) -> Str
 
 
 @router.put("/tasks/{task_id}/frames/{frame}", summary="Upload one rendered frame")
-async def upload_frame(task_id: int, frame: int, node: CurrentNode, request: Request,
+async def upload_frame(task_id: DbId, frame: FrameNumber, node: CurrentNode, request: Request,
                        x_pictor_content_sha256: Annotated[str, Header()] = "") -> dict[str, str]:
     """The image bytes; 400 when they do not hash to ``X-Pictor-Content-Sha256``; 409 without a live lease."""
     body = await request.body()  # already read (and bounded) by the signature check
@@ -163,7 +166,7 @@ async def upload_frame(task_id: int, frame: int, node: CurrentNode, request: Req
 
 
 @router.post("/tasks/{task_id}/complete", summary="Finish a task with the signed result manifest")
-async def complete(task_id: int, body: CompleteBody, node: CurrentNode, request: Request) -> dict[str, str]:
+async def complete(task_id: DbId, body: CompleteBody, node: CurrentNode, request: Request) -> dict[str, str]:
     """Verifies the Ed25519 signature over the canonical manifest and every frame's uploaded sha256."""
     address = normalize_address(request.headers[ns.HEADER_NODE])
     try:
@@ -174,7 +177,7 @@ async def complete(task_id: int, body: CompleteBody, node: CurrentNode, request:
 
 
 @router.post("/tasks/{task_id}/fail", summary="Give a task up")
-async def fail(task_id: int, body: FailBody, node: CurrentNode, request: Request) -> dict[str, Any]:
+async def fail(task_id: DbId, body: FailBody, node: CurrentNode, request: Request) -> dict[str, Any]:
     """Back to the queue; the node's failures on this job are counted (blocklisted at the limit)."""
     settings = get_settings(request)
     error = body.error + ("\n--- log tail\n" + body.log_tail[-4000:] if body.log_tail else "")
@@ -187,7 +190,7 @@ async def fail(task_id: int, body: FailBody, node: CurrentNode, request: Request
 
 
 @router.post("/tasks/{task_id}/release", summary="Give a leased task back at once (not a failure)")
-async def release(task_id: int, body: ReleaseBody, node: CurrentNode, request: Request) -> dict[str, str]:
+async def release(task_id: DbId, body: ReleaseBody, node: CurrentNode, request: Request) -> dict[str, str]:
     """Back to the queue now, not counted toward the job's blocklist; 404 for a task that is not this node's,
     409 when it is not leased (any more)."""
     _worker(node)
@@ -203,11 +206,9 @@ async def release(task_id: int, body: ReleaseBody, node: CurrentNode, request: R
 
 
 @router.put("/tasks/{task_id}/frames/{frame}/parts/{part}", summary="Upload one part of a large frame")
-async def upload_frame_part(task_id: int, frame: int, part: int, node: CurrentNode, request: Request,
+async def upload_frame_part(task_id: DbId, frame: FrameNumber, part: PartNumber, node: CurrentNode, request: Request,
                             x_pictor_content_sha256: Annotated[str, Header()] = "") -> dict[str, Any]:
     """Part ``part`` (0-based) of the frame; re-sending an index replaces it; 400 when it does not hash right."""
-    if not 0 <= part < MAX_FRAME_PARTS:
-        raise HTTPException(400, f"part must be 0 to {MAX_FRAME_PARTS - 1}")
     body = await request.body()  # read and bounded by the signature check: a part is at most the body limit
     if not body:
         raise HTTPException(400, "a part holds at least one byte")
@@ -225,7 +226,7 @@ async def upload_frame_part(task_id: int, frame: int, part: int, node: CurrentNo
 
 
 @router.get("/tasks/{task_id}/frames/{frame}/parts", summary="The parts of a large frame received so far")
-async def list_frame_parts(task_id: int, frame: int, node: CurrentNode, request: Request) -> dict[str, Any]:
+async def list_frame_parts(task_id: DbId, frame: FrameNumber, node: CurrentNode, request: Request) -> dict[str, Any]:
     """What a node resuming an upload can skip, and the limits that apply."""
     settings = get_settings(request)
     try:
@@ -238,7 +239,7 @@ async def list_frame_parts(task_id: int, frame: int, node: CurrentNode, request:
 
 
 @router.post("/tasks/{task_id}/frames/{frame}/finalize", summary="Assemble a frame uploaded in parts")
-async def finalize_frame(task_id: int, frame: int, body: FinalizeFrameBody, node: CurrentNode,
+async def finalize_frame(task_id: DbId, frame: FrameNumber, body: FinalizeFrameBody, node: CurrentNode,
                          request: Request) -> dict[str, str]:
     """The frame becomes the parts 0…n-1 joined; 400 on a missing part or a hash or size mismatch, 413 over the
     frame size limit, 409 without a live lease. Answers as the single upload does."""

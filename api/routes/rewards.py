@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AdminUser, CurrentUser, get_engine
+from protocol.bounds import DbCursor, DbId
 from rewards import campaigns as campaign_store
 from rewards import points
 from rewards.points import RewardsError
@@ -52,7 +53,7 @@ class ReferralBody(BaseModel):
 class VoidBody(BaseModel):
     """The ledger entry to void and why."""
 
-    entry_id: int = Field(ge=1)
+    entry_id: DbId
     reason: str = Field(min_length=3, max_length=1000)
 
 
@@ -71,7 +72,7 @@ async def my_points(
     request: Request,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="Entries older than this id.")] = None,
+    before: Annotated[DbId | None, Query(description="Entries older than this id.")] = None,
 ) -> dict[str, Any]:
     """Paginate with ``before`` = the previous page's ``next_before``; ``withheld`` lists events that earned nothing."""
     return await _run(points.ledger_page, get_engine(request), user, limit, before)
@@ -140,14 +141,14 @@ async def social_claims(
     admin: AdminUser,
     status: Literal["pending", "approved", "rejected"] | None = "pending",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[DbCursor | None, Query(description="Claims after this id.")] = None,
 ) -> dict[str, Any]:
     """Oldest first; page with ``after`` = the last claim id seen."""
     return {"claims": await _run(points.list_social_claims, get_engine(request), status, limit, after)}
 
 
 @router.post("/admin/social/{claim_id}", summary="Approve or reject a social claim (admin; audited)")
-async def review_social(claim_id: int, body: ReviewBody, request: Request, admin: AdminUser) -> dict[str, Any]:
+async def review_social(claim_id: DbId, body: ReviewBody, request: Request, admin: AdminUser) -> dict[str, Any]:
     """Approval credits the task's points; rejection is final."""
     return await _run(points.review_social, get_engine(request), admin, claim_id, body.approve, body.note)
 

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api import scheduler
 from api.deps import CurrentNode, CurrentUser, get_blob_store, get_chain, get_engine, get_settings
 from api.downloads import stream_blob
+from api.limits import PublicLimit
 from api.node_auth import NodeIdentity
 from api.verification import (
     ReleaseBody,
@@ -31,6 +32,7 @@ from api.verification import (
 from api.verification.queue import DISPUTE, held
 from chain.events import Abstained, Attested, DisputeResolved
 from chain.keys import ROLE_CHECKER
+from protocol.bounds import DbId, FrameNumber
 from protocol.evidence import FAIL, PASS, UNSURE
 
 
@@ -72,7 +74,7 @@ async def claim_verification(node: CurrentNode, request: Request) -> Any:
 
 
 @router.post("/nodes/verify/{verification_id}/heartbeat", summary="Extend a verification lease")
-async def verification_heartbeat(verification_id: int, node: CurrentNode, request: Request) -> dict[str, str]:
+async def verification_heartbeat(verification_id: DbId, node: CurrentNode, request: Request) -> dict[str, str]:
     """409 when the lease is gone."""
     _checker(node)
     deadline = await run_in_threadpool(
@@ -83,7 +85,7 @@ async def verification_heartbeat(verification_id: int, node: CurrentNode, reques
 
 @router.post("/nodes/verify/{verification_id}/release", summary="Give a verification back to the queue")
 async def release_verification(
-    verification_id: int, body: ReleaseBody, node: CurrentNode, request: Request
+    verification_id: DbId, body: ReleaseBody, node: CurrentNode, request: Request
 ) -> dict[str, str]:
     """For a checker that cannot verify now (shutting down, scene unusable on its side)."""
     _checker(node)
@@ -93,7 +95,7 @@ async def release_verification(
 
 @router.get("/nodes/verify/{verification_id}/blobs/{sha256}", summary="Download a claimed item's scene or frame")
 async def verification_blob(
-    verification_id: int, sha256: str, node: CurrentNode, request: Request
+    verification_id: DbId, sha256: str, node: CurrentNode, request: Request
 ) -> StreamingResponse:
     """404 unless the blob is the scene or a frame of an item this checker holds."""
     _checker(node)
@@ -106,7 +108,7 @@ async def verification_blob(
     return stream_blob(store, sha256)
 
 
-async def _check_attestation(request: Request, node: NodeIdentity, verification_id: int, body: VerdictBody) -> None:
+async def _check_attestation(request: Request, node: NodeIdentity, verification_id: DbId, body: VerdictBody) -> None:
     """The reported transaction is committed and carries this node's attestation of this verdict and evidence."""
     engine = get_engine(request)
 
@@ -140,7 +142,7 @@ async def _check_attestation(request: Request, node: NodeIdentity, verification_
 
 
 @router.post("/nodes/verify/{verification_id}/verdict", summary="Report a verdict with its evidence")
-async def post_verdict(verification_id: int, body: VerdictBody, node: CurrentNode, request: Request) -> dict[str, Any]:
+async def post_verdict(verification_id: DbId, body: VerdictBody, node: CurrentNode, request: Request) -> dict[str, Any]:
     """400 when the evidence does not hash to ``evidence_hash`` or disagrees with the item, or ``txn_hash`` is not
     this node's committed attestation of that verdict; 409 without the lease."""
     _checker(node)
@@ -152,18 +154,21 @@ async def post_verdict(verification_id: int, body: VerdictBody, node: CurrentNod
 
 
 @router.get("/jobs/{job_id}/frames/{frame}/verification", summary="Verdicts, evidence and attestations of a frame")
-async def get_frame_verification(job_id: int, frame: int, request: Request, user: CurrentUser) -> dict[str, Any]:
+async def get_frame_verification(
+    job_id: DbId, frame: FrameNumber, request: Request, user: CurrentUser
+) -> dict[str, Any]:
     """The creator's view (404 for someone else's job)."""
     return await run_in_threadpool(frame_verification, get_engine(request), job_id, frame, user)
 
 
 @router.get("/jobs/{job_id}/trail", summary="The job's money trail: every escrow event with its transaction")
-async def get_trail(job_id: int, request: Request, user: CurrentUser) -> dict[str, Any]:
+async def get_trail(job_id: DbId, request: Request, user: CurrentUser) -> dict[str, Any]:
     """Open, top-ups, assignments, results, attestations, settlements (splits), disputes, slashes, refund."""
     return await run_in_threadpool(trail, get_engine(request), job_id, user)
 
 
-@router.get("/verification/evidence/{digest}", summary="Evidence by its sha256 (public audit)")
+@router.get("/verification/evidence/{digest}", summary="Evidence by its sha256 (public audit)",
+            dependencies=[PublicLimit])
 async def get_evidence(digest: str, request: Request) -> Response:
     """The exact canonical JSON bytes: their sha256 is ``digest`` (the on-chain evidence hash for a task)."""
     digest = digest.lower().removeprefix("0x")

@@ -22,6 +22,7 @@ from api.enrollment import (
     now_utc,
     parse_worker_id,
 )
+from api.limits import SigninLimit
 from api.signin import hash_token
 from tables.workers import workers
 
@@ -142,7 +143,8 @@ async def revoke_worker(worker_id: str, operator: CurrentUser, request: Request)
     return await run_in_threadpool(node_view, engine, operator, wid, settings)
 
 
-@router.post("/nodes/enroll", tags=["nodes"], summary="Bind a node key to a worker with its enrollment token")
+@router.post("/nodes/enroll", tags=["nodes"], summary="Bind a node key to a worker with its enrollment token",
+             dependencies=[SigninLimit])
 async def enroll(body: EnrollBody, request: Request) -> dict[str, Any]:
     """Single-use token (403 wrong/replaced, 409 used, 410 expired); 400 when the key's signature fails."""
     return await run_in_threadpool(enroll_node, get_engine(request), body)

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from api.signin import MAX_OPEN_NONCES, build_message, signing_message
 from chain.constants import LOCALNET_PACKAGE_ADDRESS
 from chain.keys import account_address, generate_account, normalize_address
+from tests.support.api import make_settings
 
 
 def _nonce(client: TestClient, address: str) -> dict[str, Any]:
@@ -147,9 +148,34 @@ def test_bad_inputs_are_4xx(chain_app) -> None:
     assert normalize_address(address) == address
 
 
-def test_open_nonces_per_address_are_bounded(chain_app) -> None:
-    client, _ = chain_app
-    address = account_address(generate_account())
-    for _ in range(MAX_OPEN_NONCES):
-        _nonce(client, address)
-    assert client.post("/auth/nonce", json={"address": address}).status_code == 429
+def test_nobody_can_lock_an_address_out_of_sign_in(chain_app, tmp_path) -> None:
+    client, engine = chain_app
+    # The stranger's client runs on its own event loop: the chain id is configured, so it needs no chain client.
+    client.app.state.settings = make_settings(tmp_path, signin_chain_id="aptos:4")
+    user = generate_account()
+    address = account_address(user)
+    stranger = TestClient(client.app, client=("198.51.100.66", 4000))  # someone else, from elsewhere
+    first = _nonce(stranger, address)
+    for _ in range(MAX_OPEN_NONCES + 4):
+        _nonce(stranger, address)
+    # The owner's own request still gets a nonce, and it signs in; the oldest open nonces were retired.
+    assert _sign_in(client, user).status_code == 200
+    with engine.connect() as conn:
+        open_count = conn.execute(text("SELECT count(*) FROM api.signin_nonces WHERE used_at IS NULL")).scalar_one()
+    assert open_count == MAX_OPEN_NONCES - 1  # the owner's was used
+    stale = client.post("/auth/sign-in", json=_signed(first, user, address))
+    assert stale.status_code == 401 and "unknown sign-in nonce" in stale.json()["detail"]
+
+
+def test_sessions_per_account_are_bounded_the_oldest_ends(chain_app, tmp_path) -> None:
+    client, engine = chain_app
+    client.app.state.settings = make_settings(tmp_path, session_max_per_account=3)
+    user = generate_account()  # a fresh key, no account on chain: it signs in, but holds few sessions
+    tokens = [_sign_in(client, user).json()["token"] for _ in range(4)]
+    alive = [client.get("/auth/me", headers={"Authorization": f"Bearer {t}"}).status_code for t in tokens]
+    assert alive == [401, 200, 200, 200]
+    other = generate_account()
+    assert _sign_in(client, other).status_code == 200  # another account's sessions are its own
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {tokens[-1]}"}).status_code == 200
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM api.sessions")).scalar_one() == 4

@@ -43,8 +43,9 @@ from tests.support.jobs import SMALL, activate, make_upload, telemetry
 
 OWNER = "0x" + "a1" * 32
 OTHER = "0x" + "b2" * 32
-#: Tables authentication writes on every signed or sign-in request (replay protection), whatever the outcome.
-AUTH_BOOKKEEPING = {"node_request_nonces", "signin_nonces"}
+#: Tables authentication writes on every signed or sign-in request (replay protection, rate limit counters),
+#: whatever the outcome.
+AUTH_BOOKKEEPING = {"node_request_nonces", "signin_nonces", "rate_limits"}
 
 
 def png(seed: int) -> bytes:
