@@ -129,7 +129,7 @@ def _fifo_entry(name: str) -> zipfile.ZipInfo:
         ([("main.blend", BLEND), (_symlink_entry("link"), b"/etc/passwd")], "link"),
         ([("main.blend", BLEND), (_fifo_entry("pipe"), b"")], "special"),
         ([("main.blend", BLEND), ("zeros.bin", b"\0" * (3 * 1024 * 1024))], "zip bomb"),  # ratio ~1000
-        ([("main.blend", BLEND)] + [(f"z{i}.bin", b"\0" * (1024 * 1024)) for i in range(5)], "zip bomb"),  # total
+        ([("main.blend", BLEND)] + [(f"z{i}.bin", b"\0" * (1024 * 1024)) for i in range(5)], "at most"),  # total
         ([("main.blend", BLEND)] + [(f"f{i}.txt", b"x") for i in range(60)], "entries"),
         ([("main.blend", BLEND), ("main.blend", BLEND)], "twice"),
     ],
