@@ -14,7 +14,8 @@ at most ``uploads_per_hour`` uploads an hour (429) and at most ``upload_max_open
 checked before the body is read and again, under a per-account lock, when the upload is recorded. Identical
 bytes are stored once, silently: the answer is the same whoever else has them, and each account's quota counts
 its own uploads. Uploads belong to the signed-in creator; anyone else gets 404. ``GET /uploads/{id}/scene``
-inspects the scene in a Blender subprocess (``blender.inspect``) with a time limit and caches the result.
+inspects the scene in a Blender subprocess (``blender.inspect``) with a time limit and caches the result; its
+answers name files relative to the project only, never a path on the server.
 """
 
 from __future__ import annotations
@@ -400,3 +401,63 @@ def blend_for_inspection(store: BlobStore, row: Any, settings: Settings, workdir
     except OSError:
         shutil.copyfile(source, target)
     return target
+
+
+# ----------------------------------------------------------------------------- what an inspection may say
+
+#: An absolute path left in a message once the project's own are made relative: shown by its last part only.
+_ABSOLUTE_DIRS = re.compile(r"(?<![\w.~/-])/(?:[^\s'\"/:]+/)+")
+
+
+def _project_roots(store: BlobStore, row: Any) -> list[re.Pattern[str]]:
+    """Where Blender saw the upload's project: its extracted tree, or (a lone .blend) an inspection folder."""
+    if row.kind == "zip":
+        return [re.compile(re.escape(str(store.scratch_dir("projects") / row.blob_sha256)))]
+    return [re.compile(re.escape(str(store.scratch_dir("inspect"))) + r"/[^/]+")]
+
+
+def _relative(value: Any, roots: list[re.Pattern[str]]) -> str | None:
+    """``value`` relative to the project when it is a path inside it, else None."""
+    if not isinstance(value, str):
+        return None
+    normal = os.path.normpath(value)
+    if not normal.startswith("/"):  # made relative already (an answer cached as it was shown)
+        return None if normal.split("/", 1)[0] == ".." else normal
+    for root in roots:
+        match = re.fullmatch(root.pattern + r"(?:/(.*))?", normal)
+        if match:
+            return match.group(1) or "."
+    return None
+
+
+def scrub_paths(text: str, roots: list[re.Pattern[str]]) -> str:
+    """``text`` with the project's paths made relative and any other absolute path cut to its last part."""
+    for root in roots:
+        text = re.sub(root.pattern + r"/", "", text)
+        text = re.sub(root.pattern + r"(?![^\s'\":])", ".", text)
+    return _ABSOLUTE_DIRS.sub("", text)
+
+
+def scene_answer(store: BlobStore, row: Any, scene: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An inspection as the creator sees it: the scene by its name in the project, missing files by theirs
+    (None outside the project), never a path on the server."""
+    if not isinstance(scene, dict):
+        return scene
+    roots = _project_roots(store, row)
+    out = dict(scene)
+    if "path" in out:
+        out["path"] = row.main_blend if row.kind == "zip" else row.filename
+    missing = out.get("missing_files")
+    if isinstance(missing, list):
+        out["missing_files"] = [
+            {**item, "resolved": _relative(item.get("resolved"), roots)} if isinstance(item, dict) else item
+            for item in missing
+        ]
+    if isinstance(out.get("scripts_blocked"), str):
+        out["scripts_blocked"] = scrub_paths(out["scripts_blocked"], roots)
+    return out
+
+
+def error_answer(store: BlobStore, row: Any, error: str) -> str:
+    """An inspection failure as the creator sees it: no path on the server."""
+    return scrub_paths(error, _project_roots(store, row))

@@ -20,11 +20,13 @@ from api.uploads import (
     body_limit,
     check_account,
     check_content,
+    error_answer,
     inspector_of,
     owned,
     receive_multipart,
     receive_raw,
     record_upload,
+    scene_answer,
     upload_view,
 )
 from tables.uploads import uploads
@@ -101,21 +103,21 @@ async def upload_scene(
     """Scenes, cameras, frame range, resolution, engine, samples and missing files of the upload."""
     engine = get_engine(request)
     row = await run_in_threadpool(owned, engine, upload_id, user)
+    store = get_blob_store(request)
     if row.inspected_at is not None and not refresh:
         if row.scene_error:
-            raise HTTPException(422, f"the scene could not be inspected: {row.scene_error}")
-        return {"id": upload_id, "scene": row.scene, "cached": True}
+            raise HTTPException(422, f"the scene could not be inspected: {error_answer(store, row, row.scene_error)}")
+        return {"id": upload_id, "scene": scene_answer(store, row, row.scene), "cached": True}
     settings = get_settings(request)
-    store = get_blob_store(request)
     inspector = inspector_of(request.app)
 
     def run() -> tuple[dict[str, Any] | None, str | None]:
         with INSPECTIONS, tempfile.TemporaryDirectory(dir=store.scratch_dir("inspect")) as tmp:
             path = blend_for_inspection(store, row, settings, Path(tmp))
             try:
-                return inspector(path, settings.inspect_timeout_s), None
+                return scene_answer(store, row, inspector(path, settings.inspect_timeout_s)), None
             except InspectFailed as exc:
-                return None, str(exc)[:2000]
+                return None, error_answer(store, row, str(exc))[:2000]
 
     scene, error = await run_in_threadpool(run)
 

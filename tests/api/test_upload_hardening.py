@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 import zipfile
@@ -16,6 +17,7 @@ import zstandard
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, text
 
+from api.uploads import InspectFailed
 from chain.keys import account_address, generate_account
 from tables.jobs import jobs
 from tests.support.api import session_for
@@ -257,3 +259,67 @@ def test_blobs_and_projects_are_stored_owner_only(offline_app) -> None:
         else:
             assert mode == 0o600, path
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+def _scene_with_paths(path: Path) -> dict[str, Any]:
+    """What Blender's inspection says about a scene: the file it opened and the missing files it looked for."""
+    return {
+        "path": str(path), "blender": "5.0.1", "saved_with": "5.0", "scenes": [{"name": "Scene"}], "cameras": [],
+        "missing_files": [
+            {"kind": "image", "name": "wood", "path": "//tex/wood.png", "resolved": str(path.parent / "tex/wood.png")},
+            {"kind": "image", "name": "far", "path": "//../../../../x.png",
+             "resolved": str(path.parent.parent.parent.parent.parent / "x.png")},
+            {"kind": "image", "name": "home", "path": "/home/artist/y.png", "resolved": "/home/artist/y.png"},
+        ],
+        "packed_files": 0, "scripts_blocked": None,
+    }
+
+
+def test_scene_answers_name_project_relative_paths_only(offline_app) -> None:
+    client, engine = offline_app
+    _, me = _user(engine)
+    client.app.state.scene_inspector = lambda path, _timeout: _scene_with_paths(path)  # type: ignore[attr-defined]
+    project = _post(client, me, _zip([("scenes/main.blend", BLEND)])).json()
+    lone = _post(client, me, BLEND, filename="My Scene.blend").json()
+    root = str(_store_root(client))
+    for upload, main, wood in ((project, "scenes/main.blend", "scenes/tex/wood.png"),
+                               (lone, "My Scene.blend", "tex/wood.png")):
+        for _ in range(2):  # fresh, then cached
+            response = client.get(f"/uploads/{upload['id']}/scene", headers=me)
+            assert response.status_code == 200 and root not in response.text
+            scene = response.json()["scene"]
+            assert scene["path"] == main
+            assert [m["resolved"] for m in scene["missing_files"]] == [wood, None, None]
+            assert [m["path"] for m in scene["missing_files"]][0] == "//tex/wood.png"
+
+
+def test_scene_errors_name_project_relative_paths_only(offline_app) -> None:
+    client, engine = offline_app
+    _, me = _user(engine)
+
+    def failing(path: Path, _timeout: float) -> dict[str, Any]:
+        raise InspectFailed(f"Blender could not open {path}: cannot read {path.parent / 'lib/x.blend'} "
+                            f"(see {path.parents[3]}/inspect.log)")
+
+    client.app.state.scene_inspector = failing  # type: ignore[attr-defined]
+    upload = _post(client, me, _zip([("scenes/main.blend", BLEND)])).json()
+    root = str(_store_root(client))
+    for _ in range(2):
+        response = client.get(f"/uploads/{upload['id']}/scene", headers=me)
+        assert response.status_code == 422 and root not in response.text
+        assert "could not open scenes/main.blend: cannot read scenes/lib/x.blend" in response.json()["detail"]
+    with engine.connect() as conn:
+        assert root not in conn.execute(text("SELECT scene_error FROM api.uploads")).scalar_one()
+
+
+def test_an_inspection_cached_with_server_paths_is_answered_without_them(offline_app) -> None:
+    client, engine = offline_app
+    _, me = _user(engine)
+    upload = _post(client, me, _zip([("scenes/main.blend", BLEND)])).json()
+    project = _store_root(client) / "scratch" / "projects" / upload["sha256"]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE api.uploads SET scene = CAST(:s AS jsonb), inspected_at = now()"),
+                     {"s": json.dumps(_scene_with_paths(project / "scenes/main.blend"))})
+    response = client.get(f"/uploads/{upload['id']}/scene", headers=me)
+    assert response.status_code == 200 and str(_store_root(client)) not in response.text
+    assert response.json()["scene"]["path"] == "scenes/main.blend"

@@ -243,6 +243,12 @@ def test_scene_inspection_with_blender(offline_app, tmp_path: Path) -> None:
         assert (active["frame_start"], active["frame_end"], active["engine"]) == (1, 8, "CYCLES")
         assert (active["resolution_x"], active["resolution_y"]) == (64, 48)
         assert info.json()["scene"]["missing_files"], "the missing texture is reported"
+        assert str(tmp_path) not in info.text, "no path on the server is shown"
+        assert info.json()["scene"]["path"] == params.get("main_blend", "scene.blend")
+        folder = "proj/" if params else ""
+        assert [m["resolved"] for m in info.json()["scene"]["missing_files"]] == [
+            f"{folder}textures/does_not_exist.png"]
     broken = _post(client, me, b"BLENDER-v300" + os.urandom(4096)).json()
     response = client.get(f"/uploads/{broken['id']}/scene", headers=me)
     assert response.status_code == 422 and "could not be inspected" in response.json()["detail"]
+    assert str(tmp_path) not in response.text, response.text
