@@ -7,8 +7,12 @@ the same content twice is stored once. Keys are validated as 64 lowercase hex di
 path outside the store.
 
 :func:`safe_extract_zip` extracts a .zip project refusing absolute paths, ``..``, drive letters, backslashes,
-links and special files, encrypted entries, too many entries, and bombs: the uncompressed sizes and ratios
-are measured while extracting, never taken from the archive's headers.
+links and special files, encrypted entries, too many entries, and bombs: the sizes the central directory
+declares are checked (the whole archive's total and ratio) before anything is extracted, and the real sizes
+are measured while extracting and must be the declared ones. :func:`check_compressed_blend` streams a gzip or
+zstd .blend through its decompressor with a hard limit and a ratio limit (also for the .blend files of a zip).
+
+Everything the store writes is its owner's alone: folders 0700, blobs 0400, extracted files 0600.
 """
 
 from __future__ import annotations
@@ -27,21 +31,30 @@ import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1024 * 1024
+_DIR_MODE = 0o700  # the store's folders: only the service's own account may list or enter them
+_BLOB_MODE = 0o400  # blobs never change once written
+_FILE_MODE = 0o600  # extracted project files
 
 BLEND_MAGIC = b"BLENDER"
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZIP_MAGIC = b"PK\x03\x04"
+#: Bytes read to tell what a file is: a whole first zstd block (at most 128 KiB) fits, so it can be decompressed.
+HEAD_BYTES = 256 * 1024
 
 
 class BlobError(Exception):
     """A blob or archive was refused; the message says why, for a person."""
+
+
+class TooLarge(BlobError):
+    """Refused for its size: it expands past a limit or by more than a ratio (a bomb)."""
 
 
 def check_key(sha256: str) -> str:
@@ -82,6 +95,10 @@ class BlobWriter(ABC):
     @abstractmethod
     def _write(self, chunk: bytes) -> None:
         """Store ``chunk``."""
+
+    @abstractmethod
+    def staged_path(self) -> Path:
+        """A local file with what was written so far (checked before :meth:`commit`, never after)."""
 
     @abstractmethod
     def commit(self) -> BlobInfo:
@@ -152,8 +169,8 @@ class _LocalWriter(BlobWriter):
             self._file.close()
             sha = self.sha256
             final = self._store.path(sha)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(self._tmp, 0o444)  # blobs never change once written
+            final.parent.mkdir(mode=_DIR_MODE, exist_ok=True)
+            os.chmod(self._tmp, _BLOB_MODE)
             try:
                 os.link(self._tmp, final)  # atomic, and fails (rather than replaces) when it exists
                 created = True
@@ -164,6 +181,11 @@ class _LocalWriter(BlobWriter):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._tmp)
+
+    def staged_path(self) -> Path:
+        """The temporary file, flushed, to check what was written before it is committed."""
+        self._file.flush()
+        return self._tmp
 
     def abort(self) -> None:
         """Close and delete the temporary file."""
@@ -180,10 +202,12 @@ class LocalBlobStore(BlobStore):
     """Blobs on the local filesystem under ``root`` (``objects/``, ``tmp/``, ``scratch/``)."""
 
     def __init__(self, root: Path | str) -> None:
-        """Use (and create) ``root``."""
+        """Use (and create) ``root``, its folders closed to other accounts."""
         self.root = Path(root).resolve()
-        for sub in ("objects", "tmp", "scratch"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, mode=_DIR_MODE, exist_ok=True)
+        for folder in (self.root, *(self.root / sub for sub in ("objects", "tmp", "scratch"))):
+            folder.mkdir(mode=_DIR_MODE, exist_ok=True)
+            _owner_only(folder)
 
     def path(self, sha256: str) -> Path:
         """Where the blob ``sha256`` is (or would be) stored."""
@@ -219,8 +243,15 @@ class LocalBlobStore(BlobStore):
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name) or name in (".", ".."):
             raise ValueError(f"not a scratch directory name: {name!r}")
         path = self.root / "scratch" / name
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=_DIR_MODE, exist_ok=True)
         return path
+
+
+def _owner_only(folder: Path) -> None:
+    """Close a folder of the store to other accounts (one made with looser modes before); others' are left."""
+    info = folder.stat()
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) != _DIR_MODE:
+        os.chmod(folder, _DIR_MODE)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -261,10 +292,63 @@ def blend_compression(head: bytes) -> str | None:
     return None
 
 
-def file_head(path: Path, size: int = 64 * 1024) -> bytes:
+def file_head(path: Path, size: int = HEAD_BYTES) -> bytes:
     """The first ``size`` bytes of ``path``."""
     with open(path, "rb") as handle:
         return handle.read(size)
+
+
+@dataclass(frozen=True)
+class BlendLimits:
+    """Bounds of what a compressed .blend decompresses to (what Blender would hold to open it)."""
+
+    max_bytes: int = 4 * 1024**3
+    #: Most decompressed bytes per compressed byte.
+    max_ratio: int = 200
+    #: A file that decompresses to no more than this is not held to ``max_ratio`` (tiny files compress very well).
+    ratio_grace_bytes: int = 1024 * 1024
+
+
+def check_compressed_blend(path: Path | str, limits: BlendLimits | None = None, *, name: str | None = None) -> int:
+    """The decompressed size of the .blend at ``path`` (its size if it is not compressed), measured by streaming
+    it through its decompressor: TooLarge past the limit or the ratio, BlobError if it is damaged."""
+    limits = limits or BlendLimits()
+    path = Path(path)
+    label = f"the compressed .blend {name!r}" if name else "the compressed .blend"
+    compressed = path.stat().st_size
+    compression = blend_compression(file_head(path))
+    if compression in (None, "none"):
+        return compressed
+    by_ratio = max(limits.ratio_grace_bytes, limits.max_ratio * compressed)
+    allowed = min(limits.max_bytes, by_ratio)
+    total = 0
+    try:
+        with open(path, "rb") as raw, _decompressing(raw, compression) as stream:
+            while chunk := stream.read(_CHUNK):  # bounded: at most _CHUNK bytes are decompressed at a time
+                total += len(chunk)
+                if total > allowed:
+                    if allowed == limits.max_bytes:
+                        raise TooLarge(f"{label} decompresses to more than {allowed} bytes; a .blend may "
+                                       f"decompress to at most {limits.max_bytes} bytes")
+                    raise TooLarge(f"{label} decompresses to more than {allowed} bytes, over {limits.max_ratio}× "
+                                   f"its {compressed} bytes; refused as a decompression bomb")
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+        raise BlobError(f"{label} is damaged and cannot be decompressed: {_reason(exc)}") from None
+    return total
+
+
+def _reason(exc: BaseException) -> str:
+    """Why ``exc`` happened, for a person: an OSError's reason without the file name (a path on this server)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def _decompressing(raw: BinaryIO, compression: str) -> Any:
+    """A reader of the decompressed bytes of ``raw``: every gzip member, every zstd frame (Blender reads them all)."""
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False)
 
 
 # ----------------------------------------------------------------------------- zip projects
@@ -272,15 +356,19 @@ def file_head(path: Path, size: int = 64 * 1024) -> bytes:
 
 @dataclass(frozen=True)
 class ZipLimits:
-    """Bounds of an accepted .zip project."""
+    """Bounds of an accepted .zip project; the total and the ratio are the whole archive's, all entries together."""
 
     max_entries: int = 10_000
-    max_total_bytes: int = 8 * 1024**3
+    max_total_bytes: int = 2 * 1024**3
+    #: Most bytes extracted per byte of the archive.
     max_ratio: int = 200
-    #: Entries smaller than this are not held to ``max_ratio`` (tiny text files compress very well).
+    #: An archive that extracts to no more than this in all is not held to ``max_ratio`` (small projects of text
+    #: compress very well); a total, so no sum of small entries gets past it.
     ratio_grace_bytes: int = 1024 * 1024
     max_name_length: int = 1024
     max_depth: int = 64
+    #: The compressed .blend files of the project are decompressed within these.
+    blend: BlendLimits = BlendLimits()
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -323,6 +411,31 @@ def _entry_kind(info: zipfile.ZipInfo) -> str:
     return "dir" if info.filename.endswith("/") else "file"
 
 
+def zip_declared_size(archive: Path | str) -> int:
+    """The bytes the entries of ``archive`` declare in its central directory (what it would extract to)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            return sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BlobError(f"not a readable .zip archive: {_reason(exc)}") from None
+
+
+def check_zip_sizes(archive: Path | str, limits: ZipLimits | None = None) -> int:
+    """The bytes ``archive`` declares it extracts to, TooLarge past the limits' total or ratio (nothing is extracted)."""
+    declared = zip_declared_size(archive)
+    _check_expansion(declared, Path(archive).stat().st_size, limits or ZipLimits(), declared=True)
+    return declared
+
+
+def _check_expansion(total: int, archive_size: int, limits: ZipLimits, *, declared: bool) -> None:
+    """TooLarge when ``total`` bytes (declared, or extracted so far) exceed the total or the ratio of the archive."""
+    what = f"the .zip's entries declare {total} bytes" if declared else f"the .zip expands past {total - 1} bytes"
+    if total > limits.max_total_bytes:
+        raise TooLarge(f"{what}; a project may expand to at most {limits.max_total_bytes} bytes")
+    if total > max(limits.ratio_grace_bytes, limits.max_ratio * archive_size):
+        raise TooLarge(f"{what}, over {limits.max_ratio}× the archive's {archive_size} bytes; refused as a zip bomb")
+
+
 def safe_extract_zip(archive: Path | str, dest: Path | str, limits: ZipLimits | None = None) -> list[str]:
     """Extract ``archive`` into the new directory ``dest`` (atomically) and return the file names.
 
@@ -333,7 +446,7 @@ def safe_extract_zip(archive: Path | str, dest: Path | str, limits: ZipLimits | 
     if dest.exists():
         raise FileExistsError(f"{dest} already exists")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))  # 0700
     try:
         files = _extract_into(Path(archive), tmp, limits)
         try:
@@ -349,15 +462,17 @@ def safe_extract_zip(archive: Path | str, dest: Path | str, limits: ZipLimits | 
 
 
 def _extract_into(archive: Path, root: Path, limits: ZipLimits) -> list[str]:
-    """Check and extract every entry of ``archive`` under ``root``."""
+    """Check every entry of ``archive`` (names, kinds, declared sizes), then extract them under ``root``."""
     try:
         zf = zipfile.ZipFile(archive)
+        archive_size = archive.stat().st_size
     except (zipfile.BadZipFile, OSError) as exc:
-        raise BlobError(f"not a readable .zip archive: {exc}") from None
+        raise BlobError(f"not a readable .zip archive: {_reason(exc)}") from None
     with zf:
         infos = zf.infolist()
         if len(infos) > limits.max_entries:
             raise BlobError(f"the .zip has {len(infos)} entries; at most {limits.max_entries} are accepted")
+        _check_expansion(sum(info.file_size for info in infos), archive_size, limits, declared=True)
         seen: set[str] = set()
         plan: list[tuple[zipfile.ZipInfo, PurePosixPath, str]] = []
         for info in infos:
@@ -373,38 +488,51 @@ def _extract_into(archive: Path, root: Path, limits: ZipLimits) -> list[str]:
         total = 0
         files: list[str] = []
         for info, rel, kind in plan:
-            target = root.joinpath(*rel.parts)
             if kind == "dir":
-                try:
-                    target.mkdir(parents=True, exist_ok=True)
-                except (FileExistsError, NotADirectoryError):
-                    raise BlobError(f"zip entry {info.filename!r} collides with a file") from None
+                _make_dirs(root, rel.parts, f"zip entry {info.filename!r} collides with a file")
                 continue
+            _make_dirs(root, rel.parts[:-1], f"zip entry {info.filename!r} is inside a path that is a file")
+            written, head = 0, b""
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
-                raise BlobError(f"zip entry {info.filename!r} is inside a path that is a file") from None
-            written = 0
-            try:
-                with zf.open(info) as src, open(target, "xb") as out:
+                with zf.open(info) as src, _create(root.joinpath(*rel.parts)) as out:
                     while chunk := src.read(_CHUNK):
                         written += len(chunk)
                         total += len(chunk)
-                        # measured, not trusted: the headers' sizes may lie
-                        if total > limits.max_total_bytes:
-                            raise BlobError(
-                                f"the .zip expands to more than {limits.max_total_bytes} bytes; refused as a zip bomb"
-                            )
-                        if written > limits.ratio_grace_bytes and written > limits.max_ratio * max(info.compress_size, 1):
-                            raise BlobError(
-                                f"zip entry {info.filename!r} expands more than {limits.max_ratio}× its compressed "
-                                "size; refused as a zip bomb"
-                            )
+                        # measured, not trusted: each entry must be what the central directory declared
+                        if written > info.file_size:
+                            raise BlobError(f"zip entry {info.filename!r} is larger than its header says "
+                                            f"({info.file_size} bytes)")
+                        _check_expansion(total, archive_size, limits, declared=False)
+                        head = head or chunk[:HEAD_BYTES]
                         out.write(chunk)
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
                 raise BlobError(f"zip entry {info.filename!r} cannot be extracted: {exc}") from None
             except (FileExistsError, NotADirectoryError, IsADirectoryError):
                 raise BlobError(f"zip entry {info.filename!r} collides with another entry") from None
+            if written != info.file_size:
+                raise BlobError(f"zip entry {info.filename!r} has {written} bytes, not the {info.file_size} its "
+                                "header says")
+            if blend_compression(head) in ("gzip", "zstd"):  # Blender (on the workers too) would decompress it
+                check_compressed_blend(root.joinpath(*rel.parts), limits.blend, name=str(rel))
             files.append(str(rel))
         return files
 
+
+def _make_dirs(root: Path, parts: tuple[str, ...], collision: str) -> None:
+    """Create ``root/parts…`` one folder at a time, each 0700; BlobError(``collision``) where a file is in the way."""
+    current = root
+    for part in parts:
+        current = current / part
+        try:
+            current.mkdir(mode=_DIR_MODE)
+        except FileExistsError:
+            if current.is_symlink() or not current.is_dir():
+                raise BlobError(collision) from None
+        except NotADirectoryError:
+            raise BlobError(collision) from None
+
+
+def _create(path: Path) -> BinaryIO:
+    """A new file (never an existing one, never through a link), readable by the owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, _FILE_MODE)
+    return os.fdopen(fd, "wb")

@@ -69,12 +69,27 @@ class Settings(BaseSettings):
     public_api_url: str | None = Field(default=None, description="API URL put in worker configs; None: the request's.")
     public_node_url: str | None = Field(default=None, description="Chain node URL put in worker configs; None: node_url.")
     frame_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest frame a node may upload in parts.")
-    # Uploads.
+    # Uploads (api/uploads.py): their size, what they may expand to (pictor/blobs.py), and each account's share.
     blob_dir: Path | None = Field(default=None, description="Content-addressed blob store; default <data_dir>/blobs.")
     upload_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest accepted upload.")
     zip_max_entries: int = Field(default=10_000, ge=1, description="Most entries a .zip project may hold.")
-    zip_max_total_bytes: int = Field(default=8 * 1024**3, ge=1, description="Most bytes a .zip project may expand to.")
-    zip_max_ratio: int = Field(default=200, ge=1, description="Largest compression ratio of one .zip entry.")
+    zip_max_total_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="Most bytes a .zip project may extract to, all entries together."
+    )
+    zip_max_ratio: int = Field(
+        default=200, ge=1, description="Most bytes a .zip may extract to per byte of the archive (all entries together)."
+    )
+    blend_max_decompressed_bytes: int = Field(
+        default=4 * 1024**3, ge=1, description="Most bytes a compressed .blend (alone or in a .zip) may decompress to."
+    )
+    blend_max_ratio: int = Field(
+        default=200, ge=1, description="Most bytes a compressed .blend may decompress to per compressed byte."
+    )
+    upload_quota_bytes: int = Field(
+        default=20 * 1024**3, ge=0, description="An account's storage quota: its uploads and their extracted projects."
+    )
+    uploads_per_hour: int = Field(default=60, ge=0, description="Uploads one account may make in an hour.")
+    upload_max_open: int = Field(default=20, ge=0, description="Uploads one account may hold that no job uses yet.")
     inspect_timeout_s: float = Field(default=120.0, gt=0, description="Time limit of a scene inspection.")
     pretest_timeout_s: float = Field(default=120.0, gt=0, description="Time limit of a job's pre-test render.")
     pretest_max_pixels: int = Field(default=320 * 180, ge=64, description="Most pixels of the reduced pre-test frame.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, String, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, String, Table, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from tables.base import metadata
@@ -32,6 +32,8 @@ uploads = Table(
     Column("filename", String(255), nullable=False),
     Column("main_blend", Text),  # path inside the zip; None for a .blend
     Column("size", BigInteger, nullable=False),
+    # Bytes of the extracted project (a .zip's files; 0 for a .blend): with ``size``, what the owner's quota counts.
+    Column("extracted_size", BigInteger, nullable=False, server_default=text("0")),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("scene", JSONB),  # the cached inspection
     Column("scene_error", Text),  # the cached inspection failure
