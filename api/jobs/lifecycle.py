@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import HTTPException
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, text, update
 
 from api import scheduler
 from api.jobs.estimate import CreateBody, estimate, owned_upload, ref_seconds_per_frame
@@ -37,6 +37,24 @@ def open_job_payload(settings: Settings, budget: int, price: int) -> dict[str, A
             "type_arguments": [], "arguments": [str(budget), str(price)]}
 
 
+#: A job's tasks and frames in one set-based statement: the sorted frame list in chunks of ``per`` frames
+#: (``JobSpec.chunks``), task ``seq`` k+1 for chunk k, and a frame row for each frame of each task made. A job of
+#: 100,000 frames costs the API one statement instead of 200,000 rows sent one by one (seconds, not tens).
+BULK_TASKS_AND_FRAMES = text(f"""
+WITH chunked AS (
+    SELECT frame, (ord - 1) / :per AS k FROM unnest(CAST(:frames AS integer[])) WITH ORDINALITY AS f(frame, ord)
+), made AS (
+    INSERT INTO {tasks.fullname} (job_id, seq, frames, state, priority, attempt, ref_minutes, updated_at)
+    SELECT :job_id, k + 1, array_agg(frame ORDER BY frame), :task_state, 0, 0,
+           count(*) * CAST(:per_frame_min AS double precision), :now
+    FROM chunked GROUP BY k
+    RETURNING task_id, frames
+)
+INSERT INTO {frames.fullname} (job_id, frame, task_id, state, updated_at)
+SELECT :job_id, unnest(frames), task_id, :frame_state, :now FROM made
+""")
+
+
 def insert_job(engine: Engine, body: CreateBody, user: str, settings: Settings) -> dict[str, Any]:
     """Create the job (awaiting its escrow), its tasks and its frames in one transaction; the escrow payload."""
     cfg = parse_job_spec(body.settings)
@@ -53,15 +71,9 @@ def insert_job(engine: Engine, body: CreateBody, user: str, settings: Settings) 
             created_at=now, updated_at=now).returning(jobs.c.job_id)).scalar_one()
         # the unrounded figure the quote used: the rounded one in `est` can quote a task above the budget
         per_frame, _ = ref_seconds_per_frame(cfg, upload.scene, settings, body.pretest)
-        per_frame_min = per_frame / 60
-        chunks = cfg.chunks()
-        task_ids = conn.execute(insert(tasks).returning(tasks.c.task_id, tasks.c.seq), [
-            {"job_id": job_id, "seq": i + 1, "frames": chunk, "state": TaskState.QUEUED, "priority": 0, "attempt": 0,
-             "ref_minutes": len(chunk) * per_frame_min, "updated_at": now} for i, chunk in enumerate(chunks)]).all()
-        by_seq = {seq: task_id for task_id, seq in task_ids}
-        conn.execute(insert(frames), [
-            {"job_id": job_id, "frame": f, "task_id": by_seq[i + 1], "state": FrameState.QUEUED, "updated_at": now}
-            for i, chunk in enumerate(chunks) for f in chunk])
+        conn.execute(BULK_TASKS_AND_FRAMES, {
+            "job_id": job_id, "frames": cfg.frame_list(), "per": cfg.frames_per_node, "per_frame_min": per_frame / 60,
+            "task_state": str(TaskState.QUEUED), "frame_state": str(FrameState.QUEUED), "now": now})
     return {"job_id": job_id, "state": str(JobState.AWAITING_ESCROW), "budget": str(budget), "price_per_minute": str(price),
             "estimate": est, "escrow_payload": payload,
             "next": f"sign escrow_payload with the creator's wallet, then POST /jobs/{job_id}/escrow {{txn_hash}}"}
