@@ -66,7 +66,8 @@ async def estimate_job(body: EstimateBody, request: Request, user: CurrentUser) 
 
 @router.post("", status_code=201, summary="Create a job; answers the escrow transaction to sign")
 async def create_job(body: CreateBody, request: Request, user: CurrentUser) -> Any:
-    """Validates every setting (422 with ``problems``), creates the job, its tasks and frames in one transaction."""
+    """Validates every setting (422 with ``problems``), creates the job, its tasks and frames in one transaction;
+    429 (``Retry-After``) when the account already holds its most jobs or frames waiting for their escrow."""
     body, _ = await pretest_render(get_engine(request), get_blob_store(request), get_settings(request), body, user)  # the same (cached) pre-test figure as the estimate
     try:
         return await run_in_threadpool(insert_job, get_engine(request), body, user, get_settings(request))
@@ -100,7 +101,8 @@ async def list_jobs(request: Request, user: CurrentUser, limit: Annotated[int, Q
 
 @router.post("/{job_id}/escrow", summary="Link the on-chain escrow opened by the creator's transaction")
 async def link_escrow(job_id: int, body: EscrowBody, request: Request, user: CurrentUser) -> Any:
-    """200 ``active`` once the indexer shows the creator's ``JobOpened`` in that transaction; 202 until then."""
+    """200 ``active`` once the indexer shows the creator's ``JobOpened`` in that transaction; 202 until then; 409
+    for a job linked already or expired (its escrow was not linked within ``PICTOR_UNPAID_JOB_TTL_S``)."""
     txn_hash = "0x" + body.txn_hash.lower().removeprefix("0x")
     engine = get_engine(request)
     await run_in_threadpool(record_escrow_txn, engine, job_id, user, txn_hash)
