@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     workers_max_per_day: int = Field(
         default=50, ge=1, description="Workers one operator may create in 24 hours (revoked ones count too)."
     )
+    # Rendered frames: what a creator's thumbnail decodes (api/routes/jobs.py).
+    thumbnail_max_pixels: int = Field(
+        default=8192 * 8192, ge=1, description="Largest frame (width × height) a thumbnail is made from; else 415."
+    )
     # Rewards: points (rewards/points.py).
     admin_addresses: list[str] = Field(default_factory=list, description="Accounts allowed /rewards/admin (JSON list).")
     rewards_online_max_gap_s: int = Field(default=600, ge=1, description="Longest heartbeat gap still counted online.")
