@@ -196,7 +196,8 @@ def record_escrow_txn(engine: Engine, job_id: int, user: str, txn_hash: str) -> 
                                      "linked in time, and can no longer be linked; create the job again (an escrow "
                                      "you opened for it returns its budget when you close it: escrow::close_job)")
         if job.state != JobState.AWAITING_ESCROW:
-            raise HTTPException(409, f"the job is {job.state}; its escrow is already linked")
+            raise HTTPException(409, f"the job is {job.state}; " + ("its escrow is already linked" if job.chain_job_id
+                                                                    else "no escrow can be linked to it any more"))
         conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(escrow_txn_hash=txn_hash))
     refresh(engine, job_id, user)
 

@@ -123,6 +123,8 @@ def test_an_account_holds_a_bounded_number_of_unpaid_jobs(limited) -> None:
         left = [conn.execute(select(func.count()).select_from(t).where(t.c.job_id == second)).scalar_one()
                 for t in (tasks, frames)]
     assert left == [0, 0] and create(client, engine, headers).status_code == 201
+    late = client.post(f"/jobs/{second}/escrow", json={"txn_hash": "ab" * 32}, headers=headers)
+    assert late.status_code == 409 and "no escrow can be linked" in late.json()["detail"]
 
 
 def test_an_account_holds_a_bounded_number_of_unpaid_frames(limited) -> None:
