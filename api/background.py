@@ -1,5 +1,6 @@
 """The API's background work, started and stopped with the app: the scheduler pass (expired leases, escrows to
-link, the chain outbox), the review-window finalizer, reward epochs closing and the leaderboard refresh.
+link, jobs left unpaid to expire, the chain outbox), the review-window finalizer, reward epochs closing and the
+leaderboard refresh.
 
 Each runs only when its setting turns it on (``scheduler_background`` for the first two,
 ``rewards_close_background``, ``leaderboard_background``); a pass that fails is logged and the next one retries.
@@ -17,7 +18,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from starlette.concurrency import run_in_threadpool
 
-from api.jobs.lifecycle import refresh_pending
+from api.jobs.lifecycle import expire_unpaid, refresh_pending
 from api.scheduler import process_outbox, sweep_expired
 from api.state import chain_of, engine_of, settings_of
 from api.verification import escalate_stalled, finalize_due
@@ -61,10 +62,12 @@ def coordinator_key(app: Any, settings: Settings) -> Any | None:
 
 
 async def scheduler_pass(app: Any) -> None:
-    """Sweep expired leases, link escrows and resume topped-up jobs, and drain the chain outbox once."""
+    """Sweep expired leases, link escrows and resume topped-up jobs, expire jobs left unpaid, and drain the chain
+    outbox once."""
     settings, engine = settings_of(app), engine_of(app)
     await run_in_threadpool(sweep_expired, engine, settings)
     await run_in_threadpool(refresh_pending, engine, settings)
+    await run_in_threadpool(expire_unpaid, engine, settings)  # after the links: a paid job is linked, not expired
     coordinator = coordinator_key(app, settings)
     if coordinator is not None:
         await process_outbox(engine, chain_of(app), coordinator, settings)

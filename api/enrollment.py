@@ -15,12 +15,13 @@ registered on chain by that operator with enough active stake, as today.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import HTTPException
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from api.signin import hash_token
@@ -34,6 +35,8 @@ from tables.workers import workers
 
 ROLE_IDS = {"worker": ROLE_WORKER, "checker": ROLE_CHECKER}
 TOKEN_PREFIX = "pwe_"  # recognisable in logs and secret scanners
+#: Advisory lock space of an operator's worker creations (with ``hashtext(operator)``): counted one at a time.
+WORKERS_LOCK_SPACE = 0x776F_726B  # "work"
 
 
 def now_utc() -> datetime:
@@ -122,6 +125,26 @@ def node_views(engine: Engine, operator: str, settings: Settings, worker_id: int
         node = nodes.get(row.node_address) if row.node_address else None
         out.append(_view(row, node, seen.get(int(node.node_id)) if node is not None else None, settings, now))
     return out
+
+
+def check_worker_room(conn: Any, operator: str, settings: Settings, now: datetime) -> None:
+    """Refuse a new worker over the operator's limits: 409 at ``workers_max`` workers not revoked, 429 at
+    ``workers_max_per_day`` created in the last 24 hours (revoked ones too: creating and revoking in a loop
+    still adds rows), with the time until the oldest of those leaves the window."""
+    conn.execute(select(func.pg_advisory_xact_lock(WORKERS_LOCK_SPACE, func.hashtext(operator))))
+    day_ago = now - timedelta(days=1)
+    recent = workers.c.created_at > day_ago
+    live, created, oldest = conn.execute(
+        select(func.count().filter(workers.c.revoked_at.is_(None)), func.count().filter(recent),
+               func.min(workers.c.created_at).filter(recent))
+        .where(workers.c.operator == operator)).one()
+    if live >= settings.workers_max:
+        raise HTTPException(409, f"you have {live} workers, the most one operator may hold; revoke one you no longer "
+                                 "use (DELETE /workers/{id}) before creating another")
+    if created >= settings.workers_max_per_day:
+        wait = max(1, math.ceil((oldest - day_ago).total_seconds()))
+        raise HTTPException(429, f"you created {created} workers in the last 24 hours, the most one operator may; "
+                                 f"the next can be created in {wait} s", headers={"Retry-After": str(wait)})
 
 
 def parse_worker_id(value: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import struct
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -18,11 +19,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from api import scheduler
 from api.verification.queue import enqueue_rendered
+from blender.imageinfo import ImageInfo, ImageInfoError, read_image_info
 from chain.keys import normalize_address
 from indexer import schema as mirror
 from pictor.blobs import BlobStore
+from pictor.settings import Settings
 from protocol.bounds import ByteCount
 from protocol.manifest import manifest_signed_by
+from protocol.render_spec import JobSpec, parse_job_spec
 from tables.jobs import frames, jobs, tasks
 from tables.state_machine import LEASED, FrameState, TaskState, bump, finish_job, move_frames, move_task
 from tables.uploads import blobs, uploads
@@ -80,15 +84,81 @@ def store_frame(engine: Engine, store: BlobStore, node_id: int, task_id: int, fr
     scheduler.touch(engine, row.job_id)  # after the commit: see tables.state_machine.bump
 
 
-def complete_task(engine: Engine, node_id: int, node_address: str, task_id: int, body: CompleteBody) -> None:
-    """Check the manifest and record the result; the transaction (and its commit) is shared with the completions
-    made side by side (``scheduler.group_commit``), each checked and written as alone; the job's version is
-    bumped after the commit."""
-    scheduler.group_commit(engine, partial(_complete_in, node_id=node_id, node_address=node_address,
-                                           task_id=task_id, body=body))
+class FrameRefused(ValueError):
+    """An uploaded frame that is not what the job renders or what the manifest says: the node's failed attempt."""
 
 
-def _complete_in(conn: Any, *, node_id: int, node_address: str, task_id: int, body: CompleteBody) -> tuple[int, bool]:
+def manifest_frames(manifest: dict[str, Any]) -> list[ManifestFrame]:
+    """The manifest's frames, validated (400 with the problem)."""
+    listed = manifest.get("frames") or []
+    if not isinstance(listed, list):
+        raise HTTPException(400, "manifest frames must be a list of frames")
+    try:
+        return [ManifestFrame.model_validate(f) for f in listed]
+    except ValueError as exc:
+        raise HTTPException(400, f"manifest frames: {exc}") from None
+
+
+def image_header(store: BlobStore, sha256: str) -> ImageInfo | str:
+    """The header of the stored image ``sha256`` (read without decoding a pixel), or why there is none."""
+    try:
+        return read_image_info(store.local_path(sha256))
+    except FileNotFoundError:
+        return "not uploaded"
+    except (ImageInfoError, OSError, struct.error, ValueError, IndexError):  # a damaged or foreign header
+        return "not a PNG, JPEG, TIFF or OpenEXR image"
+
+
+def frame_problem(item: ManifestFrame, info: ImageInfo | str, spec: JobSpec) -> str | None:
+    """Why a frame's uploaded image is not what the job renders (size, format, bits per channel) or not what the
+    manifest says it is; None when it is both."""
+    if isinstance(info, str):
+        return f"frame {item.frame} is {info}"
+    width, height = spec.output_size
+    fmt, depth = spec.output_format.value, spec.render_params().effective_color_depth
+    if info.format != fmt:
+        return f"frame {item.frame} is a {info.format} image; the job renders {fmt}"
+    if (info.width, info.height) != (width, height):
+        return f"frame {item.frame} is {info.width}×{info.height} pixels; the job renders {width}×{height}"
+    if info.bit_depth != depth:
+        return f"frame {item.frame} has {info.bit_depth} bits per channel; the job renders {depth}"
+    if (item.width, item.height, item.format) != (info.width, info.height, info.format):
+        return (f"the manifest says frame {item.frame} is {item.width}×{item.height} {item.format} but the image is "
+                f"{info.width}×{info.height} {info.format}")
+    return None
+
+
+def complete_task(engine: Engine, store: BlobStore, settings: Settings, node_id: int, node_address: str,
+                  task_id: int, body: CompleteBody) -> None:
+    """Check the manifest and every frame's image, and record the result; the transaction (and its commit) is
+    shared with the completions made side by side (``scheduler.group_commit``), each checked and written as
+    alone; the job's version is bumped after the commit.
+
+    A frame that is not what the job renders or what the manifest says is a 400 and a failed attempt of the node:
+    the task goes back to the queue (``scheduler.fail_task``, the blocklist rule included)."""
+    items = manifest_frames(body.manifest)
+    # Headers are read before the shared transaction (blobs are content-addressed: the bytes of a sha256 never
+    # change), for the task's frames only; inside it, a frame is checked by the sha256 the upload recorded.
+    with engine.connect() as conn:
+        task_frames = conn.execute(select(tasks.c.frames).where(tasks.c.task_id == task_id)).scalar_one_or_none()
+    headers = ({item.sha256: image_header(store, item.sha256) for item in items}
+               if task_frames is not None and sorted(f.frame for f in items) == sorted(task_frames) else {})
+    try:
+        scheduler.group_commit(engine, partial(_complete_in, store=store, node_id=node_id,
+                                               node_address=node_address, task_id=task_id, body=body, items=items,
+                                               headers=headers))
+    except FrameRefused as exc:
+        try:
+            blocked = scheduler.fail_task(engine, node_id, task_id, str(exc), settings)
+        except scheduler.LeaseGone:  # the lease ended meanwhile: nothing left to count against
+            raise HTTPException(400, f"{exc}; the result is refused") from None
+        blocklisted = " (this node is now blocklisted for the job)" if blocked else ""
+        raise HTTPException(400, f"{exc}; the result is refused, the task goes back to the queue and counts as a "
+                                 f"failed attempt{blocklisted}") from None
+
+
+def _complete_in(conn: Any, *, store: BlobStore, node_id: int, node_address: str, task_id: int, body: CompleteBody,
+                 items: list[ManifestFrame], headers: dict[str, ImageInfo | str]) -> tuple[int, bool]:
     """The completion's checks and writes inside ``conn``'s transaction; the version bump it owes (job, finish)."""
     manifest = body.manifest
     now = scheduler.utcnow()
@@ -107,10 +177,6 @@ def _complete_in(conn: Any, *, node_id: int, node_address: str, task_id: int, bo
             got = normalize_address(got)
         if got != value:
             raise HTTPException(400, f"manifest {name} is {got!r}, expected {value!r}")
-    try:
-        items = [ManifestFrame.model_validate(f) for f in manifest.get("frames") or []]
-    except ValueError as exc:
-        raise HTTPException(400, f"manifest frames: {exc}") from None
     if sorted(f.frame for f in items) != sorted(row.frames):
         raise HTTPException(400, f"the manifest must list exactly the task's frames {list(row.frames)}")
     uploaded = dict(conn.execute(select(frames.c.frame, frames.c.sha256).where(
@@ -119,6 +185,12 @@ def _complete_in(conn: Any, *, node_id: int, node_address: str, task_id: int, bo
         if uploaded.get(item.frame) != item.sha256:
             raise HTTPException(400, f"frame {item.frame}: upload it first (the manifest's sha256 differs from "
                                      "the uploaded image's)")
+    spec = parse_job_spec(conn.execute(select(jobs.c.settings).where(jobs.c.job_id == row.job_id)).scalar_one())
+    problems = [problem for item in items if (problem := frame_problem(
+        item, headers[item.sha256] if item.sha256 in headers else image_header(store, item.sha256), spec))]
+    if problems:
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise FrameRefused("; ".join(problems[:5]) + more)
     for item in items:
         move_frames(conn, row.job_id, FrameState.RENDERED, numbers=[item.frame], render_seconds=item.render_seconds,
                     width=item.width, height=item.height, format=item.format, rendered_at=now, updated_at=now)

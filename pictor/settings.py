@@ -113,6 +113,22 @@ class Settings(BaseSettings):
     review_window_s: int = Field(default=7 * 24 * 3600, ge=0, description="How long a creator may review frames.")
     scheduler_interval_s: float = Field(default=2.0, gt=0, description="Lease sweep and chain outbox period.")
     scheduler_background: bool = Field(default=True, description="Run the sweep/outbox loop inside the API.")
+    # Unpaid work: what one account may hold before paying for it (api/jobs/lifecycle.py, api/enrollment.py).
+    unpaid_jobs_max: int = Field(default=5, ge=1, description="Jobs one account may hold waiting for their escrow.")
+    unpaid_frames_max: int = Field(
+        default=100_000, ge=1, description="Frames of one account's jobs waiting for their escrow, all together."
+    )
+    unpaid_job_ttl_s: int = Field(
+        default=24 * 3600, ge=60, description="A job whose escrow is not linked this long after its creation expires."
+    )
+    workers_max: int = Field(default=100, ge=1, description="Workers one operator may hold that are not revoked.")
+    workers_max_per_day: int = Field(
+        default=50, ge=1, description="Workers one operator may create in 24 hours (revoked ones count too)."
+    )
+    # Rendered frames: what a creator's thumbnail decodes (api/routes/jobs.py).
+    thumbnail_max_pixels: int = Field(
+        default=8192 * 8192, ge=1, description="Largest frame (width × height) a thumbnail is made from; else 415."
+    )
     # Rewards: points (rewards/points.py).
     admin_addresses: list[str] = Field(default_factory=list, description="Accounts allowed /rewards/admin (JSON list).")
     rewards_online_max_gap_s: int = Field(default=600, ge=1, description="Longest heartbeat gap still counted online.")

@@ -58,7 +58,7 @@ jobs = Table(
     Column("owner", String(66), nullable=False),
     Column("upload_id", String(32), ForeignKey(f"{SCHEMA}.uploads.upload_id"), nullable=False),
     Column("settings", JSONB, nullable=False),
-    # awaiting_escrow | active | paused | completed | cancelled
+    # awaiting_escrow | active | paused | completed | cancelled | expired
     Column("state", String(16), nullable=False),
     Column("priority", Integer, nullable=False),
     Column("price_per_minute", U64, nullable=False),

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import all_, func, literal, select, update
+from sqlalchemy import all_, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from tables.jobs import frames, job_node_failures, jobs, tasks
@@ -54,6 +54,7 @@ class JobState(StrEnum):
     PAUSED = "paused"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
 T, F, J = TaskState, FrameState, JobState
@@ -137,6 +138,7 @@ JOB_TRANSITIONS: Mapping[JobState, Mapping[JobState, str]] = {
     J.AWAITING_ESCROW: {
         J.ACTIVE: "the indexer showed the escrow the creator opened",
         J.CANCELLED: "the creator cancelled it",
+        J.EXPIRED: "its escrow was not linked within PICTOR_UNPAID_JOB_TTL_S of its creation (the scheduler pass)",
     },
     J.ACTIVE: {
         J.PAUSED: "the escrow cannot cover the next task's quote (api.claim_task, or the chain refused)",
@@ -150,6 +152,7 @@ JOB_TRANSITIONS: Mapping[JobState, Mapping[JobState, str]] = {
     },
     J.COMPLETED: {J.ACTIVE: "a frame is rendered again (rejected by the creator, or its result failed)"},
     J.CANCELLED: {},
+    J.EXPIRED: {},
 }
 
 #: Tasks a node holds a lease on.
@@ -159,7 +162,7 @@ OPEN_TASKS: tuple[TaskState, ...] = (T.QUEUED, T.ASSIGNED, T.RENDERING)
 #: Jobs whose tasks nodes may claim.
 CLAIMABLE_JOBS: tuple[JobState, ...] = (J.ACTIVE, J.PAUSED)
 #: Jobs that no longer change.
-TERMINAL_JOBS: tuple[JobState, ...] = (J.COMPLETED, J.CANCELLED)
+TERMINAL_JOBS: tuple[JobState, ...] = (J.COMPLETED, J.CANCELLED, J.EXPIRED)
 #: Frames the creator may accept or reject.
 REVIEWABLE_FRAMES: tuple[FrameState, ...] = (F.RENDERED, F.VERIFIED)
 
@@ -255,6 +258,25 @@ def move_job(conn: Any, job_id: int, to: JobState, *, from_: Iterable[JobState] 
         .values(state=str(to), version=jobs.c.version + 1, updated_at=datetime.now(UTC), **values)
     ).rowcount
     return bool(moved)
+
+
+def expire_job(conn: Any, job_id: int) -> bool:
+    """Expire a job still waiting for its escrow, dropping its unpaid work (:func:`drop_unpaid_work`); True when
+    it moved (a job linked meanwhile is left alone)."""
+    if not move_job(conn, job_id, J.EXPIRED, from_=[J.AWAITING_ESCROW]):
+        return False
+    drop_unpaid_work(conn, job_id)
+    return True
+
+
+def drop_unpaid_work(conn: Any, job_id: int) -> None:
+    """Delete the tasks and frames of a job that never had an escrow (expired, or cancelled before it was paid
+    for): none was claimed, rendered or paid, and an account that creates and drops unpaid jobs must not pile up
+    their rows (a job may hold 100,000 frames). The job's row stays, with its settings and estimate."""
+    if conn.execute(select(jobs.c.chain_job_id).where(jobs.c.job_id == job_id)).scalar_one() is not None:
+        raise IllegalTransition(f"job {job_id} has an escrow: its tasks and frames are kept")
+    conn.execute(delete(frames).where(frames.c.job_id == job_id))
+    conn.execute(delete(tasks).where(tasks.c.job_id == job_id))
 
 
 def reopen_job(conn: Any, job_id: int) -> None:

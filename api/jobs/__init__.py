@@ -6,6 +6,8 @@ from __future__ import annotations
 from api.jobs.estimate import CreateBody, EstimateBody, Pretest, estimate, owned_upload, prepare_estimate
 from api.jobs.lifecycle import (
     cancel,
+    check_unpaid_room,
+    expire_unpaid,
     insert_job,
     open_job_payload,
     owned_job,
@@ -22,7 +24,9 @@ __all__ = [
     "EstimateBody",
     "Pretest",
     "cancel",
+    "check_unpaid_room",
     "estimate",
+    "expire_unpaid",
     "frame_format",
     "insert_job",
     "job_detail",

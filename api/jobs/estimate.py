@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import Counter
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
@@ -94,8 +95,10 @@ def estimate(conn: Any, cfg: JobSpec, scene: dict[str, Any] | None, settings: Se
     chunks = cfg.chunks()
     price = scheduler.tier_price(settings, cfg.pricing_tier)
     minutes = [len(c) * per_frame / 60 for c in chunks]
-    expected = sum(math.ceil(price * m) for m in minutes)
-    quoted = sum(scheduler.task_quote(settings, price, 1.0, m) for m in minutes)
+    # Tasks of one size cost the same: price each size once (exact rationals are slow per task of 100,000).
+    sizes = Counter(minutes)
+    expected = sum(n * math.ceil(price * m) for m, n in sizes.items())
+    quoted = sum(n * scheduler.task_quote(settings, price, 1.0, m) for m, n in sizes.items())
     spread = (0.8, 1.25) if source == "pretest" else (0.5, 2.0)
     nodes = online_nodes(conn, cfg, settings)
     plan: list[dict[str, Any]] = []
@@ -104,10 +107,10 @@ def estimate(conn: Any, cfg: JobSpec, scene: dict[str, Any] | None, settings: Se
         # Greedy list scheduling: each task (in order) to the node that would finish it first.
         heap = [(0.0, i) for i in range(len(nodes))]
         given: dict[int, list[int]] = {}
+        speed = [scheduler.node_facts(n.telemetry, n.operator).multiplier for n in nodes]
         for t, chunk_minutes in enumerate(minutes):
             done, i = heapq.heappop(heap)
-            facts = scheduler.node_facts(nodes[i].telemetry, nodes[i].operator)
-            finish = done + chunk_minutes * 60 / facts.multiplier
+            finish = done + chunk_minutes * 60 / speed[i]
             given.setdefault(i, []).append(t)
             heapq.heappush(heap, (finish, i))
         eta = max(f for f, _ in heap)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -35,12 +35,16 @@ from api.jobs import (
 )
 from api.jobs.pretest import pretest_render
 from api.verification import dispute_offer
+from blender.imageinfo import read_image_info
 from protocol.bounds import DbId, FrameNumber
 from protocol.render_spec import JobSpecError
 from tables.jobs import jobs
 from tables.state_machine import TERMINAL_JOBS
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+#: The formats a thumbnail is made from (what workers upload and Pillow reads; OpenEXR is not among them).
+THUMBNAIL_FORMATS = ("PNG", "JPEG", "TIFF")
 
 
 class EscrowBody(BaseModel):
@@ -67,7 +71,8 @@ async def estimate_job(body: EstimateBody, request: Request, user: CurrentUser) 
 
 @router.post("", status_code=201, summary="Create a job; answers the escrow transaction to sign")
 async def create_job(body: CreateBody, request: Request, user: CurrentUser) -> Any:
-    """Validates every setting (422 with ``problems``), creates the job, its tasks and frames in one transaction."""
+    """Validates every setting (422 with ``problems``), creates the job, its tasks and frames in one transaction;
+    429 (``Retry-After``) when the account already holds its most jobs or frames waiting for their escrow."""
     body, _ = await pretest_render(get_engine(request), get_blob_store(request), get_settings(request), body, user)  # the same (cached) pre-test figure as the estimate
     try:
         return await run_in_threadpool(insert_job, get_engine(request), body, user, get_settings(request))
@@ -102,7 +107,8 @@ async def list_jobs(request: Request, user: CurrentUser, limit: Annotated[int, Q
 
 @router.post("/{job_id}/escrow", summary="Link the on-chain escrow opened by the creator's transaction")
 async def link_escrow(job_id: DbId, body: EscrowBody, request: Request, user: CurrentUser) -> Any:
-    """200 ``active`` once the indexer shows the creator's ``JobOpened`` in that transaction; 202 until then."""
+    """200 ``active`` once the indexer shows the creator's ``JobOpened`` in that transaction; 202 until then; 409
+    for a job linked already or expired (its escrow was not linked within ``PICTOR_UNPAID_JOB_TTL_S``)."""
     txn_hash = "0x" + body.txn_hash.lower().removeprefix("0x")
     engine = get_engine(request)
     await run_in_threadpool(record_escrow_txn, engine, job_id, user, txn_hash)
@@ -177,24 +183,40 @@ async def download_frame(job_id: DbId, frame: FrameNumber, request: Request, use
 @router.get("/{job_id}/frames/{frame}/thumbnail", summary="A small JPEG of a rendered frame")
 async def thumbnail(job_id: DbId, frame: FrameNumber, request: Request, user: CurrentUser,
                     size: Annotated[int, Query(ge=16, le=1024)] = 256) -> Response:
-    """Fits ``size``×``size``; 415 for a format Pillow cannot read (OpenEXR)."""
+    """Fits ``size``×``size``; 415 for an image the thumbnailer will not open: a format Pillow does not read
+    (OpenEXR), a damaged file, or more than ``PICTOR_THUMBNAIL_MAX_PIXELS`` pixels (read from the header first)."""
     engine = get_engine(request)
     rows = await run_in_threadpool(rendered_frames, engine, job_id, user, frame)
     if not rows:
         raise HTTPException(404, f"frame {frame} is not rendered")
-    store = get_blob_store(request)
+    store, limit = get_blob_store(request), get_settings(request).thumbnail_max_pixels
 
     def make() -> bytes:
-
-
+        unreadable = HTTPException(415, "no thumbnail for this image (its format is not read here, or it is "
+                                        "damaged); download the frame")
+        try:  # the size from the header, before any decoder sees the file
+            info = read_image_info(store.local_path(rows[0].sha256))
+        except Exception:  # noqa: BLE001 - a damaged or foreign header is the file's fault, never a server error
+            raise unreadable from None
+        if info.width * info.height > limit:
+            raise HTTPException(415, f"frame {frame} is {info.width}×{info.height} pixels, more than the {limit} a "
+                                     "thumbnail is made from; download the frame")
         try:
-            with store.open(rows[0].sha256) as handle, Image.open(handle) as image:
+            with store.open(rows[0].sha256) as handle, Image.open(handle, formats=THUMBNAIL_FORMATS) as image:
+                if image.size != (info.width, info.height):  # a header that tells two readers two sizes
+                    raise unreadable
+                image.draft("RGB", (size, size))  # a JPEG decodes at a reduced scale
                 image.thumbnail((size, size))
                 out = io.BytesIO()
                 image.convert("RGB").save(out, "JPEG", quality=85)
                 return out.getvalue()
-        except (UnidentifiedImageError, OSError):
-            raise HTTPException(415, "no thumbnail for this image format; download the frame") from None
+        except HTTPException:
+            raise
+        except Image.DecompressionBombError:  # past Pillow's own limit, raised while opening
+            raise HTTPException(415, f"frame {frame} is too large to make a thumbnail from; download the frame") \
+                from None
+        except Exception:  # noqa: BLE001 - whatever a damaged image makes the decoder raise is the file's fault
+            raise unreadable from None
 
     return Response(await run_in_threadpool(make), media_type="image/jpeg")
 

@@ -167,10 +167,13 @@ async def upload_frame(task_id: DbId, frame: FrameNumber, node: CurrentNode, req
 
 @router.post("/tasks/{task_id}/complete", summary="Finish a task with the signed result manifest")
 async def complete(task_id: DbId, body: CompleteBody, node: CurrentNode, request: Request) -> dict[str, str]:
-    """Verifies the Ed25519 signature over the canonical manifest and every frame's uploaded sha256."""
+    """Verifies the Ed25519 signature over the canonical manifest, every frame's uploaded sha256, and each image's
+    header (size, format, bits per channel) against the job's render spec and the manifest: a frame that is not
+    what it should be is a 400 and a failed attempt (the task goes back to the queue)."""
     address = normalize_address(request.headers[ns.HEADER_NODE])
     try:
-        await run_in_threadpool(complete_task, get_engine(request), node.node_id, address, task_id, body)
+        await run_in_threadpool(complete_task, get_engine(request), get_blob_store(request), get_settings(request),
+                                node.node_id, address, task_id, body)
     except scheduler.LeaseGone as exc:
         raise HTTPException(409, str(exc)) from None
     return {"status": "rendered"}

@@ -15,6 +15,7 @@ from api.deps import CurrentUser, get_engine, get_settings
 from api.enrollment import (
     TOKEN_PREFIX,
     EnrollBody,
+    check_worker_room,
     enroll_node,
     iso_or_none,
     node_view,
@@ -38,11 +39,13 @@ class CreateWorker(BaseModel):
 
 @router.post("/workers", status_code=201, summary="Create a worker (then download its config file)")
 async def create_worker(body: CreateWorker, operator: CurrentUser, request: Request) -> dict[str, Any]:
-    """A pending worker owned by the signed-in operator; ``config_url`` hands out its config and token."""
+    """A pending worker owned by the signed-in operator; ``config_url`` hands out its config and token. 409 at
+    ``PICTOR_WORKERS_MAX`` workers not revoked, 429 at ``PICTOR_WORKERS_MAX_PER_DAY`` created in 24 hours."""
     engine, settings = get_engine(request), get_settings(request)
 
     def create() -> int:
         with engine.begin() as conn:
+            check_worker_room(conn, operator, settings, now_utc())
             return int(
                 conn.execute(
                     insert(workers)

@@ -110,7 +110,9 @@ def world(chain_env: ChainEnv, tmp_path_factory: pytest.TempPathFactory) -> Iter
         other_worker = asyncio.run(_register_second_worker(chain_env, template))
         engine = get_engine(template)
         app = create_app(engine, chain_env.chain())
-        app.state.settings = make_settings(blob_root, scheduler_background=False)
+        # The world's lease must outlive the whole module (minutes on a loaded machine): the matrix is about who
+        # may call what, not about leases ending.
+        app.state.settings = make_settings(blob_root, scheduler_background=False, lease_s=3600)
         worker = chain_env.staked_worker.key
         with TestClient(app) as client:
             store = client.app.state.blob_store = LocalBlobStore(app.state.settings.blobs_path)

@@ -30,6 +30,8 @@ from tests.support.api import OPERATOR, NoChain, make_settings, register_on_chai
 from tests.support.jobs import CREATOR, SMALL, activate, make_upload, telemetry
 
 LIMIT = 16 * 1024 * 1024
+#: A job of 2400×2400 TIFF frames: an uncompressed one is past the signed-body limit.
+JOB = {**SMALL, "output_format": "TIFF", "resolution_x": 2400, "resolution_y": 2400}
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def env(db_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     node, other = generate_account(), generate_account()
     register_on_chain(engine, node, OPERATOR, node_id=21)
     register_on_chain(engine, other, OPERATOR, node_id=22)
-    body = jobs_api.CreateBody(upload_id=make_upload(engine, CREATOR, store=store), settings=SMALL)
+    body = jobs_api.CreateBody(upload_id=make_upload(engine, CREATOR, store=store), settings=JOB)
     job_id = jobs_api.insert_job(engine, body, CREATOR, settings)["job_id"]
     activate(engine, job_id, 1)
     with TestClient(app) as client:
@@ -126,9 +128,9 @@ def test_a_frame_over_the_body_limit_goes_up_in_parts_and_completes_the_task(env
         assert conn.execute(select(frame_parts)).all() == []
     assert not any((env["store"].scratch_dir("frame-parts")).iterdir())
 
-    # The second frame the ordinary way; the signed manifest completes the task.
+    # The second frame the ordinary way (compressed, it fits one request); the signed manifest completes the task.
     small = io.BytesIO()
-    Image.new("RGB", (64, 64), (9, 9, 9)).save(small, "PNG")
+    Image.new("RGB", (2400, 2400), (9, 9, 9)).save(small, "TIFF", compression="tiff_deflate")
     small_sha = hashlib.sha256(small.getvalue()).hexdigest()
     put = client.put(f"/nodes/tasks/{task_id}/frames/{frame_2}", content=small.getvalue(),
                      headers={"X-Pictor-Content-Sha256": small_sha}, auth=auth)  # fmt: skip
@@ -137,8 +139,8 @@ def test_a_frame_over_the_body_limit_goes_up_in_parts_and_completes_the_task(env
                 "node": ns.account_address(node), "frames": [
                     {"frame": frame_1, "sha256": sha, "render_seconds": 1.0, "width": 2400, "height": 2400,
                      "format": "TIFF"},
-                    {"frame": frame_2, "sha256": small_sha, "render_seconds": 0.1, "width": 64, "height": 64,
-                     "format": "PNG"}]}  # fmt: skip
+                    {"frame": frame_2, "sha256": small_sha, "render_seconds": 0.1, "width": 2400, "height": 2400,
+                     "format": "TIFF"}]}  # fmt: skip
     signature = node.sign(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).data().hex()
     complete = client.post(f"/nodes/tasks/{task_id}/complete", json={"manifest": manifest, "signature": signature},
                            auth=auth)  # fmt: skip

@@ -228,3 +228,25 @@ def test_enrollment_must_match_the_chain(api) -> None:
     register_on_chain(engine, checker, OPERATOR, role=ROLE_CHECKER, node_id=11, stake=MIN_STAKE - 1)
     code, text = whoami(client, checker)
     assert code == 403 and "below the minimum" in text
+
+
+def test_an_operator_holds_a_bounded_number_of_workers(api) -> None:
+    client, engine = api
+    settings = client.app.state.settings
+    settings.workers_max, settings.workers_max_per_day = 3, 4
+    headers = auth(engine, OPERATOR)
+    made = [new_worker(client, headers) for _ in range(3)]
+    before = snapshot(engine)
+    full = client.post("/workers", json={"name": "one more"}, headers=headers)
+    assert full.status_code == 409 and "3 workers" in full.json()["detail"] and "revoke" in full.json()["detail"]
+    assert snapshot(engine) == before  # nothing written
+    assert client.delete(f"/workers/{made[0]}", headers=headers).status_code == 200
+    new_worker(client, headers)  # a revoked worker frees its place
+    assert client.delete(f"/workers/{made[1]}", headers=headers).status_code == 200
+    daily = client.post("/workers", json={"name": "one more"}, headers=headers)  # but not its day's creation
+    assert daily.status_code == 429 and "4 workers in the last 24 hours" in daily.json()["detail"]
+    assert 86_000 < int(daily.headers["Retry-After"]) <= 86_400
+    with engine.begin() as conn:  # a day later the window has moved on
+        conn.execute(update(workers).values(created_at=datetime.now(UTC) - timedelta(days=1, seconds=1)))
+    new_worker(client, headers)
+    new_worker(client, auth(engine, STRANGER))  # another operator has its own room

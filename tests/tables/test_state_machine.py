@@ -24,6 +24,8 @@ from tables.state_machine import (
     bump,
     can_move,
     count_failure,
+    drop_unpaid_work,
+    expire_job,
     finish_job,
     move_frames,
     move_job,
@@ -49,7 +51,8 @@ def test_every_state_has_a_row_and_every_transition_a_reason(table, states) -> N
 def test_terminal_states_go_nowhere() -> None:
     assert TASK_TRANSITIONS[TaskState.FAILED] == {} and TASK_TRANSITIONS[TaskState.CANCELLED] == {}
     assert FRAME_TRANSITIONS[FrameState.FAILED] == {}
-    assert JOB_TRANSITIONS[JobState.CANCELLED] == {}
+    assert JOB_TRANSITIONS[JobState.CANCELLED] == {} and JOB_TRANSITIONS[JobState.EXPIRED] == {}
+    assert [s for s, targets in JOB_TRANSITIONS.items() if JobState.EXPIRED in targets] == [JobState.AWAITING_ESCROW]
     assert can_move(JOB_TRANSITIONS, JobState.COMPLETED, JobState.ACTIVE)
     assert not can_move(JOB_TRANSITIONS, JobState.COMPLETED, JobState.CANCELLED)
 
@@ -143,3 +146,19 @@ def test_the_claim_inside_postgresql_makes_only_allowed_moves(env) -> None:
         for old, new in zip(old_states, new_states, strict=True):
             assert old == new or can_move(table, old, new), (old, new)
     assert after[1][0] == "assigned" and after[2][:2] == ["assigned", "assigned"]
+
+
+def test_only_a_job_waiting_for_its_escrow_expires_and_only_unpaid_work_is_dropped(env) -> None:
+    engine, settings, job_id = env
+    paid = jobs_api.insert_job(engine, jobs_api.CreateBody(upload_id=make_upload(engine, CREATOR), settings=SMALL),
+                               CREATOR, settings)["job_id"]  # fmt: skip
+    activate(engine, paid, 43)
+    with engine.begin() as conn:
+        assert expire_job(conn, paid) is False  # linked meanwhile: left alone
+        with pytest.raises(IllegalTransition, match="has an escrow"):
+            drop_unpaid_work(conn, paid)
+    assert _states(engine, paid) == ("active", ["queued"] * 3, ["queued"] * 6)
+    with engine.begin() as conn:
+        assert expire_job(conn, job_id) is True
+        assert expire_job(conn, job_id) is False  # expired is final
+    assert _states(engine, job_id) == ("expired", [], [])
