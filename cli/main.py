@@ -245,7 +245,8 @@ def api(
     from api.app import create_app  # lazy: loaded only when this command runs
 
     os.environ.setdefault("PICTOR_LEADERBOARD_BACKGROUND", "true")  # the served API refreshes boards
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    # the API decides which proxies to trust (PICTOR_TRUSTED_PROXIES), not uvicorn
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=False)
 
 
 @app.command("close-epoch")

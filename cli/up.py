@@ -100,7 +100,7 @@ class ApiServer:
             sock.close()
             raise StackError(f"the API cannot listen on {host}:{port}: {exc}") from None
         self.url = f"http://{host}:{sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=False))
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign] # signals are ours
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 #: Frame states counted as rendered (and those that are final) in progress displays.
 DONE_STATES = ("rendered", "verifying", "verified", "accepted")
-TERMINAL_JOB_STATES = ("completed", "cancelled")
+TERMINAL_JOB_STATES = ("completed", "cancelled", "expired")
 
 
 def job_settings(
@@ -237,6 +237,8 @@ def watch_outcome(status: dict[str, Any]) -> tuple[int, str]:
     counts = frame_counts(status)
     if status.get("state") == "cancelled":
         return 1, f"job {status.get('job_id')} was cancelled"
+    if status.get("state") == "expired":
+        return 1, f"job {status.get('job_id')} expired before its escrow was linked; submit it again"
     if counts.get("failed"):
         return 1, f"job {status.get('job_id')} finished with {counts['failed']} failed frames"
     return 0, f"job {status.get('job_id')} finished: {sum(counts.values())} frames rendered"

@@ -35,6 +35,7 @@ def test_status_lines_and_outcomes() -> None:
         "job 3 finished: 2 frames rendered",
     )
     assert watch_outcome({"job_id": 3, "state": "cancelled", "frames": frames}) == (1, "job 3 was cancelled")
+    assert watch_outcome({"job_id": 4, "state": "expired", "frames": frames})[0] == 1
     assert watch_outcome({"job_id": 3, "state": "completed", "frames": [{"state": "failed"}]}) == (
         1,
         "job 3 finished with 1 failed frames",
